@@ -1,0 +1,2 @@
+// Google client libraries must never probe the GCE metadata server in tests.
+process.env.METADATA_SERVER_DETECTION = 'none';
