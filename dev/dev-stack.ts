@@ -1,0 +1,102 @@
+/**
+ * The whole broker on loopback with embedded defaults: the demo OIDC issuer, the emulator
+ * of Google's APIs, and the real `broker` function served by the Functions Framework on
+ * 127.0.0.1. `npm start` and the HTTP tests both run it, so what the tests exercise is what
+ * a developer runs.
+ */
+import { http } from '@google-cloud/functions-framework';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createBrokerFunction } from '../functions/broker';
+import type { Broker } from '../shared/broker';
+import { readBrokerConfig } from '../shared/config/environment';
+import { loadBroker } from '../shared/load-broker';
+import { startDemoIssuer, type DemoIssuer } from './demo-issuer';
+import { startGoogleEmulator, type GoogleEmulator } from './google-emulator';
+
+export const DEV_SOURCE_TOKEN = 'dev-broker-source-token';
+export const DEV_SERVICE_ACCOUNTS = [
+  'gemini-caller@token-broker-dev.iam.gserviceaccount.com',
+  'reader@token-broker-dev.iam.gserviceaccount.com',
+];
+
+export interface DevStackOptions {
+  /** Broker port; 0 picks a free one. */
+  port?: number;
+  /** Use this policy file instead of the embedded development policy. */
+  policyFile?: string;
+  /** Policy text, given the demo issuer and broker URLs (tests). */
+  policyText?: (urls: { issuer: string; broker: string }) => string;
+  serviceAccounts?: string[];
+  /** Environment overrides passed to the configuration reader. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface DevStack {
+  readonly url: string;
+  readonly tokenUrl: string;
+  readonly policyFile: string;
+  readonly issuer: DemoIssuer;
+  readonly google: GoogleEmulator;
+  /** Resolves once the policy is loaded; rejects with its error. */
+  readonly broker: Promise<Broker>;
+  close(): Promise<void>;
+}
+
+let registered = 0;
+
+export async function startDevStack(options: DevStackOptions = {}): Promise<DevStack> {
+  const google = await startGoogleEmulator({
+    serviceAccounts: options.serviceAccounts ?? DEV_SERVICE_ACCOUNTS,
+    callerTokens: [DEV_SOURCE_TOKEN],
+  });
+  let brokerPromise: Promise<Broker> | undefined;
+  const getBroker = () => brokerPromise ?? Promise.reject(new Error('broker not ready'));
+  const name = `broker-dev-${++registered}`;
+  http(name, createBrokerFunction({ getBroker }));
+  const server: Server = getTestServer(name);
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const issuer = await startDemoIssuer({ defaultAudience: url, defaultClaims: { repository: 'acme/demo', ref: 'refs/heads/main' } });
+  const policyFile = options.policyFile ?? (await writeDevPolicy({ issuer: issuer.issuer, broker: url }, options.policyText));
+  const config = readBrokerConfig({
+    BROKER_MODE: 'development',
+    BROKER_POLICY_FILE: policyFile,
+    BROKER_IAM_ENDPOINT: google.url,
+    BROKER_DEV_SOURCE_TOKEN: DEV_SOURCE_TOKEN,
+    BROKER_ISSUER_URL: url,
+    ...options.env,
+  });
+  brokerPromise = loadBroker(config);
+  brokerPromise.catch(() => undefined); // surfaced to callers of `broker` and to requests
+
+  return {
+    url,
+    tokenUrl: `${url}/token`,
+    policyFile,
+    issuer,
+    google,
+    broker: brokerPromise,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([issuer.close(), google.close()]);
+    },
+  };
+}
+
+async function writeDevPolicy(urls: { issuer: string; broker: string }, policyText?: DevStackOptions['policyText']): Promise<string> {
+  const text = policyText
+    ? policyText(urls)
+    : (await readFile(join(__dirname, 'dev-policy.template.yaml'), 'utf8'))
+        .replaceAll('{{DEMO_ISSUER}}', urls.issuer)
+        .replaceAll('{{BROKER_URL}}', urls.broker);
+  const file = join(await mkdtemp(join(tmpdir(), 'token-broker-')), 'policy.yaml');
+  await writeFile(file, text, { mode: 0o600 });
+  return file;
+}

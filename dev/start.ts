@@ -1,0 +1,53 @@
+/**
+ * `npm start`: the broker on 127.0.0.1:${PORT:-8080} with embedded defaults (in-memory
+ * state, the loopback Google emulator, the demo issuer and the development policy), then a
+ * copy-paste command that performs a real exchange. BROKER_POLICY_FILE selects your own
+ * policy instead.
+ */
+process.env.METADATA_SERVER_DETECTION ??= 'none';
+
+import { startDevStack } from './dev-stack';
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const port = Number(process.env.PORT ?? 8080);
+  const stack = await startDevStack({ port, policyFile: process.env.BROKER_POLICY_FILE || undefined });
+  const broker = await stack.broker;
+  const readyMs = Date.now() - started;
+
+  const exchange = [
+    `curl -s ${stack.tokenUrl} \\`,
+    `  -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \\`,
+    `  -d subject_token_type=urn:ietf:params:oauth:token-type:jwt \\`,
+    `  --data-urlencode "subject_token=$(curl -s ${stack.issuer.issuer}/token)"`,
+  ].join('\n');
+  process.stderr.write(
+    [
+      '',
+      `token-broker (development mode) ready in ${readyMs} ms`,
+      `  token endpoint   ${stack.tokenUrl}   (alias ${stack.url}/v1/token)`,
+      `  metadata         ${stack.url}/.well-known/oauth-authorization-server`,
+      `  demo issuer      ${stack.issuer.issuer}   (GET /token for a caller token)`,
+      `  Google emulator  ${stack.google.url}`,
+      `  policy           ${stack.policyFile}   (version ${broker.policy.version.slice(0, 12)}, ${broker.policy.rules.length} rules)`,
+      '',
+      'Try an exchange:',
+      '',
+      exchange,
+      '',
+      'Ctrl-C stops it.',
+      '',
+    ].join('\n'),
+  );
+
+  const stop = () => {
+    void stack.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`token-broker failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

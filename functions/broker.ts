@@ -1,0 +1,37 @@
+/**
+ * The `broker` function: one Cloud Function serving every broker endpoint, so that one URL
+ * works as an RFC 8414 issuer and as the `token_url` of a Google `external_account` file.
+ *   POST /token, POST /v1/token                  token exchange
+ *   GET  /.well-known/oauth-authorization-server  metadata
+ */
+import type { Request, Response } from '@google-cloud/functions-framework';
+import { BrokerError } from '../shared/errors';
+import { createMetadataHandler } from './metadata';
+import { createTokenHandler, type BrokerProvider } from './token';
+import { replyError } from './http/reply';
+
+export const TOKEN_PATHS = new Set(['/token', '/v1/token']);
+export const METADATA_PATH = '/.well-known/oauth-authorization-server';
+
+export interface BrokerFunctionOptions {
+  getBroker: BrokerProvider;
+  /** The broker's public base URL; when unset it is derived from the request. */
+  issuerUrl?: string;
+}
+
+export function createBrokerFunction(options: BrokerFunctionOptions) {
+  const token = createTokenHandler(options.getBroker);
+  const metadata = createMetadataHandler(options.getBroker, (req) => options.issuerUrl ?? requestOrigin(req));
+  return async function broker(req: Request, res: Response): Promise<void> {
+    if (TOKEN_PATHS.has(req.path)) return token(req, res);
+    if (req.path === METADATA_PATH) return metadata(req, res);
+    replyError(res, new BrokerError('invalid_request', 'no such endpoint', { reason: 'not_found' }), 404);
+  };
+}
+
+/** Origin as the client addressed it (Cloud Functions terminates TLS in front of us). */
+function requestOrigin(req: Request): string {
+  const forwarded = req.headers['x-forwarded-proto'];
+  const proto = typeof forwarded === 'string' && forwarded.split(',')[0]?.trim() === 'https' ? 'https' : req.protocol;
+  return `${proto}://${req.get('host') ?? 'localhost'}`;
+}

@@ -1,0 +1,64 @@
+/**
+ * Strict reading of an `application/x-www-form-urlencoded` token request (RFC 6749 §3.2,
+ * SECURITY.md "The HTTP edge"). The framework has already parsed the body its own lenient
+ * way (arrays for repeated fields, inflated gzip, JSON); we ignore that and parse the raw
+ * bytes: ASCII only, every parameter once, each within its size limit.
+ */
+import type { Request } from '@google-cloud/functions-framework';
+import { DEFAULTS } from '../../shared/config/defaults';
+import { BrokerError, invalidRequest } from '../../shared/errors';
+import type { TokenParams } from '../../shared/grants/token-request';
+
+const FORM_MEDIA_TYPE = /^application\/x-www-form-urlencoded\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
+const TOKEN_PARAMETERS = new Set(['subject_token', 'actor_token', 'assertion', 'client_assertion']);
+const MAX_PARAMETERS = 32;
+const PRINTABLE_ASCII = /^[\x20-\x7E]*$/;
+
+export function readFormParams(req: Request): TokenParams {
+  checkContentType(req.headers['content-type']);
+  checkContentEncoding(req.headers['content-encoding']);
+  const body = rawBody(req);
+  if (!PRINTABLE_ASCII.test(body)) throw invalidRequest('request body must be ASCII form encoding', 'malformed_body');
+  return parseParams(body);
+}
+
+function checkContentType(contentType: string | undefined): void {
+  if (contentType === undefined || !FORM_MEDIA_TYPE.test(contentType.trim())) {
+    throw invalidRequest('content type must be application/x-www-form-urlencoded', 'wrong_content_type');
+  }
+}
+
+function checkContentEncoding(encoding: string | undefined): void {
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    throw invalidRequest('content encodings are not accepted', 'content_encoding');
+  }
+}
+
+function rawBody(req: Request): string {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  const raw = req.rawBody;
+  if (declared > DEFAULTS.maxBodyBytes || (raw !== undefined && raw.length > DEFAULTS.maxBodyBytes)) {
+    throw new BrokerError('request_too_large', `request body exceeds ${DEFAULTS.maxBodyBytes} bytes`, { reason: 'body_too_large' });
+  }
+  return raw === undefined ? '' : raw.toString('latin1');
+}
+
+function parseParams(body: string): TokenParams {
+  const params = new Map<string, string>();
+  const form = new URLSearchParams(body);
+  let count = 0;
+  for (const [name, value] of form) {
+    if (++count > MAX_PARAMETERS) throw invalidRequest('too many parameters', 'too_many_parameters');
+    if (name === '' || name.length > 64) throw invalidRequest('malformed parameter name', 'malformed_body');
+    if (params.has(name)) throw invalidRequest(`parameter ${safeName(name)} is repeated`, 'duplicate_parameter');
+    const limit = TOKEN_PARAMETERS.has(name) ? DEFAULTS.maxTokenBytes : DEFAULTS.maxParamBytes;
+    if (value.length > limit) throw invalidRequest(`parameter ${safeName(name)} exceeds ${limit} bytes`, 'parameter_too_large');
+    params.set(name, value);
+  }
+  return params;
+}
+
+/** A parameter name fit to echo in an error description (RFC 6749 §5.2 character set). */
+function safeName(name: string): string {
+  return /^[A-Za-z0-9_.-]{1,64}$/.test(name) ? name : '(unprintable)';
+}

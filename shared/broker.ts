@@ -1,0 +1,96 @@
+/**
+ * The broker core: one token request in, one token (or one BrokerError) out.
+ *   1. pick the grant type and keep only the parameters it declares;
+ *   2. authenticate: verify the subject token → Principal;
+ *   3. authorize: the policy's first matching rule → Grant (scopes and lifetime narrowed);
+ *   4. mint the token upstream;
+ *   5. answer with the true remaining lifetime.
+ * Free of HTTP types; the record is filled in as the steps run.
+ */
+import { BrokerError, invalidRequest } from './errors';
+import type { ExchangeRecord } from './exchange-record';
+import { sha256Fingerprint } from './fingerprint';
+import { tokenExchange, type TokenExchangeRequest } from './grants/token-exchange';
+import type { GrantTypeDefinition, TokenParams } from './grants/token-request';
+import { verifyOidcToken } from './identity/oidc-token';
+import type { Minter } from './mint/minter';
+import type { CompiledPolicy } from './policy/compiled-policy';
+import { resolveGrant } from './policy/resolve-grant';
+import { PolicyDenial, selectRule } from './policy/select-rule';
+import { TOKEN_TYPE_ACCESS_TOKEN } from './oauth-uris';
+import type { TokenResponse } from './token-response';
+
+export interface BrokerDependencies {
+  policy: CompiledPolicy;
+  minter: Minter;
+  /** `audience` values that name the broker itself (its issuer and token URLs). */
+  brokerAudiences: readonly string[];
+  maxTokenBytes?: number;
+  /** Clock in ms; defaults to Date.now. */
+  now?: () => number;
+}
+
+export interface Broker {
+  readonly policy: CompiledPolicy;
+  readonly grantTypes: readonly string[];
+  exchange(params: TokenParams, record: ExchangeRecord): Promise<TokenResponse>;
+}
+
+const GRANT_TYPES: ReadonlyMap<string, GrantTypeDefinition<TokenExchangeRequest>> = new Map([[tokenExchange.grantType, tokenExchange]]);
+
+export function createBroker(deps: BrokerDependencies): Broker {
+  const now = deps.now ?? Date.now;
+
+  async function exchange(params: TokenParams, record: ExchangeRecord): Promise<TokenResponse> {
+    const request = parseRequest(params, record);
+    record.subjectTokenType = request.subjectTokenType;
+    record.policyVersion = deps.policy.version;
+
+    const principal = await verifyOidcToken(request.subjectToken, deps.policy.issuers, {
+      currentDate: new Date(now()),
+      maxTokenBytes: deps.maxTokenBytes,
+    });
+    record.principal = { issuer: principal.issuer, subject: principal.subject, credentialSha256: principal.credentialSha256 };
+
+    const selection = selectWithTrace(principal, request.audience, record);
+    const grant = resolveGrant(selection.rule, request.scopes, request.lifetimeSeconds);
+    record.grant = grant;
+
+    const started = now();
+    const minted = await deps.minter.mintAccessToken(grant);
+    record.upstreamLatencyMs = now() - started;
+    record.tokenSha256 = sha256Fingerprint(minted.accessToken);
+
+    return {
+      access_token: minted.accessToken,
+      issued_token_type: TOKEN_TYPE_ACCESS_TOKEN,
+      token_type: 'Bearer',
+      expires_in: Math.max(0, Math.floor((minted.expiresAtMs - now()) / 1000)),
+      scope: grant.scopes.join(' '),
+    };
+  }
+
+  function selectWithTrace(principal: Parameters<typeof selectRule>[1], audience: string | undefined, record: ExchangeRecord) {
+    try {
+      const selection = selectRule(deps.policy, principal, { audience, brokerAudiences: deps.brokerAudiences });
+      record.ruleId = selection.rule.id;
+      record.trace = selection.trace;
+      return selection;
+    } catch (err) {
+      if (err instanceof PolicyDenial) record.trace = err.trace;
+      throw err;
+    }
+  }
+
+  return { policy: deps.policy, grantTypes: [...GRANT_TYPES.keys()], exchange };
+}
+
+function parseRequest(params: TokenParams, record: ExchangeRecord): TokenExchangeRequest {
+  const grantType = params.get('grant_type');
+  if (grantType === undefined || grantType === '') throw invalidRequest('missing required parameter grant_type', 'missing_parameter');
+  const definition = GRANT_TYPES.get(grantType);
+  if (!definition) throw new BrokerError('unsupported_grant_type', 'the grant type is not supported', { reason: 'unsupported_grant_type' });
+  record.grantType = grantType;
+  const declared = new Map([...params].filter(([name]) => definition.parameters.includes(name)));
+  return definition.parse(declared);
+}

@@ -1,0 +1,57 @@
+/**
+ * Every default of the broker, in one place. Each value is a security knob: the comment
+ * says why it has this value. Policy documents and environment variables may tighten most
+ * of them; the `*_CEILING` values are hard limits nothing can raise.
+ */
+export const DEFAULTS = {
+  /** Largest accepted token request body (SECURITY.md: cap the body). */
+  maxBodyBytes: 64 * 1024,
+  /** Largest accepted `subject_token` / `assertion`. Real OIDC tokens are 1–4 KiB. */
+  maxTokenBytes: 16 * 1024,
+  /** Largest accepted value of any other parameter (`scope`, `audience`, `options`, ...). */
+  maxParamBytes: 4 * 1024,
+  /** Most scopes one request may name. */
+  maxScopes: 32,
+
+  /** Broker-wide ceiling for a minted token's lifetime: IAM Credentials' default maximum. */
+  maxTokenLifetimeSecondsCeiling: 3600,
+  /** Lifetime of a minted token when neither request nor rule says otherwise. */
+  ruleMaxLifetimeSeconds: 3600,
+  /** Shortest lifetime a caller may ask for. */
+  minTokenLifetimeSeconds: 60,
+
+  /** Clock skew tolerated on `exp`/`nbf`/`iat`. */
+  clockToleranceSeconds: 30,
+  /** Hard upper bound on an issuer's configured clock tolerance. */
+  clockToleranceSecondsCeiling: 60,
+  /** A subject token older than this (now − iat) is refused, whatever its `exp`. */
+  maxTokenAgeSeconds: 3600,
+  /** A subject token whose validity window (exp − iat) is longer than this is refused. */
+  maxTokenValiditySeconds: 24 * 3600,
+  /** Upper bounds on the above two per-issuer settings (Kubernetes allows up to 48 h). */
+  maxTokenAgeSecondsCeiling: 48 * 3600,
+  /** Algorithms accepted when an issuer does not list its own. Asymmetric only. */
+  algorithms: ['RS256'] as readonly string[],
+
+  /** Timeout of one JWKS or discovery fetch (jose's default). */
+  jwksTimeoutMs: 5000,
+  /** An unknown `kid` triggers a JWKS refetch at most once per this window. */
+  jwksCooldownMs: 30_000,
+  /** A fetched JWKS is trusted for this long before it is refetched. */
+  jwksCacheMaxAgeMs: 10 * 60_000,
+  /** Largest accepted JWKS document. */
+  jwksMaxBytes: 256 * 1024,
+  /** Largest accepted OIDC discovery document. */
+  discoveryMaxBytes: 64 * 1024,
+  /** `Retry-After` sent when an issuer's keys cannot be fetched. */
+  jwksRetryAfterSeconds: 30,
+  /** `Retry-After` sent when Google IAM is unavailable and says nothing more precise. */
+  upstreamRetryAfterSeconds: 5,
+  /** Timeout of one IAM Credentials call. */
+  upstreamTimeoutMs: 10_000,
+
+  /** Production IAM Credentials endpoint. */
+  iamCredentialsEndpoint: 'https://iamcredentials.googleapis.com',
+  /** Scope of the broker's own credentials (Application Default Credentials). */
+  sourceScopes: ['https://www.googleapis.com/auth/cloud-platform'] as readonly string[],
+} as const;

@@ -1,0 +1,41 @@
+/**
+ * Up-front checks on a compact JWS before any cryptography (RFC 8725 §3.3, §3.11 and the
+ * format check jose does not do): one canonical string form, no JWE, no JWT kinds that are
+ * not identity tokens.
+ */
+import { decodeProtectedHeader, type ProtectedHeaderParameters } from 'jose';
+import { BrokerError, invalidGrant } from '../errors';
+
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const COMPACT_JWE = /^[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*){4}$/;
+
+/** `typ` values of JWTs that must never be accepted as an identity token (RFC 8725 §3.11). */
+const FOREIGN_JWT_TYPES = new Set(['at+jwt', 'logout+jwt', 'dpop+jwt', 'secevent+jwt', 'token-introspection+jwt', 'client-authentication+jwt']);
+
+/** Checks shape and size, then returns the (unverified) protected header. */
+export function checkCompactJws(token: string, maxBytes: number): ProtectedHeaderParameters {
+  if (token.length > maxBytes) {
+    throw new BrokerError('invalid_request', `token exceeds ${maxBytes} bytes`, { reason: 'token_too_large' });
+  }
+  if (COMPACT_JWE.test(token)) throw invalidGrant('encrypted tokens (JWE) are not accepted', 'jwe_not_accepted');
+  if (!COMPACT_JWS.test(token)) {
+    throw invalidGrant('token is not a compact JWS with three base64url parts', 'malformed_token');
+  }
+  let header: ProtectedHeaderParameters;
+  try {
+    header = decodeProtectedHeader(token);
+  } catch {
+    throw invalidGrant('token header is not valid base64url JSON', 'malformed_token');
+  }
+  if (typeof header.alg !== 'string') throw invalidGrant('token header has no algorithm', 'malformed_token');
+  if (header.typ !== undefined) checkTyp(header.typ);
+  return header;
+}
+
+function checkTyp(typ: unknown): void {
+  if (typeof typ !== 'string') throw invalidGrant('token header "typ" is not a string', 'malformed_token');
+  const normalised = typ.toLowerCase().replace(/^application\//, '');
+  if (FOREIGN_JWT_TYPES.has(normalised)) {
+    throw invalidGrant(`tokens of type "${normalised}" are not accepted as subject tokens`, 'wrong_token_type');
+  }
+}

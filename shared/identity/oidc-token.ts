@@ -1,0 +1,135 @@
+/**
+ * Verifies an external OIDC token (GitHub Actions, GitLab CI, Kubernetes, Firebase, any
+ * OIDC issuer) presented as an RFC 8693 `subject_token`, and returns the Principal.
+ *
+ * Verification options here are for identity tokens only; client assertions (RFC 7523) get
+ * their own, mutually exclusive set (RFC 8725 §3.12).
+ */
+import { decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
+import { DEFAULTS } from '../config/defaults';
+import { BrokerError, invalidGrant, temporarilyUnavailable } from '../errors';
+import { sha256Fingerprint } from '../fingerprint';
+import { KeyFetchError } from './bounded-fetch';
+import { toClaims } from './claims';
+import { checkCompactJws } from './compact-jws';
+import type { Principal } from './principal';
+import type { TrustedIssuer } from './trusted-issuer';
+
+export interface VerifyOptions {
+  /** Clock for tests; defaults to now. */
+  currentDate?: Date;
+  maxTokenBytes?: number;
+}
+
+export async function verifyOidcToken(
+  token: string,
+  issuers: ReadonlyMap<string, TrustedIssuer>,
+  options: VerifyOptions = {},
+): Promise<Principal> {
+  const header = checkCompactJws(token, options.maxTokenBytes ?? DEFAULTS.maxTokenBytes);
+  const issuer = selectIssuer(token, issuers);
+  if (!issuer.algorithms.includes(header.alg as string)) {
+    throw invalidGrant('token algorithm is not accepted for this issuer', 'algorithm_not_allowed');
+  }
+  const payload = await verifySignatureAndTimes(token, issuer, options.currentDate);
+  const { claims, registered } = toClaims(payload);
+  if (registered.exp - registered.iat > issuer.maxTokenValiditySeconds) {
+    throw invalidGrant('token validity period is longer than the issuer allows', 'token_validity_too_long');
+  }
+  return {
+    kind: 'oidc',
+    issuer: issuer.issuer,
+    subject: registered.sub,
+    claims,
+    credentialSha256: sha256Fingerprint(token),
+    expiresAt: registered.exp,
+  };
+}
+
+/** Reads the unverified `iss` only to pick a configured issuer; never to build a URL. */
+function selectIssuer(token: string, issuers: ReadonlyMap<string, TrustedIssuer>): TrustedIssuer {
+  let iss: unknown;
+  try {
+    iss = decodeJwt(token).iss;
+  } catch {
+    throw invalidGrant('token payload is not valid base64url JSON', 'malformed_token');
+  }
+  if (typeof iss !== 'string') throw invalidGrant('token has no issuer', 'untrusted_issuer');
+  const issuer = issuers.get(iss);
+  if (!issuer) throw invalidGrant('token issuer is not trusted', 'untrusted_issuer');
+  return issuer;
+}
+
+async function verifySignatureAndTimes(token: string, issuer: TrustedIssuer, currentDate?: Date): Promise<unknown> {
+  try {
+    const { payload } = await jwtVerify(token, issuer.keys, {
+      issuer: issuer.issuer,
+      audience: [...issuer.audiences],
+      algorithms: [...issuer.algorithms],
+      clockTolerance: issuer.clockToleranceSeconds,
+      maxTokenAge: issuer.maxTokenAgeSeconds,
+      requiredClaims: ['exp', 'iat', 'sub'],
+      currentDate,
+    });
+    return payload;
+  } catch (err) {
+    throw verificationError(err, issuer.issuer);
+  }
+}
+
+/** Translates jose's and the key fetcher's errors into the caller's vocabulary. */
+export function verificationError(err: unknown, issuer: string): BrokerError {
+  if (err instanceof BrokerError) return err;
+  if (isKeyOutage(err)) {
+    return temporarilyUnavailable(
+      'the token issuer\'s signing keys are temporarily unavailable',
+      DEFAULTS.jwksRetryAfterSeconds,
+      'issuer_keys_unavailable',
+      `${issuer}: ${err instanceof Error ? err.message : 'unknown error'}`,
+    );
+  }
+  if (err instanceof joseErrors.JWTExpired) {
+    return err.claim === 'iat'
+      ? invalidGrant('token was issued too long ago', 'token_too_old')
+      : invalidGrant('token expired', 'token_expired');
+  }
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return claimError(err);
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) {
+    return invalidGrant('token signature verification failed', 'bad_signature');
+  }
+  if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) {
+    return invalidGrant('no signing key of the issuer matches the token', 'unknown_key');
+  }
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) {
+    return invalidGrant('token algorithm is not accepted for this issuer', 'algorithm_not_allowed');
+  }
+  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid || err instanceof joseErrors.JOSENotSupported) {
+    return invalidGrant('token is malformed or uses an unsupported feature', 'malformed_token', err.message);
+  }
+  return new BrokerError('server_error', 'The broker could not process the request.', {
+    reason: 'internal_error',
+    detail: err instanceof Error ? `${err.name}: ${err.message}` : 'non-error thrown during verification',
+    cause: err,
+  });
+}
+
+function claimError(err: InstanceType<typeof joseErrors.JWTClaimValidationFailed>): BrokerError {
+  if (err.reason === 'missing') return invalidGrant(`token lacks the required "${err.claim}" claim`, 'missing_claim');
+  switch (err.claim) {
+    case 'aud': return invalidGrant('token audience is not accepted', 'audience_mismatch');
+    case 'iss': return invalidGrant('token issuer is not trusted', 'untrusted_issuer');
+    case 'nbf': return invalidGrant('token is not yet valid', 'token_not_yet_valid');
+    case 'iat': return invalidGrant('token issue time is in the future', 'issued_in_future');
+    default: return invalidGrant(`token "${err.claim}" claim is invalid`, 'invalid_claim_type');
+  }
+}
+
+/** Failures to obtain keys: ours (KeyFetchError), jose's timeout, a non-200 or non-JSON JWKS. */
+function isKeyOutage(err: unknown): boolean {
+  return (
+    err instanceof KeyFetchError ||
+    err instanceof joseErrors.JWKSTimeout ||
+    err instanceof joseErrors.JWKSInvalid ||
+    (err instanceof joseErrors.JOSEError && err.code === 'ERR_JOSE_GENERIC')
+  );
+}

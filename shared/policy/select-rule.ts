@@ -1,0 +1,77 @@
+/**
+ * Rule selection. Rules are tried in document order and the FIRST rule that matches wins;
+ * later rules are never consulted, so the grant a caller gets is predictable from the file.
+ * A rule matches when all hold:
+ *   1. its `issuer` is the principal's issuer;
+ *   2. the request's `audience`, if any, names it (its `id` or its service account) — unless
+ *      the audience is one of the broker's own identifiers, which select no rule in particular;
+ *   3. its CEL `condition` evaluates to `true` (an error or a non-boolean counts as no match).
+ * No match is a denial (default deny).
+ */
+import { BrokerError } from '../errors';
+import type { Principal } from '../identity/principal';
+import type { CompiledPolicy, CompiledRule } from './compiled-policy';
+
+export type RuleOutcome = 'issuer_mismatch' | 'audience_mismatch' | 'condition_false' | 'condition_error' | 'condition_not_bool' | 'matched';
+
+/** One line of the evaluation trace: kept for operators' logs, never sent to the caller. */
+export interface RuleTrace {
+  readonly rule: string;
+  readonly outcome: RuleOutcome;
+  readonly detail?: string;
+}
+
+export interface RuleSelection {
+  readonly rule: CompiledRule;
+  readonly trace: readonly RuleTrace[];
+}
+
+export interface SelectionRequest {
+  /** The RFC 8693 `audience` parameter, if the caller sent one. */
+  readonly audience?: string;
+  /** Audience values that mean "the broker itself" (its issuer and token URLs). */
+  readonly brokerAudiences: readonly string[];
+}
+
+export class PolicyDenial extends BrokerError {
+  readonly trace: readonly RuleTrace[];
+  constructor(trace: readonly RuleTrace[]) {
+    super('access_denied', 'no policy rule grants a token to this caller', { reason: 'no_rule_matched' });
+    this.trace = trace;
+  }
+}
+
+export function selectRule(policy: CompiledPolicy, principal: Principal, request: SelectionRequest): RuleSelection {
+  const audience = targetAudience(policy, request);
+  const trace: RuleTrace[] = [];
+  for (const rule of policy.rules) {
+    const step = tryRule(rule, principal, audience);
+    trace.push(step);
+    if (step.outcome === 'matched') return { rule, trace };
+  }
+  throw new PolicyDenial(trace);
+}
+
+/** The audience that filters rules, or undefined for none; unknown audiences are refused. */
+function targetAudience(policy: CompiledPolicy, request: SelectionRequest): string | undefined {
+  const { audience } = request;
+  if (audience === undefined || request.brokerAudiences.includes(audience)) return undefined;
+  if (!policy.rules.some((rule) => namesRule(audience, rule))) {
+    throw new BrokerError('invalid_target', 'the requested audience is not known to the broker', { reason: 'unknown_audience' });
+  }
+  return audience;
+}
+
+function namesRule(audience: string, rule: CompiledRule): boolean {
+  return audience === rule.id || audience === rule.grant.serviceAccount;
+}
+
+function tryRule(rule: CompiledRule, principal: Principal, audience: string | undefined): RuleTrace {
+  if (rule.issuer !== principal.issuer) return { rule: rule.id, outcome: 'issuer_mismatch' };
+  if (audience !== undefined && !namesRule(audience, rule)) return { rule: rule.id, outcome: 'audience_mismatch' };
+  const result = rule.condition.evaluate(principal.claims);
+  if (result.matched) return { rule: rule.id, outcome: 'matched' };
+  const outcome: RuleOutcome =
+    result.reason === 'error' ? 'condition_error' : result.reason === 'not_bool' ? 'condition_not_bool' : 'condition_false';
+  return { rule: rule.id, outcome, detail: result.detail };
+}
