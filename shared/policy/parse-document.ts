@@ -22,11 +22,11 @@ export function parsePolicyText(text: string, source: string): PolicyDocument {
 }
 
 function parseYaml(text: string, source: string): unknown {
-  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: false, schema: 'core' });
+  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true, schema: 'core' });
   if (document.errors.length > 0) {
     const issues: PolicyIssue[] = document.errors.map((error) => ({
       path: error.linePos ? `line ${error.linePos[0].line}, column ${error.linePos[0].col}` : '(document)',
-      reason: error.message.split('\n')[0] ?? error.code,
+      reason: (error.message.split('\n')[0] ?? error.code).replace(/ at line \d+, column \d+:?$/, ''),
     }));
     throw new PolicyLoadError(source, issues);
   }
