@@ -29,7 +29,7 @@ async function main(): Promise<void> {
       `  metadata         ${stack.url}/.well-known/oauth-authorization-server`,
       `  demo issuer      ${stack.issuer.issuer}   (GET /token for a caller token)`,
       `  Google emulator  ${stack.google.url}`,
-      `  policy           ${stack.policyFile}   (version ${broker.policy.version.slice(0, 12)}, ${broker.policy.rules.length} rules)`,
+      `  policy           ${stack.policyFile}   (version ${broker.policy.version.slice(0, 12)}, ${broker.policy.rules.length} rule(s))`,
       '',
       'Try an exchange:',
       '',

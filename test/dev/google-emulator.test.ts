@@ -2,7 +2,7 @@
  * The Google API emulators, driven over real loopback HTTP by the real client
  * libraries (google-auth-library 10.9.1, @google/genai 2.32.0, jose). No mocks.
  */
-import { DownscopedClient, Impersonated, OAuth2Client, gaxios } from 'google-auth-library';
+import { DownscopedClient, Impersonated, OAuth2Client, gaxios, type OAuth2ClientOptions } from 'google-auth-library';
 import { StsCredentials } from 'google-auth-library/build/src/auth/stscredentials';
 import { ApiError, GoogleGenAI } from '@google/genai';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
@@ -121,7 +121,9 @@ async function mintRaw(base: string, sa: string, scope: string[] = [CLOUD_PLATFO
  */
 const transporterOptions = { fetchImplementation: fetch };
 
-function oauth2Client(extra: ConstructorParameters<typeof OAuth2Client>[0] = {}): OAuth2Client {
+type OAuth2ClientEndpointsOverride = NonNullable<OAuth2ClientOptions['endpoints']>;
+
+function oauth2Client(extra: { endpoints?: OAuth2ClientEndpointsOverride } = {}): OAuth2Client {
   return new OAuth2Client({ ...extra, transporterOptions });
 }
 
@@ -571,7 +573,7 @@ describe('STS token exchange (Credential Access Boundary)', () => {
     expect(expirationTime).toBeGreaterThan(Date.now() + 3_500_000);
 
     const sts = google.requests.find((r) => r.endpoint === 'sts');
-    expect(sts?.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    expect(sts?.headers['content-type']).toBe('application/x-www-form-urlencoded;charset=UTF-8');
     const form = new URLSearchParams(sts?.body);
     expect(Object.fromEntries(form)).toEqual({
       grant_type: TOKEN_EXCHANGE,
@@ -905,7 +907,9 @@ describe('Gemini emulator', () => {
       project: 'p',
       location: 'us-central1',
       googleAuthOptions: { authClient },
-      httpOptions: { baseUrl: gemini.url },
+      // Inside jest's sandbox genai cannot find undici's global dispatcher
+      // ("Undici globalDispatcher is not available."); an explicit fetch skips that path.
+      httpOptions: { baseUrl: gemini.url, fetch },
     });
   }
 
