@@ -135,9 +135,12 @@ export interface RecordedRequest {
 export type EndpointName = 'generateAccessToken' | 'generateIdToken' | 'sts' | 'tokeninfo' | 'gemini';
 
 export interface FaultSwitches {
-  /** Added latency in ms for every matching request (until cleared; 0 removes it). No `match` = every endpoint. */
+  /**
+   * Added latency in ms for every matching request (until cleared; 0 removes it). No `match` = every
+   * emulated endpoint; a global and an endpoint latency add up. The certs and `/__emulator` routes are never delayed.
+   */
   setLatency(ms: number, match?: EndpointName): void;
-  /** The next `count` matching requests fail with this HTTP status (google.rpc body with the canonical status for the code: 429 RESOURCE_EXHAUSTED, 500 INTERNAL, 503 UNAVAILABLE, 403 PERMISSION_DENIED, ...), optional Retry-After header. count = Infinity for "until cleared". */
+  /** The next `count` matching requests (oldest armed fault first) fail with this HTTP status (google.rpc body with the canonical status for the code: 429 RESOURCE_EXHAUSTED, 500 INTERNAL, 503 UNAVAILABLE, 403 PERMISSION_DENIED, ...), optional Retry-After header. count = Infinity for "until cleared". */
   failNext(opts: { status: number; count?: number; retryAfterSeconds?: number; match?: EndpointName }): void;
   /** The next `count` matching requests get a malformed body ("<html>..." with 200) or have their socket destroyed mid-response. */
   corruptNext(opts: { mode: 'malformed-json' | 'reset'; count?: number; match?: EndpointName }): void;
@@ -456,7 +459,7 @@ function findRoute(routes: Route[], ctx: RequestContext): { route: Route; params
 /** Reads the whole body and normalises headers. @internal */
 export async function readRequest(req: IncomingMessage): Promise<RequestContext> {
   const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  for await (const chunk of req as AsyncIterable<Buffer | string>) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;

@@ -1,0 +1,78 @@
+/**
+ * The deployed entry point (functions/index.ts) as Cloud Functions loads it: configuration
+ * from the environment, production mode by default, and a broker that fails closed.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { exchangeForm, post, type Answer } from '../helpers/http';
+
+const SAVED = { ...process.env };
+afterEach(() => {
+  process.env = { ...SAVED };
+});
+
+const policy = (issuer: string) => `
+version: 1
+issuers:
+  - issuer: "${issuer}"
+    audiences: ["https://broker.example.com"]
+    jwks: { keys: [{ kty: EC, crv: P-256, x: "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", y: "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" }] }
+    algorithms: [ES256]
+rules:
+  - id: ci
+    issuer: "${issuer}"
+    condition: "true"
+    grant:
+      service_account: ci@acme-prod.iam.gserviceaccount.com
+      scopes: [https://www.googleapis.com/auth/cloud-platform]
+`;
+
+/** Loads functions/index.ts in a fresh module registry with `env` and posts one request. */
+async function requestWith(env: Record<string, string>, body: Record<string, string>): Promise<Answer> {
+  process.env = { ...SAVED, ...env };
+  let server: Server | undefined;
+  jest.isolateModules(() => {
+    require('../../functions/index');
+    const { getTestServer } = require('@google-cloud/functions-framework/testing') as typeof import('@google-cloud/functions-framework/testing');
+    server = getTestServer('broker');
+  });
+  if (!server) throw new Error('broker function not registered');
+  const listening = server;
+  await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
+  try {
+    return await post(`http://127.0.0.1:${(listening.address() as AddressInfo).port}/token`, body);
+  } finally {
+    listening.closeAllConnections();
+    await new Promise<void>((resolve) => listening.close(() => resolve()));
+  }
+}
+
+async function policyFile(text: string): Promise<string> {
+  const file = join(await mkdtemp(join(tmpdir(), 'prod-')), 'policy.yaml');
+  await writeFile(file, text);
+  return file;
+}
+
+it('serves the token endpoint in production mode from BROKER_POLICY_FILE', async () => {
+  const res = await requestWith({ BROKER_POLICY_FILE: await policyFile(policy('https://issuer.example.com')) }, exchangeForm('a.b.c'));
+  expect(res.status).toBe(400);
+  expect(res.body.error).toBe('invalid_grant');
+});
+
+it('fails closed when production configuration refuses the policy (a plain-HTTP demo issuer)', async () => {
+  const res = await requestWith({ BROKER_POLICY_FILE: await policyFile(policy('http://127.0.0.1:8081')) }, exchangeForm('a.b.c'));
+  expect(res.status).toBe(500);
+  expect(res.body).toEqual({ error: 'server_error', error_description: 'The broker could not process the request.' });
+});
+
+it('fails closed when the development source token is set in production', async () => {
+  const res = await requestWith(
+    { BROKER_POLICY_FILE: await policyFile(policy('https://issuer.example.com')), BROKER_DEV_SOURCE_TOKEN: 'x' },
+    exchangeForm('a.b.c'),
+  );
+  expect(res.status).toBe(500);
+  expect(res.text).not.toMatch(/BROKER_DEV_SOURCE_TOKEN/);
+});
