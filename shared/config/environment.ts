@@ -14,7 +14,7 @@
  * issuer and the loopback Google emulator can never be trusted by a deployed broker.
  */
 import { ConfigurationError } from '../errors';
-import type { NetworkPolicy } from '../identity/bounded-fetch';
+import { isLoopbackHost, type NetworkPolicy } from '../identity/bounded-fetch';
 import type { SourceCredentials } from '../mint/impersonated-minter';
 import { DEFAULTS } from './defaults';
 
@@ -29,8 +29,6 @@ export interface BrokerConfig {
   readonly source: SourceCredentials;
   readonly network: NetworkPolicy;
 }
-
-const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
 
 export function readBrokerConfig(env: NodeJS.ProcessEnv = process.env): BrokerConfig {
   const mode = readMode(env.BROKER_MODE);
@@ -65,8 +63,8 @@ function checkEndpoint(name: string, value: string, development: boolean): void 
   } catch {
     throw new ConfigurationError(`${name} is not a URL`);
   }
-  if (development && (url.protocol === 'https:' || LOOPBACK.test(url.hostname))) return;
-  if (url.protocol !== 'https:' || LOOPBACK.test(url.hostname)) {
+  if (development && (url.protocol === 'https:' || isLoopbackHost(url.hostname))) return;
+  if (url.protocol !== 'https:' || isLoopbackHost(url.hostname)) {
     throw new ConfigurationError(`${name} must be an https URL to a non-loopback host in production`);
   }
 }

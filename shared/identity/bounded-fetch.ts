@@ -1,7 +1,7 @@
 /**
  * The only way the broker fetches anything from an issuer: GET, no redirects, a timeout,
- * a size cap, and HTTPS only (plain HTTP to a loopback address is allowed in development
- * and tests, never in production).
+ * a size cap, and HTTPS only. Loopback addresses are allowed (over plain HTTP too) in
+ * development and tests only; production refuses them outright.
  */
 
 /** Raised when an issuer's discovery document or JWKS cannot be obtained. */
@@ -20,11 +20,17 @@ export interface NetworkPolicy {
 
 const LOOPBACK_HOSTS = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
 
+/** localhost, 127.0.0.0/8 or [::1]. */
+export function isLoopbackHost(hostname: string): boolean {
+  return LOOPBACK_HOSTS.test(hostname);
+}
+
 /** Why a URL may not be fetched under `policy`, or undefined when it may. */
 export function urlRefusal(url: URL, policy: NetworkPolicy): string | undefined {
   if (url.username || url.password) return 'URLs with credentials are not allowed';
+  if (!policy.allowInsecureLoopback && isLoopbackHost(url.hostname)) return 'loopback addresses are allowed only in development mode';
   if (url.protocol === 'https:') return undefined;
-  if (url.protocol === 'http:' && policy.allowInsecureLoopback && LOOPBACK_HOSTS.test(url.hostname)) return undefined;
+  if (url.protocol === 'http:' && policy.allowInsecureLoopback && isLoopbackHost(url.hostname)) return undefined;
   return policy.allowInsecureLoopback
     ? 'only https URLs, or http to a loopback address, are allowed'
     : 'only https URLs are allowed';

@@ -7,7 +7,7 @@
  */
 import { decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
 import { DEFAULTS } from '../config/defaults';
-import { BrokerError, invalidGrant, temporarilyUnavailable } from '../errors';
+import { BrokerError, invalidGrant, temporarilyUnavailable, toBrokerError } from '../errors';
 import { sha256Fingerprint } from '../fingerprint';
 import { KeyFetchError } from './bounded-fetch';
 import { toClaims } from './claims';
@@ -106,11 +106,7 @@ export function verificationError(err: unknown, issuer: string): BrokerError {
   if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid || err instanceof joseErrors.JOSENotSupported) {
     return invalidGrant('token is malformed or uses an unsupported feature', 'malformed_token', err.message);
   }
-  return new BrokerError('server_error', 'The broker could not process the request.', {
-    reason: 'internal_error',
-    detail: err instanceof Error ? `${err.name}: ${err.message}` : 'non-error thrown during verification',
-    cause: err,
-  });
+  return toBrokerError(err);
 }
 
 function claimError(err: InstanceType<typeof joseErrors.JWTClaimValidationFailed>): BrokerError {

@@ -120,7 +120,13 @@ describe('load-time checks beyond the schema', () => {
     const doc = valid();
     doc.issuers[0]!.issuer = 'http://127.0.0.1:9999';
     doc.rules[0]!.issuer = 'http://127.0.0.1:9999';
+    expect(issuesOf(() => load(doc))).toEqual([{ path: 'issuers[0].issuer', reason: 'loopback addresses are allowed only in development mode' }]);
+    doc.issuers[0]!.issuer = 'http://issuer.example.com';
+    doc.rules[0]!.issuer = 'http://issuer.example.com';
     expect(issuesOf(() => load(doc))).toEqual([{ path: 'issuers[0].issuer', reason: 'only https URLs are allowed' }]);
+    doc.issuers[0]!.issuer = 'https://localhost:8443';
+    doc.rules[0]!.issuer = 'https://localhost:8443';
+    expect(issuesOf(() => load(doc))[0]?.reason).toMatch(/loopback/);
   });
 
   it('allows loopback HTTP issuers in development only', () => {
