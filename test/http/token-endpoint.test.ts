@@ -156,6 +156,8 @@ describe('rejected subject tokens', () => {
     ['aud array with a non-string', () => validToken({ aud: [stack.url, 123] })],
     ['typ at+jwt (an access token)', () => stack.issuer.sign(mainClaims(), { header: { typ: 'at+jwt' } })],
     ['not a JWT at all', () => 'hello'],
+    ['an unknown critical header', () => forgeJws(header({ crit: ['urn:example:unknown'], 'urn:example:unknown': true }), payload(), { kind: 'rs256', key: key().privateKey })],
+    ['a header that is not JSON', async () => `${b64url('not json')}.${(await validToken()).split('.').slice(1).join('.')}`],
     ['untrusted issuer with a valid signature', () => forgeJws(header(), payload({ iss: 'https://token.actions.githubusercontent.com' }), { kind: 'rs256', key: key().privateKey })],
   ];
 
