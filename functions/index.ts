@@ -9,17 +9,28 @@ import type { Broker } from '../shared/broker';
 import { logEvent } from '../shared/log';
 import { createBrokerFunction } from './broker';
 
-let broker: Promise<Broker> | undefined;
+/** After a failed load, requests fail closed for this long before loading is tried again. */
+const RELOAD_AFTER_FAILURE_MS = 30_000;
 
-/** The process-wide broker (configuration and key caches only; no per-request state). */
+let broker: Promise<Broker> | undefined;
+let failedAt = -Infinity;
+
+/**
+ * The process-wide broker (configuration and key caches only; no per-request state). A load
+ * that fails answers every request with 500 server_error, and is retried at most once per
+ * RELOAD_AFTER_FAILURE_MS, so a policy fixed behind a mounted file or secret is picked up.
+ */
 function brokerFromEnvironment(): Promise<Broker> {
+  if (broker && failedAt > -Infinity && Date.now() - failedAt >= RELOAD_AFTER_FAILURE_MS) broker = undefined;
   broker ??= Promise.resolve()
     .then(() => loadBroker(readBrokerConfig()))
     .then((loaded) => {
+      failedAt = -Infinity;
       logEvent('INFO', 'policy loaded', { policyVersion: loaded.policy.version, rules: loaded.policy.rules.length, source: loaded.policy.source });
       return loaded;
     })
     .catch((err: unknown) => {
+      failedAt = Date.now();
       logEvent('ERROR', 'broker configuration refused', { detail: err instanceof Error ? err.message : String(err) });
       throw err;
     });

@@ -18,11 +18,19 @@ export interface NetworkPolicy {
   allowInsecureLoopback: boolean;
 }
 
-const LOOPBACK_HOSTS = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
+const LOOPBACK_NAMES = /^(localhost|[a-z0-9-]+\.localhost)$/;
+const LOOPBACK_IPV4 = /^(127(?:\.\d{1,3}){3}|0\.0\.0\.0)$/;
+const LOOPBACK_IPV6 = /^(::1?|::ffff:(127(?:\.\d{1,3}){3}|0\.0\.0\.0|7f[0-9a-f]{2}:[0-9a-f]{1,4}|0:0))$/;
 
-/** localhost, 127.0.0.0/8 or [::1]. */
+/**
+ * Whether a URL hostname names this machine: `localhost` (and `*.localhost`, RFC 6761), with
+ * or without a trailing dot, 127.0.0.0/8, 0.0.0.0, `[::1]`, `[::]` and IPv4-mapped forms of
+ * these. (A DNS name that resolves to loopback is not caught here: that needs a resolver.)
+ */
 export function isLoopbackHost(hostname: string): boolean {
-  return LOOPBACK_HOSTS.test(hostname);
+  const host = hostname.toLowerCase().replace(/\.$/, '');
+  if (host.startsWith('[') && host.endsWith(']')) return LOOPBACK_IPV6.test(host.slice(1, -1));
+  return LOOPBACK_NAMES.test(host) || LOOPBACK_IPV4.test(host);
 }
 
 /** Why a URL may not be fetched under `policy`, or undefined when it may. */

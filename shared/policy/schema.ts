@@ -62,7 +62,7 @@ export const RuleSchema = z.strictObject({
   id: z.string().regex(RULE_ID, 'must be 1–63 letters, digits, ".", "_" or "-"').describe('Unique rule name (audit, `audience`).'),
   description: z.string().max(1024).optional(),
   issuer: z.string().min(1).describe('Issuer this rule applies to; must be declared under `issuers`.'),
-  condition: z.string().min(1).max(4096).describe('CEL expression over `claims` that must be true. Use `true` to accept every token of the issuer.'),
+  condition: z.string().min(1).max(4096).describe('CEL expression over `claims` that must be true. `\'true\'` accepts every token of the issuer: never do that for a multi-tenant issuer (GitHub, GitLab).'),
   grant: GrantSchema,
   audit_claims: z.array(z.string().regex(CLAIM_NAME)).max(20).optional()
     .describe('Claims recorded in audit entries for tokens this rule grants.'),

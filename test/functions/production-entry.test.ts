@@ -76,3 +76,28 @@ it('fails closed when the development source token is set in production', async 
   expect(res.status).toBe(500);
   expect(res.text).not.toMatch(/BROKER_DEV_SOURCE_TOKEN/);
 });
+
+it('retries a failed load after the back-off, picking up a fixed policy', async () => {
+  const file = await policyFile(policy('http://127.0.0.1:8081'));
+  process.env = { ...SAVED, BROKER_POLICY_FILE: file };
+  let server: Server | undefined;
+  jest.isolateModules(() => {
+    require('../../functions/index');
+    server = (require('@google-cloud/functions-framework/testing') as typeof import('@google-cloud/functions-framework/testing')).getTestServer('broker');
+  });
+  const listening = server as Server;
+  await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(listening.address() as AddressInfo).port}/token`;
+  const now = jest.spyOn(Date, 'now');
+  try {
+    expect((await post(url, exchangeForm('a.b.c'))).status).toBe(500);
+    await writeFile(file, policy('https://issuer.example.com'));
+    expect((await post(url, exchangeForm('a.b.c'))).status).toBe(500); // still within the back-off
+    now.mockReturnValue(Date.now() + 31_000);
+    expect((await post(url, exchangeForm('a.b.c'))).body.error).toBe('invalid_grant');
+  } finally {
+    now.mockRestore();
+    listening.closeAllConnections();
+    await new Promise<void>((resolve) => listening.close(() => resolve()));
+  }
+});
