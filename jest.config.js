@@ -9,5 +9,7 @@ module.exports = {
   // jose ships ESM only: let the transform turn it into CommonJS for jest.
   transformIgnorePatterns: ['node_modules/(?!jose/)'],
   setupFiles: ['<rootDir>/test/setup-env.ts'],
+  globalSetup: '<rootDir>/test/global-setup.ts',
+  globalTeardown: '<rootDir>/test/global-teardown.ts',
   testTimeout: 20000,
 };

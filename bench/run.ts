@@ -5,6 +5,8 @@
  *   subject-token verify    vs a bare jose jwtVerify with the same key and options
  *   CEL condition           vs the same condition written as a JavaScript function
  *   cold start              vs requiring the Functions Framework alone
+ *   cache-hit exchange      vs the trivial handler, and vs minting per request with 100 ms
+ *                           of emulated upstream latency; mints per key under a burst
  * Every loop is bounded in time; every server binds 127.0.0.1.
  */
 process.env.METADATA_SERVER_DETECTION ??= 'none';
@@ -16,7 +18,9 @@ import { join } from 'node:path';
 import { http } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { startDevStack } from '../dev/dev-stack';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { startDevStack, type DevStack } from '../dev/dev-stack';
+import { findEmulatorJar, startFirestoreEmulator, type FirestoreEmulator } from '../dev/firestore-emulator';
 import { verifyOidcToken } from '../shared/identity/oidc-token';
 import { compileCondition } from '../shared/policy/cel';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../shared/oauth-uris';
@@ -71,31 +75,67 @@ function report(title: string, baseline: Result, subject: Result): void {
   console.log(`  ratio     ${(subject.opsPerSec / baseline.opsPerSec).toFixed(3)} of baseline throughput`);
 }
 
-async function benchHttp(): Promise<void> {
+const FORM_HEADERS = { 'content-type': 'application/x-www-form-urlencoded' };
+
+/** A trivial JSON handler on the same Functions Framework server: the HTTP baseline. */
+async function trivialBaseline(): Promise<{ url: string; close: () => void }> {
   http('bench-trivial', (_req, res) => {
     res.status(200).set('Cache-Control', 'no-store').json({ ok: true });
   });
   const trivial = getTestServer('bench-trivial');
   await new Promise<void>((resolve) => trivial.listen(0, '127.0.0.1', resolve));
-  const trivialUrl = `http://127.0.0.1:${(trivial.address() as AddressInfo).port}/token`;
-  const stack = await startDevStack({ port: 0 });
-  await stack.broker;
-  const tokens = await Promise.all(Array.from({ length: 50 }, () => stack.issuer.sign({ sub: 'demo-workload', aud: stack.url, repository: 'acme/demo' })));
-  const forms = tokens.map((t) => new URLSearchParams({ grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token_type: TOKEN_TYPE_JWT, subject_token: t }).toString());
+  return { url: `http://127.0.0.1:${(trivial.address() as AddressInfo).port}/token`, close: () => trivial.close() };
+}
+
+/** Exchange forms for one principal (several tokens, one cache key). */
+async function forms(stack: DevStack, count = 50, sub = 'demo-workload'): Promise<string[]> {
+  const tokens = await Promise.all(Array.from({ length: count }, () => stack.issuer.sign({ sub, aud: stack.url, repository: 'acme/demo' }, { ttlSeconds: 3600 })));
+  return tokens.map((t) => new URLSearchParams({ grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token_type: TOKEN_TYPE_JWT, subject_token: t }).toString());
+}
+
+function exchangeOp(url: string, bodies: string[]): () => Promise<void> {
   let i = 0;
-  const headers = { 'content-type': 'application/x-www-form-urlencoded' };
-  const baseline = await load('trivial handler (POST)', async () => {
-    const r = await fetch(trivialUrl, { method: 'POST', headers, body: forms[i++ % forms.length] });
-    await r.arrayBuffer();
-  });
-  const exchange = await load('token exchange (verify+CEL+mint)', async () => {
-    const r = await fetch(stack.tokenUrl, { method: 'POST', headers, body: forms[i++ % forms.length] });
+  return async () => {
+    const r = await fetch(url, { method: 'POST', headers: FORM_HEADERS, body: bodies[i++ % bodies.length] });
     if (r.status !== 200) throw new Error(`exchange answered ${r.status}`);
     await r.arrayBuffer();
-  });
-  report('Token endpoint over HTTP (client, broker and IAM emulator share one process)', baseline, exchange);
+  };
+}
+
+const mintCount = (stack: DevStack) => stack.google.requests.filter((r) => r.path.endsWith(':generateAccessToken')).length;
+
+async function benchHttp(firestore: FirestoreEmulator | undefined): Promise<void> {
+  const uncached = await startDevStack({ port: 0, env: { BROKER_CACHE: 'none' } });
+  await uncached.broker;
+  const trivial = await trivialBaseline();
+  const baseline = await load('trivial handler (same POST bodies)', exchangeOp(trivial.url, await forms(uncached)));
   trivial.close();
-  await stack.close();
+  const minting = await load('exchange, minting every request', exchangeOp(uncached.tokenUrl, await forms(uncached)));
+  report('Token exchange without a cache (IAM emulator, no added latency)', baseline, minting);
+
+  const cacheEnv: Record<string, string> = firestore
+    ? { BROKER_CACHE: 'firestore', BROKER_CACHE_LOCAL_KEY: randomBytes(32).toString('base64'), BROKER_FIRESTORE_PROJECT: `bench-${randomUUID().slice(0, 8)}` }
+    : { BROKER_CACHE: 'memory' };
+  const cached = await startDevStack({ port: 0, env: cacheEnv });
+  await cached.broker;
+  const hits = await load(`exchange, cache hit (${cacheEnv.BROKER_CACHE})`, exchangeOp(cached.tokenUrl, await forms(cached)));
+  report('Cache-hit exchange against the trivial handler (target ≥ 0.6)', baseline, hits);
+
+  uncached.google.faults.setLatency(100, 'generateAccessToken');
+  cached.google.faults.setLatency(100, 'generateAccessToken');
+  const slowMint = await load('minting per request, upstream +100 ms', exchangeOp(uncached.tokenUrl, await forms(uncached)));
+  const slowHit = await load('cache hit, upstream +100 ms', exchangeOp(cached.tokenUrl, await forms(cached)));
+  report('Cache hit against minting per request, 100 ms upstream latency', slowMint, slowHit);
+  console.log(`  speedup   ${(slowHit.opsPerSec / slowMint.opsPerSec).toFixed(1)}× throughput, p50 ${slowMint.p50Ms?.toFixed(1)} → ${slowHit.p50Ms?.toFixed(1)} ms`);
+
+  const burstBodies = await forms(cached, 20, `burst-${randomUUID()}`);
+  const before = mintCount(cached);
+  const burst = await Promise.all(Array.from({ length: 200 }, (_, i) =>
+    fetch(cached.tokenUrl, { method: 'POST', headers: FORM_HEADERS, body: burstBodies[i % burstBodies.length] }).then((r) => r.status)));
+  console.log('\n## Burst of 200 concurrent requests for one new key (upstream +100 ms)');
+  console.log(`  upstream mints: ${mintCount(cached) - before} (statuses: ${[...new Set(burst)].join(', ')})`);
+
+  await Promise.all([uncached.close(), cached.close()]);
 }
 
 async function benchVerify(): Promise<void> {
@@ -152,7 +192,15 @@ async function main(): Promise<void> {
   console.log(`# token-broker benchmarks (${SECONDS} s per measurement, concurrency ${CONCURRENCY}, node ${process.version})`);
   await benchVerify();
   await benchCel();
-  await benchHttp();
+  const found = findEmulatorJar();
+  const firestore = 'jar' in found && !process.env.FIRESTORE_EMULATOR_HOST ? await startFirestoreEmulator() : undefined;
+  if (firestore) process.env.FIRESTORE_EMULATOR_HOST = firestore.host;
+  if (!process.env.FIRESTORE_EMULATOR_HOST) console.log('\n(no Firestore emulator: cache figures use the memory cache)');
+  try {
+    await benchHttp(firestore ?? (process.env.FIRESTORE_EMULATOR_HOST ? ({} as FirestoreEmulator) : undefined));
+  } finally {
+    await firestore?.stop();
+  }
   benchColdStart();
 }
 

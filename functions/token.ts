@@ -47,5 +47,8 @@ function summary(record: ExchangeRecord): Record<string, unknown> {
     trace: record.trace,
     grant: record.grant,
     tokenSha256: record.tokenSha256,
+    cache: record.cache,
+    cacheRefreshStarted: record.cacheRefreshStarted,
+    tokenLatencyMs: record.tokenLatencyMs,
   };
 }

@@ -3,7 +3,8 @@
  *   1. pick the grant type and keep only the parameters it declares;
  *   2. authenticate: verify the subject token → Principal;
  *   3. authorize: the policy's first matching rule → Grant (scopes and lifetime narrowed);
- *   4. mint the token upstream;
+ *   4. obtain the token: from the cache, or minted upstream (the cache decides, see
+ *      shared/cache/token-cache.ts);
  *   5. answer with the true remaining lifetime.
  * Free of HTTP types; the record is filled in as the steps run.
  */
@@ -14,6 +15,11 @@ import { tokenExchange, type TokenExchangeRequest } from './grants/token-exchang
 import type { GrantTypeDefinition, TokenParams } from './grants/token-request';
 import { verifyOidcToken } from './identity/oidc-token';
 import type { Minter } from './mint/minter';
+import { cacheKey, principalHash } from './cache/cache-key';
+import type { TokenCache } from './cache/token-cache';
+import type { CachedToken } from './cache/token-timing';
+import type { Principal } from './identity/principal';
+import type { Grant } from './policy/resolve-grant';
 import type { CompiledPolicy } from './policy/compiled-policy';
 import { resolveGrant } from './policy/resolve-grant';
 import { PolicyDenial, selectRule } from './policy/select-rule';
@@ -23,6 +29,8 @@ import type { TokenResponse } from './token-response';
 export interface BrokerDependencies {
   policy: CompiledPolicy;
   minter: Minter;
+  /** Token cache; absent means every request mints. */
+  cache?: TokenCache;
   /** `audience` values that name the broker itself (its issuer and token URLs). */
   brokerAudiences: readonly string[];
   maxTokenBytes?: number;
@@ -57,17 +65,48 @@ export function createBroker(deps: BrokerDependencies): Broker {
     record.grant = grant;
 
     const started = now();
-    const minted = await deps.minter.mintAccessToken(grant);
-    record.upstreamLatencyMs = now() - started;
-    record.tokenSha256 = sha256Fingerprint(minted.accessToken);
+    const token = await obtainToken(principal, grant, record);
+    record.tokenLatencyMs = now() - started;
+    record.tokenSha256 = sha256Fingerprint(token.accessToken);
 
     return {
-      access_token: minted.accessToken,
+      access_token: token.accessToken,
       issued_token_type: TOKEN_TYPE_ACCESS_TOKEN,
       token_type: 'Bearer',
-      expires_in: Math.max(0, Math.floor((minted.expiresAtMs - now()) / 1000)),
+      expires_in: Math.max(0, Math.floor((token.expiresAtMs - now()) / 1000)),
       scope: grant.scopes.join(' '),
     };
+  }
+
+  /** Step 4: through the cache when there is one; the mint closure itself touches no request state. */
+  async function obtainToken(principal: Principal, grant: Grant, record: ExchangeRecord): Promise<CachedToken> {
+    const mint = async (): Promise<CachedToken> => {
+      const mintedAtMs = now();
+      const minted = await deps.minter.mintAccessToken(grant);
+      return { accessToken: minted.accessToken, mintedAtMs, expiresAtMs: minted.expiresAtMs };
+    };
+    if (!deps.cache) {
+      record.cache = 'none';
+      return mint();
+    }
+    const key = cacheKey({
+      issuer: principal.issuer,
+      subject: principal.subject,
+      ruleId: grant.ruleId,
+      policyVersion: deps.policy.version,
+      serviceAccount: grant.serviceAccount,
+      scopes: grant.scopes,
+      delegates: grant.delegates,
+      lifetimeSeconds: grant.lifetimeSeconds,
+    });
+    const result = await deps.cache.obtain(
+      key,
+      { principalHash: principalHash(principal.issuer, principal.subject), ruleId: grant.ruleId, policyVersion: deps.policy.version },
+      mint,
+    );
+    record.cache = result.outcome;
+    if (result.refreshStarted) record.cacheRefreshStarted = true;
+    return result.token;
   }
 
   function selectWithTrace(principal: Parameters<typeof selectRule>[1], audience: string | undefined, record: ExchangeRecord) {

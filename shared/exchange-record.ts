@@ -1,3 +1,4 @@
+import type { CacheOutcome } from './cache/token-cache';
 import type { Grant } from './policy/resolve-grant';
 import type { RuleTrace } from './policy/select-rule';
 
@@ -14,5 +15,10 @@ export interface ExchangeRecord {
   trace?: readonly RuleTrace[];
   grant?: Grant;
   tokenSha256?: string;
-  upstreamLatencyMs?: number;
+  /** Where the token came from: the cache (and which layer), a mint, or no cache at all. */
+  cache?: CacheOutcome | 'none';
+  /** This request noticed a token due for refresh and started a background refresh. */
+  cacheRefreshStarted?: boolean;
+  /** Time spent obtaining the token (cache lookup and any upstream mint). */
+  tokenLatencyMs?: number;
 }

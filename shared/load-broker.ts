@@ -3,6 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { createBroker, type Broker } from './broker';
 import type { BrokerConfig } from './config/environment';
 import { createImpersonatedMinter } from './mint/impersonated-minter';
+import { createTokenCache, type CacheWiring } from './cache/create-token-cache';
+import { logEvent } from './log';
 import { compilePolicy } from './policy/compile-policy';
 import { parsePolicyText } from './policy/parse-document';
 import { PolicyLoadError } from './policy/policy-error';
@@ -19,10 +21,15 @@ export async function loadPolicyFile(file: string, network: NetworkPolicy, maxLi
   return compilePolicy(parsePolicyText(text, file), { source: file, network, maxLifetimeSeconds });
 }
 
-export async function loadBroker(config: BrokerConfig): Promise<Broker> {
+export async function loadBroker(config: BrokerConfig, cacheWiring: CacheWiring = {}): Promise<Broker> {
   const policy = await loadPolicyFile(config.policyFile, config.network, config.maxLifetimeSeconds);
+  const cache = await createTokenCache(config.cache, {
+    onEvent: (event) => logEvent(event.type === 'refreshed' ? 'INFO' : 'WARNING', `token cache: ${event.type}`, { ...event }),
+    ...cacheWiring,
+  });
   return createBroker({
     policy,
+    cache,
     minter: createImpersonatedMinter({ endpoint: config.iamEndpoint, source: config.source }),
     brokerAudiences: brokerAudiences(config.issuerUrl),
   });

@@ -50,6 +50,28 @@ export const DEFAULTS = {
   /** Timeout of one IAM Credentials call. */
   upstreamTimeoutMs: 10_000,
 
+  /** Token cache: never serve a cached token with less remaining life than this (or half its lifetime). */
+  cacheMinRemainingSeconds: 300,
+  /** Tokens kept in each instance's memory (L1). */
+  cacheMemoryEntries: 1000,
+  /** Firestore collection of the shared (L2) cache. */
+  cacheCollection: 'token-broker-cache',
+  /** Time budgets of Firestore operations; past them the broker mints directly. */
+  cacheReadBudgetMs: 300,
+  cacheTransactionBudgetMs: 1000,
+  cacheWriteBudgetMs: 1000,
+  /** Budget for opening the Firestore connection while the broker loads. */
+  cacheWarmUpMs: 3000,
+  /** How long one instance's mint lease keeps others waiting (covers an upstream call). */
+  cacheLeaseMs: 5000,
+  /** How long an instance waits for the lease holder's token before minting itself. */
+  cacheLeaseWaitMs: 3000,
+  cacheLeasePollMs: 100,
+  /** After a Firestore failure, skip Firestore for this long (mint directly). */
+  cacheStoreBackoffMs: 10_000,
+  /** How long one data-encryption key serves new cache entries before a new one is wrapped. */
+  cacheDekLifetimeMs: 3600_000,
+
   /** Production IAM Credentials endpoint. */
   iamCredentialsEndpoint: 'https://iamcredentials.googleapis.com',
   /** Scope of the broker's own credentials (Application Default Credentials). */

@@ -9,16 +9,37 @@
  *   BROKER_MAX_LIFETIME_SECONDS  broker-wide ceiling on minted lifetimes (≤ 3600)
  *   BROKER_DEV_SOURCE_TOKEN   development only: bearer token the broker presents to the emulator
  *                             instead of Application Default Credentials
+ *   BROKER_CACHE              firestore (production default) | memory (development default) | none
+ *   BROKER_CACHE_KMS_KEY      Cloud KMS key wrapping the cache's data keys (required with firestore
+ *                             in production): projects/P/locations/L/keyRings/R/cryptoKeys/K
+ *   BROKER_CACHE_LOCAL_KEY    development only: base64 32-byte key used instead of KMS
+ *   BROKER_CACHE_COLLECTION   Firestore collection (default token-broker-cache)
+ *   BROKER_FIRESTORE_PROJECT  Firestore project (default: GOOGLE_CLOUD_PROJECT, then ADC's project)
+ *   BROKER_FIRESTORE_DATABASE Firestore database id (default "(default)")
+ *   BROKER_CACHE_MIN_REMAINING_SECONDS  never serve a cached token with less life left (default 300)
  *
  * Production refuses plain-HTTP or loopback issuers and endpoints, so the dev-mode demo
  * issuer and the loopback Google emulator can never be trusted by a deployed broker.
  */
 import { ConfigurationError } from '../errors';
+import { isCryptoKeyName } from '../cache/kms-key-wrapper';
 import { isLoopbackHost, type NetworkPolicy } from '../identity/bounded-fetch';
 import type { SourceCredentials } from '../mint/impersonated-minter';
 import { DEFAULTS } from './defaults';
 
 export type BrokerMode = 'production' | 'development';
+
+export type CacheConfig =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'memory'; readonly minRemainingSeconds: number }
+  | {
+      readonly kind: 'firestore';
+      readonly minRemainingSeconds: number;
+      readonly collection: string;
+      readonly projectId?: string;
+      readonly databaseId?: string;
+      readonly keyWrapping: { readonly kind: 'kms'; readonly keyName: string } | { readonly kind: 'local'; readonly key: Buffer };
+    };
 
 export interface BrokerConfig {
   readonly mode: BrokerMode;
@@ -28,6 +49,7 @@ export interface BrokerConfig {
   readonly maxLifetimeSeconds: number;
   readonly source: SourceCredentials;
   readonly network: NetworkPolicy;
+  readonly cache: CacheConfig;
 }
 
 export function readBrokerConfig(env: NodeJS.ProcessEnv = process.env): BrokerConfig {
@@ -44,10 +66,59 @@ export function readBrokerConfig(env: NodeJS.ProcessEnv = process.env): BrokerCo
     policyFile,
     issuerUrl: issuerUrl?.replace(/\/+$/, ''),
     iamEndpoint: iamEndpoint.replace(/\/+$/, ''),
-    maxLifetimeSeconds: readLifetime(env.BROKER_MAX_LIFETIME_SECONDS),
+    maxLifetimeSeconds: readSeconds(
+      'BROKER_MAX_LIFETIME_SECONDS', env.BROKER_MAX_LIFETIME_SECONDS,
+      DEFAULTS.maxTokenLifetimeSecondsCeiling, DEFAULTS.minTokenLifetimeSeconds, DEFAULTS.maxTokenLifetimeSecondsCeiling,
+    ),
     source: readSource(env.BROKER_DEV_SOURCE_TOKEN, development),
     network: { allowInsecureLoopback: development },
+    cache: readCache(env, development),
   };
+}
+
+function readCache(env: NodeJS.ProcessEnv, development: boolean): CacheConfig {
+  const kind = env.BROKER_CACHE || (development ? 'memory' : 'firestore');
+  const minRemainingSeconds = readSeconds('BROKER_CACHE_MIN_REMAINING_SECONDS', env.BROKER_CACHE_MIN_REMAINING_SECONDS, DEFAULTS.cacheMinRemainingSeconds, 0, 1800);
+  if (env.BROKER_CACHE_LOCAL_KEY && !development) throw new ConfigurationError('BROKER_CACHE_LOCAL_KEY is refused outside development mode');
+  if (kind === 'none') return { kind };
+  if (kind === 'memory') return { kind, minRemainingSeconds };
+  if (kind !== 'firestore') throw new ConfigurationError(`BROKER_CACHE must be firestore, memory or none, not "${kind}"`);
+  return {
+    kind,
+    minRemainingSeconds,
+    collection: env.BROKER_CACHE_COLLECTION || DEFAULTS.cacheCollection,
+    projectId: env.BROKER_FIRESTORE_PROJECT || env.GOOGLE_CLOUD_PROJECT || undefined,
+    databaseId: env.BROKER_FIRESTORE_DATABASE || undefined,
+    keyWrapping: readKeyWrapping(env, development),
+  };
+}
+
+function readKeyWrapping(env: NodeJS.ProcessEnv, development: boolean): Extract<CacheConfig, { kind: 'firestore' }>['keyWrapping'] {
+  const kmsKey = env.BROKER_CACHE_KMS_KEY;
+  if (kmsKey) {
+    if (!isCryptoKeyName(kmsKey)) throw new ConfigurationError('BROKER_CACHE_KMS_KEY must be projects/P/locations/L/keyRings/R/cryptoKeys/K');
+    return { kind: 'kms', keyName: kmsKey };
+  }
+  const local = env.BROKER_CACHE_LOCAL_KEY;
+  if (development && local) {
+    const key = Buffer.from(local, 'base64');
+    if (key.length !== 32) throw new ConfigurationError('BROKER_CACHE_LOCAL_KEY must be 32 bytes, base64-encoded');
+    return { kind: 'local', key };
+  }
+  throw new ConfigurationError(
+    development
+      ? 'BROKER_CACHE=firestore needs BROKER_CACHE_KMS_KEY or, in development, BROKER_CACHE_LOCAL_KEY'
+      : 'BROKER_CACHE=firestore needs BROKER_CACHE_KMS_KEY (or set BROKER_CACHE=none)',
+  );
+}
+
+function readSeconds(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined || value === '') return fallback;
+  const seconds = Number(value);
+  if (!Number.isInteger(seconds) || seconds < min || seconds > max) {
+    throw new ConfigurationError(`${name} must be an integer from ${min} to ${max}`);
+  }
+  return seconds;
 }
 
 function readMode(value: string | undefined): BrokerMode {
@@ -67,17 +138,6 @@ function checkEndpoint(name: string, value: string, development: boolean): void 
   if (url.protocol !== 'https:' || isLoopbackHost(url.hostname)) {
     throw new ConfigurationError(`${name} must be an https URL to a non-loopback host in production`);
   }
-}
-
-function readLifetime(value: string | undefined): number {
-  if (value === undefined || value === '') return DEFAULTS.maxTokenLifetimeSecondsCeiling;
-  const seconds = Number(value);
-  if (!Number.isInteger(seconds) || seconds < DEFAULTS.minTokenLifetimeSeconds || seconds > DEFAULTS.maxTokenLifetimeSecondsCeiling) {
-    throw new ConfigurationError(
-      `BROKER_MAX_LIFETIME_SECONDS must be an integer from ${DEFAULTS.minTokenLifetimeSeconds} to ${DEFAULTS.maxTokenLifetimeSecondsCeiling}`,
-    );
-  }
-  return seconds;
 }
 
 function readSource(devToken: string | undefined, development: boolean): SourceCredentials {

@@ -2,7 +2,8 @@
 import { readBrokerConfig } from '../../shared/config/environment';
 import { ConfigurationError } from '../../shared/errors';
 
-const base = { BROKER_POLICY_FILE: '/etc/broker/policy.yaml' };
+const KMS_KEY = 'projects/acme-prod/locations/europe-west1/keyRings/broker/cryptoKeys/cache';
+const base = { BROKER_POLICY_FILE: '/etc/broker/policy.yaml', BROKER_CACHE_KMS_KEY: KMS_KEY };
 
 describe('production (the default mode)', () => {
   it('uses Application Default Credentials, Google IAM and HTTPS-only fetching', () => {
@@ -14,7 +15,21 @@ describe('production (the default mode)', () => {
       maxLifetimeSeconds: 3600,
       source: { kind: 'application-default' },
       network: { allowInsecureLoopback: false },
+      cache: {
+        kind: 'firestore',
+        minRemainingSeconds: 300,
+        collection: 'token-broker-cache',
+        projectId: undefined,
+        databaseId: undefined,
+        keyWrapping: { kind: 'kms', keyName: KMS_KEY },
+      },
     });
+  });
+
+  it('reads the Firestore project and collection, and lets the cache be turned off', () => {
+    expect(readBrokerConfig({ ...base, GOOGLE_CLOUD_PROJECT: 'acme-prod', BROKER_CACHE_COLLECTION: 'c' }).cache).toMatchObject({ projectId: 'acme-prod', collection: 'c' });
+    expect(readBrokerConfig({ ...base, BROKER_FIRESTORE_PROJECT: 'other', GOOGLE_CLOUD_PROJECT: 'acme-prod' }).cache).toMatchObject({ projectId: 'other' });
+    expect(readBrokerConfig({ BROKER_POLICY_FILE: 'p', BROKER_CACHE: 'none' }).cache).toEqual({ kind: 'none' });
   });
 
   it.each([
@@ -27,6 +42,11 @@ describe('production (the default mode)', () => {
     ['a lifetime ceiling above 3600', { ...base, BROKER_MAX_LIFETIME_SECONDS: '7200' }, /BROKER_MAX_LIFETIME_SECONDS/],
     ['a non-numeric lifetime ceiling', { ...base, BROKER_MAX_LIFETIME_SECONDS: '1h' }, /BROKER_MAX_LIFETIME_SECONDS/],
     ['a plain-HTTP issuer URL', { ...base, BROKER_ISSUER_URL: 'http://broker.example.com' }, /BROKER_ISSUER_URL/],
+    ['the Firestore cache without a KMS key', { BROKER_POLICY_FILE: 'p' }, /BROKER_CACHE_KMS_KEY/],
+    ['a malformed KMS key name', { ...base, BROKER_CACHE_KMS_KEY: 'my-key' }, /BROKER_CACHE_KMS_KEY/],
+    ['a local cache key', { ...base, BROKER_CACHE_LOCAL_KEY: Buffer.alloc(32).toString('base64') }, /outside development/],
+    ['an unknown cache kind', { ...base, BROKER_CACHE: 'redis' }, /BROKER_CACHE/],
+    ['a minimum remaining life above 30 minutes', { ...base, BROKER_CACHE_MIN_REMAINING_SECONDS: '3600' }, /BROKER_CACHE_MIN_REMAINING_SECONDS/],
   ])('refuses %s', (_name, env, message) => {
     expect(() => readBrokerConfig(env)).toThrow(ConfigurationError);
     expect(() => readBrokerConfig(env)).toThrow(message);
@@ -49,6 +69,14 @@ describe('development mode', () => {
       source: { kind: 'static-token', accessToken: 'dev-token' },
       network: { allowInsecureLoopback: true },
     });
+  });
+
+  it('uses the memory cache by default, and Firestore with a local key when asked', () => {
+    expect(readBrokerConfig({ ...base, BROKER_CACHE_KMS_KEY: '', BROKER_MODE: 'development' }).cache).toEqual({ kind: 'memory', minRemainingSeconds: 300 });
+    const key = Buffer.alloc(32, 7);
+    expect(readBrokerConfig({ BROKER_POLICY_FILE: 'p', BROKER_MODE: 'development', BROKER_CACHE: 'firestore', BROKER_CACHE_LOCAL_KEY: key.toString('base64') }).cache)
+      .toMatchObject({ kind: 'firestore', keyWrapping: { kind: 'local', key } });
+    expect(() => readBrokerConfig({ BROKER_POLICY_FILE: 'p', BROKER_MODE: 'development', BROKER_CACHE: 'firestore', BROKER_CACHE_LOCAL_KEY: 'c2hvcnQ=' })).toThrow(/32 bytes/);
   });
 
   it('still refuses plain HTTP to a non-loopback host', () => {

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exchangeForm, post, type Answer } from '../helpers/http';
 
-const SAVED = { ...process.env };
+/** Production defaults: the Firestore cache with a KMS-wrapped key (neither is reached by these requests). */
+const SAVED = { ...process.env, GOOGLE_CLOUD_PROJECT: 'acme-prod', BROKER_CACHE_KMS_KEY: 'projects/acme-prod/locations/global/keyRings/broker/cryptoKeys/cache' };
 afterEach(() => {
   process.env = { ...SAVED };
 });

@@ -25,6 +25,8 @@ async function closedPort(): Promise<number> {
 beforeAll(async () => {
   deadIssuer = `http://127.0.0.1:${await closedPort()}`;
   stack = await startDevStack({
+    // Every request mints here, so upstream behaviour is observable; the cache has its own tests.
+    env: { BROKER_CACHE: 'none' },
     policyText: (urls) =>
       testPolicy(urls, `  - issuer: "${deadIssuer}"\n    audiences: ["${urls.broker}"]\n    jwks_uri: "${deadIssuer}/jwks"\n`),
   });

@@ -1,0 +1,49 @@
+/**
+ * The cache key: a SHA-256 over everything that determines the minted token, so two requests
+ * share a token only when they would have been granted exactly the same one.
+ *
+ *  - issuer + subject: tokens are never shared across principals;
+ *  - rule id + policy version (content hash): a policy change never serves a token minted
+ *    under the old policy;
+ *  - target service account, sorted scopes, delegates, lifetime: the token's power and life
+ *    (a caller asking for 10 minutes never receives a 60-minute token);
+ *  - access boundary: a downscoped token is a different token.
+ * The hash is the Firestore document id; the inputs themselves are never stored.
+ */
+import { canonicalJson } from '../policy/canonical-json';
+import { createHash } from 'node:crypto';
+
+export interface CacheKeyParts {
+  readonly issuer: string;
+  readonly subject: string;
+  readonly ruleId: string;
+  readonly policyVersion: string;
+  readonly serviceAccount: string;
+  readonly scopes: readonly string[];
+  readonly delegates: readonly string[];
+  readonly lifetimeSeconds: number;
+  readonly accessBoundary?: unknown;
+}
+
+const KEY_VERSION = 'token-broker/cache-key/v1';
+
+export function cacheKey(parts: CacheKeyParts): string {
+  const material = canonicalJson({
+    v: KEY_VERSION,
+    issuer: parts.issuer,
+    subject: parts.subject,
+    ruleId: parts.ruleId,
+    policyVersion: parts.policyVersion,
+    serviceAccount: parts.serviceAccount,
+    scopes: [...new Set(parts.scopes)].sort(),
+    delegates: [...parts.delegates],
+    lifetimeSeconds: parts.lifetimeSeconds,
+    accessBoundary: parts.accessBoundary ?? null,
+  });
+  return createHash('sha256').update(material).digest('hex');
+}
+
+/** A hash of the principal alone, stored with a cache entry so operators can find a caller's entries. */
+export function principalHash(issuer: string, subject: string): string {
+  return createHash('sha256').update(canonicalJson({ v: KEY_VERSION, issuer, subject })).digest('hex');
+}

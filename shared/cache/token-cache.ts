@@ -1,0 +1,234 @@
+/**
+ * The token cache: an in-memory LRU per instance (L1) in front of a shared store (L2,
+ * Firestore), with singleflight inside an instance and a lease across instances, so each key
+ * is minted upstream once per refresh window.
+ *
+ *   obtain(key)
+ *     L1 fresh                     → hit
+ *     L1 in refresh-ahead          → hit, and one background refresh
+ *     otherwise, once per key in this instance (singleflight):
+ *       L2 usable                  → hit (shared)
+ *       lease acquired             → mint, store in L2 and L1 → miss
+ *       lease held by another      → wait for its token (polling L2) → waited;
+ *                                    not delivered in time → mint ourselves
+ *       L2 failing or too slow     → mint directly → degraded (L2 skipped for a while)
+ * A token is never served with less than its minimum remaining life (see token-timing.ts).
+ */
+import { LruMap } from './lru';
+import { SingleFlight } from './singleflight';
+import { freshness, type CachedToken } from './token-timing';
+import { StoreUnavailable, type EntryMetadata, type TokenStore } from './token-store';
+
+export type CacheOutcome =
+  | 'hit' // from this instance's memory
+  | 'hit-shared' // from the shared store
+  | 'waited' // another instance minted it while we waited
+  | 'miss' // minted now
+  | 'degraded'; // minted now because the shared store failed or was too slow
+
+/** Things worth an audit line that happen inside the cache. */
+export type CacheEvent =
+  | { type: 'decrypt_failed'; key: string; reason: string }
+  | { type: 'store_unavailable'; key: string; detail: string }
+  | { type: 'lease_timeout'; key: string }
+  | { type: 'refreshed'; key: string; latencyMs: number }
+  | { type: 'refresh_failed'; key: string; detail: string };
+
+export interface CacheResult {
+  readonly token: CachedToken;
+  readonly outcome: CacheOutcome;
+  /** This request started a background refresh-ahead. */
+  readonly refreshStarted: boolean;
+}
+
+export type Mint = () => Promise<CachedToken>;
+
+export interface TokenCacheOptions {
+  /** Shared store; absent means memory only (development mode). */
+  store?: TokenStore;
+  /** Identifies this instance as a lease holder. */
+  instanceId: string;
+  maxMemoryEntries: number;
+  /** Never serve a token with less remaining life than this (or half its lifetime). */
+  minRemainingMs: number;
+  /** How long a lease protects a mint in progress. */
+  leaseMs: number;
+  /** How long to wait for another instance's mint before minting ourselves. */
+  leaseWaitMs: number;
+  leasePollMs: number;
+  /** After a store failure, skip the store for this long. */
+  storeBackoffMs: number;
+  now?: () => number;
+  onEvent?: (event: CacheEvent) => void;
+}
+
+export class TokenCache {
+  private readonly memory: LruMap<string, CachedToken>;
+  private readonly fills = new SingleFlight<{ token: CachedToken; outcome: CacheOutcome }>();
+  private readonly refreshes = new SingleFlight<void>();
+  private readonly now: () => number;
+  private storeDownUntil = 0;
+
+  constructor(private readonly options: TokenCacheOptions) {
+    this.memory = new LruMap(options.maxMemoryEntries);
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Connects to the shared store ahead of the first request. A failure is reported and backs
+   * the store off like any other, so the first requests mint directly instead of waiting.
+   */
+  async warmUp(timeoutMs: number): Promise<boolean> {
+    if (!this.options.store) return true;
+    try {
+      await this.options.store.warmUp(timeoutMs);
+      return true;
+    } catch (err) {
+      if (!(err instanceof StoreUnavailable)) throw err;
+      this.storeFailed('warm-up', err);
+      return false;
+    }
+  }
+
+  async obtain(key: string, metadata: EntryMetadata, mint: Mint): Promise<CacheResult> {
+    const cached = this.memory.get(key);
+    if (cached) {
+      const state = freshness(cached, this.now(), this.options.minRemainingMs);
+      if (state === 'fresh') return { token: cached, outcome: 'hit', refreshStarted: false };
+      if (state === 'refresh-ahead') return { token: cached, outcome: 'hit', refreshStarted: this.refreshInBackground(key, metadata, mint) };
+      this.memory.delete(key);
+    }
+    const { token, outcome } = await this.fills.run(key, () => this.fill(key, metadata, mint));
+    return { token, outcome, refreshStarted: false };
+  }
+
+  /** Fills L1 for a key: from the shared store, from another instance's mint, or by minting. */
+  private async fill(key: string, metadata: EntryMetadata, mint: Mint): Promise<{ token: CachedToken; outcome: CacheOutcome }> {
+    const store = this.availableStore();
+    if (!store) return { token: this.remember(key, await mint()), outcome: store === null ? 'degraded' : 'miss' };
+    try {
+      const stored = await store.read(key);
+      if (stored.kind === 'token' && this.servable(stored.token)) {
+        if (freshness(stored.token, this.now(), this.options.minRemainingMs) === 'refresh-ahead') this.refreshInBackground(key, metadata, mint);
+        return { token: this.remember(key, stored.token), outcome: 'hit-shared' };
+      }
+      if (stored.kind === 'undecryptable') this.emit({ type: 'decrypt_failed', key, reason: stored.reason });
+      return await this.mintUnderLease(store, key, metadata, mint, (token) => this.servable(token));
+    } catch (err) {
+      if (!(err instanceof StoreUnavailable)) throw err;
+      this.storeFailed(key, err);
+      return { token: this.remember(key, await mint()), outcome: 'degraded' };
+    }
+  }
+
+  /** Takes the lease and mints, or waits for the holder's token. */
+  private async mintUnderLease(
+    store: TokenStore, key: string, metadata: EntryMetadata, mint: Mint, usable: (token: CachedToken) => boolean,
+  ): Promise<{ token: CachedToken; outcome: CacheOutcome }> {
+    const lease = await store.claimLease(key, this.options.instanceId, this.options.leaseMs, usable);
+    if (lease.kind === 'token') return { token: this.remember(key, lease.token), outcome: 'hit-shared' };
+    if (lease.kind === 'held') {
+      const delivered = await this.waitForHolder(store, key, usable);
+      if (delivered) return { token: this.remember(key, delivered), outcome: 'waited' };
+      this.emit({ type: 'lease_timeout', key });
+      return { token: await this.mintAndStore(store, key, metadata, mint, false), outcome: 'miss' };
+    }
+    return { token: await this.mintAndStore(store, key, metadata, mint, true), outcome: 'miss' };
+  }
+
+  private async mintAndStore(store: TokenStore, key: string, metadata: EntryMetadata, mint: Mint, holdsLease: boolean): Promise<CachedToken> {
+    let token: CachedToken;
+    try {
+      token = await mint();
+    } catch (err) {
+      if (holdsLease) void store.release(key, this.options.instanceId).catch(() => undefined);
+      throw err;
+    }
+    this.remember(key, token);
+    try {
+      await store.write(key, token, metadata);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailable)) throw err;
+      this.storeFailed(key, err);
+    }
+    return token;
+  }
+
+  private async waitForHolder(store: TokenStore, key: string, usable: (token: CachedToken) => boolean): Promise<CachedToken | undefined> {
+    const deadline = this.now() + this.options.leaseWaitMs;
+    while (this.now() < deadline) {
+      await sleep(this.options.leasePollMs);
+      const stored = await store.read(key);
+      if (stored.kind === 'token' && usable(stored.token)) return stored.token;
+    }
+    return undefined;
+  }
+
+  /**
+   * Refresh-ahead: one refresh per key and instance, off the request path. Another instance's
+   * newer token is adopted instead of minting; a refresh already leased elsewhere is left to it.
+   */
+  private refreshInBackground(key: string, metadata: EntryMetadata, mint: Mint): boolean {
+    if (this.refreshes.has(key)) return false;
+    const started = this.now();
+    void this.refreshes
+      .run(key, async () => {
+        const fresh = (token: CachedToken) => freshness(token, this.now(), this.options.minRemainingMs) === 'fresh';
+        const store = this.availableStore();
+        if (!store) {
+          this.remember(key, await mint());
+        } else {
+          try {
+            const stored = await store.read(key);
+            if (stored.kind === 'token' && fresh(stored.token)) {
+              this.remember(key, stored.token);
+              return;
+            }
+            const lease = await store.claimLease(key, this.options.instanceId, this.options.leaseMs, fresh);
+            if (lease.kind === 'token') this.remember(key, lease.token);
+            if (lease.kind === 'acquired') await this.mintAndStore(store, key, metadata, mint, true);
+            if (lease.kind !== 'acquired') return;
+          } catch (err) {
+            if (!(err instanceof StoreUnavailable)) throw err;
+            this.storeFailed(key, err);
+            this.remember(key, await mint());
+          }
+        }
+        this.emit({ type: 'refreshed', key, latencyMs: this.now() - started });
+      })
+      .catch((err: unknown) => this.emit({ type: 'refresh_failed', key, detail: err instanceof Error ? err.message : String(err) }));
+    return true;
+  }
+
+  /** The store, undefined when there is none, or null while it is backed off after a failure. */
+  private availableStore(): TokenStore | undefined | null {
+    if (!this.options.store) return undefined;
+    return this.now() < this.storeDownUntil ? null : this.options.store;
+  }
+
+  private storeFailed(key: string, err: StoreUnavailable): void {
+    this.storeDownUntil = this.now() + this.options.storeBackoffMs;
+    this.emit({ type: 'store_unavailable', key, detail: err.message });
+  }
+
+  private servable(token: CachedToken): boolean {
+    return freshness(token, this.now(), this.options.minRemainingMs) !== 'unusable';
+  }
+
+  private remember(key: string, token: CachedToken): CachedToken {
+    this.memory.set(key, token);
+    return token;
+  }
+
+  private emit(event: CacheEvent): void {
+    try {
+      this.options.onEvent?.(event);
+    } catch {
+      // an observer must never break token issuance
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

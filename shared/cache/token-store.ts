@@ -1,0 +1,45 @@
+import type { CachedToken } from './token-timing';
+
+/** What a shared (L2) store holds for a key, as far as this instance can read it. */
+export type StoredRead =
+  | { kind: 'absent' }
+  | { kind: 'token'; token: CachedToken }
+  /** A document exists but cannot be opened (tampered, moved, other key): treated as a miss. */
+  | { kind: 'undecryptable'; reason: string };
+
+export type LeaseResult =
+  | { kind: 'acquired' }
+  | { kind: 'held'; untilMs: number }
+  /** Another instance has already stored a usable token: use it. */
+  | { kind: 'token'; token: CachedToken };
+
+export interface EntryMetadata {
+  /** SHA-256 of issuer + subject: lets operators find a caller's entries without storing who. */
+  readonly principalHash: string;
+  readonly ruleId: string;
+  readonly policyVersion: string;
+}
+
+/** The shared cache layer used by every broker instance. */
+export interface TokenStore {
+  read(key: string): Promise<StoredRead>;
+  /** In one transaction: return a usable stored token, report a live lease, or take the lease. */
+  claimLease(key: string, holder: string, leaseMs: number, usable: (token: CachedToken) => boolean): Promise<LeaseResult>;
+  /** Stores a token (encrypted) and clears any lease. */
+  write(key: string, token: CachedToken, metadata: EntryMetadata): Promise<void>;
+  /** Gives up a lease this holder took (after a failed mint), so others need not wait it out. */
+  release(key: string, holder: string): Promise<void>;
+  /**
+   * Opens the connection before the first request needs it (a cold client's first call can
+   * take most of a second, far beyond the per-operation budgets).
+   */
+  warmUp(timeoutMs: number): Promise<void>;
+}
+
+/** The store could not answer within its budget or failed: callers degrade to minting. */
+export class StoreUnavailable extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailable';
+  }
+}
