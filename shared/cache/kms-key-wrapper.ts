@@ -85,9 +85,9 @@ export interface KmsKeyWrapperOptions {
 /** A Cloud KMS call that failed or whose response failed an integrity check. */
 export class KmsError extends Error {
   /** google.rpc status name (NOT_FOUND, INVALID_ARGUMENT, UNAVAILABLE, DEADLINE_EXCEEDED, DATA_LOSS, ...) when known. */
-  readonly code?: string;
+  declare readonly code?: string;
   /** HTTP status, when the REST transport reported one. */
-  readonly httpStatus?: number;
+  declare readonly httpStatus?: number;
 
   constructor(message: string, details: { code?: string; httpStatus?: number } = {}) {
     super(message);

@@ -32,13 +32,17 @@ afterAll(async () => {
   await Promise.all(clients.map((c) => c.terminate()));
 });
 
-/** A Firestore client for the suite's emulator, or for another one at `host`. */
+/**
+ * A Firestore client for the suite's emulator, or for another one at `host` (whose test
+ * terminates it itself, once the SDK's background retries against the stopped emulator are
+ * over: a retry on a terminated client throws outside any caller).
+ */
 function firestore(host?: string): Firestore {
   const shared = process.env.FIRESTORE_EMULATOR_HOST;
   if (host) process.env.FIRESTORE_EMULATOR_HOST = host; // the client reads it at construction
   const client = new Firestore({ projectId });
   process.env.FIRESTORE_EMULATOR_HOST = shared;
-  clients.push(client);
+  if (!host) clients.push(client);
   return client;
 }
 
@@ -229,8 +233,8 @@ it('refreshes ahead in the background, once, and other instances adopt the new t
 
 it('keeps serving, by minting directly, when Firestore stops mid-run', async () => {
   const emulator = await startFirestoreEmulator();
+  const client = firestore(emulator.host);
   try {
-    const client = firestore(emulator.host);
     const a = instance({ storeBackoffMs: 60_000 }, client);
     const budgets = createFirestoreStore({ firestore: client, collection: COLLECTION, cipher: new EnvelopeCipher(localKeyWrapper(kek)), budgets: { readMs: 300, transactionMs: 300, writeMs: 300 }, now });
     const degradable = new TokenCache({
@@ -252,5 +256,10 @@ it('keeps serving, by minting directly, when Firestore stops mid-run', async () 
     expect(state.count).toBe(3);
   } finally {
     await emulator.stop();
+    // Bring Firestore back on the same port so the SDK's background retries of the timed-out
+    // calls complete, then shut the client down cleanly.
+    const revived = await startFirestoreEmulator({ port: Number(emulator.host.split(':')[1]) });
+    await client.terminate();
+    await revived.stop();
   }
 }, 60_000);

@@ -295,7 +295,8 @@ describe('kmsKeyWrapper with the real @google-cloud/kms client (REST) against th
           loads += 1;
           return jest.requireActual<object>('@google-cloud/kms');
         });
-        const isolated = (await import('../../shared/cache/kms-key-wrapper')) as typeof import('../../shared/cache/kms-key-wrapper');
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- a fresh copy from the isolated registry
+        const isolated = require('../../shared/cache/kms-key-wrapper') as { kmsKeyWrapper: typeof kmsKeyWrapper };
         const wrapper = isolated.kmsKeyWrapper({ keyName: KEY_A, clientOptions: kmsClientOptionsFor(emulator.url, TOKEN) });
         expect(loads).toBe(0);
         const dek = randomBytes(32);
