@@ -37,8 +37,8 @@ function percentile(sorted: number[], p: number): number {
 /** Runs `op` with CONCURRENCY workers for SECONDS; returns throughput and latency. */
 async function load(name: string, op: () => Promise<void>): Promise<Result> {
   const latencies: number[] = [];
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => { for (let i = 0; i < 3; i++) await op(); })); // warm-up
   const end = performance.now() + SECONDS * 1000;
-  for (let i = 0; i < 20; i++) await op(); // warm-up
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
     while (performance.now() < end) {
       const start = performance.now();
@@ -88,8 +88,8 @@ async function trivialBaseline(): Promise<{ url: string; close: () => void }> {
 }
 
 /** Exchange forms for one principal (several tokens, one cache key). */
-async function forms(stack: DevStack, count = 50, sub = 'demo-workload'): Promise<string[]> {
-  const tokens = await Promise.all(Array.from({ length: count }, () => stack.issuer.sign({ sub, aud: stack.url, repository: 'acme/demo' }, { ttlSeconds: 3600 })));
+async function forms(stack: DevStack, count = 50): Promise<string[]> {
+  const tokens = await Promise.all(Array.from({ length: count }, () => stack.issuer.sign({ sub: 'demo-workload', aud: stack.url, repository: 'acme/demo' }, { ttlSeconds: 3600 })));
   return tokens.map((t) => new URLSearchParams({ grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token_type: TOKEN_TYPE_JWT, subject_token: t }).toString());
 }
 
@@ -128,7 +128,8 @@ async function benchHttp(firestore: FirestoreEmulator | undefined): Promise<void
   report('Cache hit against minting per request, 100 ms upstream latency', slowMint, slowHit);
   console.log(`  speedup   ${(slowHit.opsPerSec / slowMint.opsPerSec).toFixed(1)}× throughput, p50 ${slowMint.p50Ms?.toFixed(1)} → ${slowHit.p50Ms?.toFixed(1)} ms`);
 
-  const burstBodies = await forms(cached, 20, `burst-${randomUUID()}`);
+  // A lifetime nobody asked for before makes a new cache key for the same principal.
+  const burstBodies = (await forms(cached, 20)).map((body) => `${body}&options=${encodeURIComponent('{"lifetimeSeconds":601}')}`);
   const before = mintCount(cached);
   const burst = await Promise.all(Array.from({ length: 200 }, (_, i) =>
     fetch(cached.tokenUrl, { method: 'POST', headers: FORM_HEADERS, body: burstBodies[i % burstBodies.length] }).then((r) => r.status)));

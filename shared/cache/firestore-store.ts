@@ -100,7 +100,7 @@ export function createFirestoreStore(options: FirestoreStoreOptions): TokenStore
           try {
             // Compare-and-set: succeeds only if nobody wrote the document since we read it.
             if (snapshot.exists && snapshot.updateTime) await ref.update(lease, { lastUpdateTime: snapshot.updateTime });
-            else await ref.create(lease);
+            else await ref.create({ ...lease, expireAt: lease.leaseUntil }); // a holder that dies leaves nothing behind for long
             return { kind: 'acquired' };
           } catch (err) {
             if (!isConflict(err)) throw err;

@@ -200,6 +200,15 @@ it('mints itself when the lease holder does not deliver in time', async () => {
   expect(b.events).toContainEqual({ type: 'lease_timeout', key });
 });
 
+it('gives a lease-only document an expireAt, so Firestore TTL removes what a dead holder leaves', async () => {
+  const a = instance();
+  const key = KEY();
+  await a.store.claimLease(key, 'a-dead-instance', 5000, () => true);
+  const data = (await firestore().collection(COLLECTION).doc(key).get()).data();
+  expect(data?.leaseHolder).toBe('a-dead-instance');
+  expect(data?.expireAt.toMillis()).toBe(data?.leaseUntil.toMillis());
+});
+
 it('releases its lease when the mint fails, so others need not wait', async () => {
   const a = instance();
   const key = KEY();
