@@ -59,6 +59,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { OAuth2Client } from 'google-auth-library';
 import { crc32c } from '../shared/cache/crc32c';
+import { canonicalStatusFor, type RpcStatus } from './google-emulator';
 
 export interface KmsEmulatorOptions {
   /** CryptoKey names that exist: projects/P/locations/L/keyRings/R/cryptoKeys/K. */
@@ -111,21 +112,6 @@ export interface KmsEmulator {
   close(): Promise<void>;
 }
 
-/** google.rpc.Code names as they appear in `error.status`. */
-type RpcStatus =
-  | 'INVALID_ARGUMENT'
-  | 'UNAUTHENTICATED'
-  | 'PERMISSION_DENIED'
-  | 'NOT_FOUND'
-  | 'ABORTED'
-  | 'RESOURCE_EXHAUSTED'
-  | 'CANCELLED'
-  | 'UNKNOWN'
-  | 'INTERNAL'
-  | 'UNIMPLEMENTED'
-  | 'UNAVAILABLE'
-  | 'DEADLINE_EXCEEDED'
-  | 'FAILED_PRECONDITION';
 
 interface RpcErrorWire {
   error: { code: number; message: string; status: RpcStatus; details?: Record<string, unknown>[] };
@@ -178,20 +164,6 @@ const WWW_AUTHENTICATE = 'Bearer realm="https://accounts.google.com/"';
 const ENCRYPT_FIELDS = ['name', 'plaintext', 'additionalAuthenticatedData', 'plaintextCrc32c', 'additionalAuthenticatedDataCrc32c'];
 const DECRYPT_FIELDS = ['name', 'ciphertext', 'additionalAuthenticatedData', 'ciphertextCrc32c', 'additionalAuthenticatedDataCrc32c'];
 
-const CANONICAL: Record<number, { status: RpcStatus; message: string }> = {
-  400: { status: 'INVALID_ARGUMENT', message: 'Request contains an invalid argument.' },
-  401: { status: 'UNAUTHENTICATED', message: 'Request had invalid authentication credentials.' },
-  403: { status: 'PERMISSION_DENIED', message: 'The caller does not have permission' },
-  404: { status: 'NOT_FOUND', message: 'Requested entity was not found.' },
-  409: { status: 'ABORTED', message: 'The operation was aborted.' },
-  412: { status: 'FAILED_PRECONDITION', message: 'Precondition check failed.' },
-  429: { status: 'RESOURCE_EXHAUSTED', message: 'Resource has been exhausted (e.g. check quota).' },
-  499: { status: 'CANCELLED', message: 'The operation was cancelled.' },
-  500: { status: 'INTERNAL', message: 'Internal error encountered.' },
-  501: { status: 'UNIMPLEMENTED', message: 'Operation is not implemented, or supported, or enabled.' },
-  503: { status: 'UNAVAILABLE', message: 'The service is currently unavailable.' },
-  504: { status: 'DEADLINE_EXCEEDED', message: 'Deadline expired before operation could complete.' },
-};
 
 /**
  * Options for `new KeyManagementServiceClient(options)` (@google-cloud/kms 5, google-gax 5)
@@ -275,7 +247,7 @@ export async function startKmsEmulator(opts: KmsEmulatorOptions): Promise<KmsEmu
       return;
     }
     if (fault.action?.kind === 'fail') {
-      const canonical = CANONICAL[fault.action.status] ?? { status: 'UNKNOWN' as const, message: 'Unknown error.' };
+      const canonical = canonicalStatusFor(fault.action.status);
       writeReply(res, rpcError(fault.action.status, canonical.status, canonical.message));
       return;
     }
