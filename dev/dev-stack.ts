@@ -8,17 +8,20 @@ import { http } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBrokerFunction } from '../functions/broker';
 import type { Broker } from '../shared/broker';
-import { readBrokerConfig } from '../shared/config/environment';
+import { AuditLog } from '../shared/audit/audit-log';
 import { loadBroker } from '../shared/load-broker';
 import { startDemoIssuer, type DemoIssuer } from './demo-issuer';
 import { startGoogleEmulator, type GoogleEmulator } from './google-emulator';
 
 export const DEV_SOURCE_TOKEN = 'dev-broker-source-token';
+/** The Google Cloud project development mode pretends to run in (audit log and trace names). */
+export const DEV_PROJECT = 'token-broker-dev';
 export const DEV_SERVICE_ACCOUNTS = [
   'gemini-caller@token-broker-dev.iam.gserviceaccount.com',
   'reader@token-broker-dev.iam.gserviceaccount.com',
@@ -34,6 +37,8 @@ export interface DevStackOptions {
   serviceAccounts?: string[];
   /** Environment overrides passed to the configuration reader. */
   env?: NodeJS.ProcessEnv;
+  /** Where audit entries go (default stdout; nowhere when BROKER_LOG=silent). */
+  auditTransport?: Writable;
 }
 
 export interface DevStack {
@@ -44,6 +49,7 @@ export interface DevStack {
   readonly google: GoogleEmulator;
   /** Resolves once the policy is loaded; rejects with its error. */
   readonly broker: Promise<Broker>;
+  readonly audit: AuditLog;
   close(): Promise<void>;
 }
 
@@ -56,23 +62,23 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
   });
   let brokerPromise: Promise<Broker> | undefined;
   const getBroker = () => brokerPromise ?? Promise.reject(new Error('broker not ready'));
+  const audit = new AuditLog({ projectId: DEV_PROJECT, transport: options.auditTransport ?? defaultAuditTransport() });
   const name = `broker-dev-${++registered}`;
-  http(name, createBrokerFunction({ getBroker }));
+  http(name, createBrokerFunction({ getBroker, audit }));
   const server: Server = getTestServer(name);
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const issuer = await startDemoIssuer({ defaultAudience: url, defaultClaims: { repository: 'acme/demo', ref: 'refs/heads/main' } });
   const policyFile = options.policyFile ?? (await writeDevPolicy({ issuer: issuer.issuer, broker: url }, options.policyText));
-  const config = readBrokerConfig({
+  brokerPromise = loadBroker({
     BROKER_MODE: 'development',
     BROKER_POLICY_FILE: policyFile,
     BROKER_IAM_ENDPOINT: google.url,
     BROKER_DEV_SOURCE_TOKEN: DEV_SOURCE_TOKEN,
     BROKER_ISSUER_URL: url,
     ...options.env,
-  });
-  brokerPromise = loadBroker(config);
+  }, { audit });
   brokerPromise.catch(() => undefined); // surfaced to callers of `broker` and to requests
 
   return {
@@ -82,12 +88,18 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
     issuer,
     google,
     broker: brokerPromise,
+    audit,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([issuer.close(), google.close()]);
+      await Promise.all([issuer.close(), google.close(), brokerPromise?.then((b) => b.close(), () => undefined)]);
     },
   };
+}
+
+function defaultAuditTransport(): Writable {
+  if (process.env.BROKER_LOG !== 'silent') return process.stdout;
+  return new Writable({ write: (_chunk, _encoding, done) => done() });
 }
 
 async function writeDevPolicy(urls: { issuer: string; broker: string }, policyText?: DevStackOptions['policyText']): Promise<string> {

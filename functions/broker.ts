@@ -9,18 +9,21 @@ import { BrokerError } from '../shared/errors';
 import { createMetadataHandler } from './metadata';
 import { createTokenHandler, type BrokerProvider } from './token';
 import { replyError } from './http/reply';
+import type { AuditSink } from '../shared/audit/audit-sink';
 
 export const TOKEN_PATHS = new Set(['/token', '/v1/token']);
 export const METADATA_PATH = '/.well-known/oauth-authorization-server';
 
 export interface BrokerFunctionOptions {
   getBroker: BrokerProvider;
+  /** Receives one entry per token-endpoint request. */
+  audit: AuditSink;
   /** The broker's public base URL; when unset it is derived from the request. */
   issuerUrl?: string;
 }
 
 export function createBrokerFunction(options: BrokerFunctionOptions) {
-  const token = createTokenHandler(options.getBroker);
+  const token = createTokenHandler(options.getBroker, options.audit);
   const metadata = createMetadataHandler(options.getBroker, (req) => options.issuerUrl ?? requestOrigin(req));
   return async function broker(req: Request, res: Response): Promise<void> {
     if (TOKEN_PATHS.has(req.path)) return token(req, res);

@@ -3,14 +3,16 @@
  * names equal `--target` and Terraform's `entry_point`.
  */
 import { http } from '@google-cloud/functions-framework';
-import { readBrokerConfig } from '../shared/config/environment';
 import { loadBroker } from '../shared/load-broker';
 import type { Broker } from '../shared/broker';
-import { logEvent } from '../shared/log';
+import { AuditLog } from '../shared/audit/audit-log';
 import { createBrokerFunction } from './broker';
 
 /** After a failed load, requests fail closed for this long before loading is tried again. */
 const RELOAD_AFTER_FAILURE_MS = 30_000;
+
+/** The audit trail; @google-cloud/logging loads in the background, off the cold-start path. */
+const audit = new AuditLog({ projectId: process.env.GOOGLE_CLOUD_PROJECT || process.env.GCLOUD_PROJECT || undefined });
 
 let broker: Promise<Broker> | undefined;
 let failedAt = -Infinity;
@@ -23,18 +25,16 @@ let failedAt = -Infinity;
 function brokerFromEnvironment(): Promise<Broker> {
   if (broker && failedAt > -Infinity && Date.now() - failedAt >= RELOAD_AFTER_FAILURE_MS) broker = undefined;
   broker ??= Promise.resolve()
-    .then(() => loadBroker(readBrokerConfig()))
+    .then(() => loadBroker(process.env, { audit })) // audits policy_loaded / policy_load_failed
     .then((loaded) => {
       failedAt = -Infinity;
-      logEvent('INFO', 'policy loaded', { policyVersion: loaded.policy.version, rules: loaded.policy.rules.length, source: loaded.policy.source });
       return loaded;
     })
     .catch((err: unknown) => {
       failedAt = Date.now();
-      logEvent('ERROR', 'broker configuration refused', { detail: err instanceof Error ? err.message : String(err) });
       throw err;
     });
   return broker;
 }
 
-http('broker', createBrokerFunction({ getBroker: brokerFromEnvironment, issuerUrl: process.env.BROKER_ISSUER_URL || undefined }));
+http('broker', createBrokerFunction({ getBroker: brokerFromEnvironment, audit, issuerUrl: process.env.BROKER_ISSUER_URL || undefined }));

@@ -19,6 +19,9 @@ import { cacheKey, principalHash } from './cache/cache-key';
 import type { TokenCache } from './cache/token-cache';
 import type { CachedToken } from './cache/token-timing';
 import type { Principal } from './identity/principal';
+import type { AuditSink } from './audit/audit-sink';
+import { recordAuthEvent } from './audit/auth-events';
+import { pickAuditClaims } from './audit/sanitize';
 import type { Grant } from './policy/resolve-grant';
 import type { CompiledPolicy } from './policy/compiled-policy';
 import { resolveGrant } from './policy/resolve-grant';
@@ -31,6 +34,8 @@ export interface BrokerDependencies {
   minter: Minter;
   /** Token cache; absent means every request mints. */
   cache?: TokenCache;
+  /** Receives one `upstream_mint` entry per upstream call. */
+  audit?: AuditSink;
   /** `audience` values that name the broker itself (its issuer and token URLs). */
   brokerAudiences: readonly string[];
   maxTokenBytes?: number;
@@ -42,6 +47,8 @@ export interface Broker {
   readonly policy: CompiledPolicy;
   readonly grantTypes: readonly string[];
   exchange(params: TokenParams, record: ExchangeRecord): Promise<TokenResponse>;
+  /** Releases clients (the cache's Firestore connection). */
+  close(): Promise<void>;
 }
 
 const GRANT_TYPES: ReadonlyMap<string, GrantTypeDefinition<TokenExchangeRequest>> = new Map([[tokenExchange.grantType, tokenExchange]]);
@@ -52,15 +59,17 @@ export function createBroker(deps: BrokerDependencies): Broker {
   async function exchange(params: TokenParams, record: ExchangeRecord): Promise<TokenResponse> {
     const request = parseRequest(params, record);
     record.subjectTokenType = request.subjectTokenType;
+    record.subjectTokenSha256 = sha256Fingerprint(request.subjectToken);
     record.policyVersion = deps.policy.version;
 
     const principal = await verifyOidcToken(request.subjectToken, deps.policy.issuers, {
       currentDate: new Date(now()),
       maxTokenBytes: deps.maxTokenBytes,
     });
-    record.principal = { issuer: principal.issuer, subject: principal.subject, credentialSha256: principal.credentialSha256 };
+    record.principal = { issuer: principal.issuer, subject: principal.subject };
 
     const selection = selectWithTrace(principal, request.audience, record);
+    record.auditClaims = pickAuditClaims(principal.claims, selection.rule.auditClaims);
     const grant = resolveGrant(selection.rule, request.scopes, request.lifetimeSeconds);
     record.grant = grant;
 
@@ -80,14 +89,22 @@ export function createBroker(deps: BrokerDependencies): Broker {
 
   /** Step 4: through the cache when there is one; the mint closure itself touches no request state. */
   async function obtainToken(principal: Principal, grant: Grant, record: ExchangeRecord): Promise<CachedToken> {
-    const mint = async (): Promise<CachedToken> => {
+    const mint = async (trigger: 'request' | 'refresh'): Promise<CachedToken> => {
       const mintedAtMs = now();
-      const minted = await deps.minter.mintAccessToken(grant);
-      return { accessToken: minted.accessToken, mintedAtMs, expiresAtMs: minted.expiresAtMs };
+      const event = { event: 'upstream_mint', trigger, serviceAccount: grant.serviceAccount, scopes: grant.scopes, lifetimeSeconds: grant.lifetimeSeconds } as const;
+      try {
+        const minted = await deps.minter.mintAccessToken(grant);
+        recordAuthEvent(deps.audit, { ...event, outcome: 'success', latencyMs: now() - mintedAtMs, tokenSha256: sha256Fingerprint(minted.accessToken) });
+        return { accessToken: minted.accessToken, mintedAtMs, expiresAtMs: minted.expiresAtMs };
+      } catch (err) {
+        const reason = err instanceof BrokerError ? `${err.reason}: ${err.detail ?? err.description}` : 'unexpected error';
+        recordAuthEvent(deps.audit, { ...event, outcome: 'failure', latencyMs: now() - mintedAtMs, error: reason });
+        throw err;
+      }
     };
     if (!deps.cache) {
       record.cache = 'none';
-      return mint();
+      return mint('request');
     }
     const key = cacheKey({
       issuer: principal.issuer,
@@ -121,7 +138,7 @@ export function createBroker(deps: BrokerDependencies): Broker {
     }
   }
 
-  return { policy: deps.policy, grantTypes: [...GRANT_TYPES.keys()], exchange };
+  return { policy: deps.policy, grantTypes: [...GRANT_TYPES.keys()], exchange, close: async () => deps.cache?.close() };
 }
 
 function parseRequest(params: TokenParams, record: ExchangeRecord): TokenExchangeRequest {

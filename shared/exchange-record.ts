@@ -9,7 +9,11 @@ import type { RuleTrace } from './policy/select-rule';
 export interface ExchangeRecord {
   grantType?: string;
   subjectTokenType?: string;
-  principal?: { issuer: string; subject: string; credentialSha256: string };
+  /** SHA-256 of the presented subject token, recorded before it is verified. */
+  subjectTokenSha256?: string;
+  principal?: { issuer: string; subject: string };
+  /** The verified claims the matched rule lists under `audit_claims`, encoded and capped. */
+  auditClaims?: Record<string, string>;
   policyVersion?: string;
   ruleId?: string;
   trace?: readonly RuleTrace[];

@@ -1,38 +1,71 @@
 /** Builds a Broker from configuration: reads and compiles the policy, wires the minter. */
 import { readFile } from 'node:fs/promises';
 import { createBroker, type Broker } from './broker';
-import type { BrokerConfig } from './config/environment';
+import { readBrokerConfig } from './config/environment';
 import { createImpersonatedMinter } from './mint/impersonated-minter';
 import { createTokenCache, type CacheWiring } from './cache/create-token-cache';
-import { logEvent } from './log';
+import type { AuditSink } from './audit/audit-sink';
+import { cacheAuthEvent, recordAuthEvent } from './audit/auth-events';
 import { compilePolicy } from './policy/compile-policy';
 import { parsePolicyText } from './policy/parse-document';
 import { PolicyLoadError } from './policy/policy-error';
 import type { CompiledPolicy } from './policy/compiled-policy';
 import type { NetworkPolicy } from './identity/bounded-fetch';
 
-export async function loadPolicyFile(file: string, network: NetworkPolicy, maxLifetimeSeconds?: number): Promise<CompiledPolicy> {
+export interface LoadOptions {
+  audit?: AuditSink;
+  cache?: CacheWiring;
+}
+
+export async function loadPolicyFile(
+  file: string, network: NetworkPolicy, maxLifetimeSeconds?: number, audit?: AuditSink,
+): Promise<CompiledPolicy> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     throw new PolicyLoadError(file, [{ path: '(file)', reason: `cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}` }]);
   }
-  return compilePolicy(parsePolicyText(text, file), { source: file, network, maxLifetimeSeconds });
+  return compilePolicy(parsePolicyText(text, file), {
+    source: file,
+    network,
+    maxLifetimeSeconds,
+    onKeyEvent: (issuer, event) =>
+      recordAuthEvent(audit, event.type === 'fetch_failed'
+        ? { event: 'jwks_fetch_failed', issuer, url: event.url, detail: event.detail }
+        : { event: 'jwks_keys_changed', issuer, url: event.url, added: event.added, removed: event.removed }),
+  });
 }
 
-export async function loadBroker(config: BrokerConfig, cacheWiring: CacheWiring = {}): Promise<Broker> {
-  const policy = await loadPolicyFile(config.policyFile, config.network, config.maxLifetimeSeconds);
-  const cache = await createTokenCache(config.cache, {
-    onEvent: (event) => logEvent(event.type === 'refreshed' ? 'INFO' : 'WARNING', `token cache: ${event.type}`, { ...event }),
-    ...cacheWiring,
-  });
-  return createBroker({
-    policy,
-    cache,
-    minter: createImpersonatedMinter({ endpoint: config.iamEndpoint, source: config.source }),
-    brokerAudiences: brokerAudiences(config.issuerUrl),
-  });
+/**
+ * Reads the configuration from `env`, loads the policy and wires the broker. The outcome, or
+ * the failure (a refused configuration included), is itself an audit entry.
+ */
+export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = {}): Promise<Broker> {
+  const { audit } = options;
+  try {
+    const config = readBrokerConfig(env);
+    const policy = await loadPolicyFile(config.policyFile, config.network, config.maxLifetimeSeconds, audit);
+    const cache = await createTokenCache(config.cache, {
+      onEvent: (event) => {
+        const authEvent = cacheAuthEvent(event);
+        if (authEvent) recordAuthEvent(audit, authEvent);
+      },
+      ...options.cache,
+    });
+    const broker = createBroker({
+      policy,
+      cache,
+      audit,
+      minter: createImpersonatedMinter({ endpoint: config.iamEndpoint, source: config.source }),
+      brokerAudiences: brokerAudiences(config.issuerUrl),
+    });
+    recordAuthEvent(audit, { event: 'policy_loaded', source: policy.source, policyVersion: policy.version, rules: policy.rules.length, issuers: policy.issuers.size });
+    return broker;
+  } catch (err) {
+    recordAuthEvent(audit, { event: 'policy_load_failed', detail: err instanceof Error ? err.message : String(err) });
+    throw err;
+  }
 }
 
 /** The broker's own identifiers: its issuer URL and token endpoint URLs. */

@@ -115,6 +115,10 @@ export function createFirestoreStore(options: FirestoreStoreOptions): TokenStore
       await withBudget(budgets.writeMs, 'write', () => collection.doc(key).set(entryDocument(sealed, token, metadata, Ts)));
     },
 
+    async close() {
+      await firestore.terminate();
+    },
+
     async warmUp(timeoutMs) {
       await withBudget(timeoutMs, 'warm-up', () => collection.doc(WARM_UP_DOCUMENT).get());
     },

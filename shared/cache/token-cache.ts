@@ -41,7 +41,8 @@ export interface CacheResult {
   readonly refreshStarted: boolean;
 }
 
-export type Mint = () => Promise<CachedToken>;
+/** Mints a token upstream; `trigger` says whether a request waits for it or it refreshes ahead. */
+export type Mint = (trigger: 'request' | 'refresh') => Promise<CachedToken>;
 
 export interface TokenCacheOptions {
   /** Shared store; absent means memory only (development mode). */
@@ -68,6 +69,8 @@ export class TokenCache {
   private readonly refreshes = new SingleFlight<void>();
   private readonly now: () => number;
   private storeDownUntil = 0;
+  /** Work that outlives the request that started it (refreshes, lease releases). */
+  private readonly background = new Set<Promise<unknown>>();
 
   constructor(private readonly options: TokenCacheOptions) {
     this.memory = new LruMap(options.maxMemoryEntries);
@@ -90,6 +93,17 @@ export class TokenCache {
     }
   }
 
+  /** Waits for background work, then releases the store's client. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.background]);
+    await this.options.store?.close();
+  }
+
+  private inBackground(work: Promise<unknown>): void {
+    const tracked = work.catch(() => undefined).finally(() => this.background.delete(tracked));
+    this.background.add(tracked);
+  }
+
   async obtain(key: string, metadata: EntryMetadata, mint: Mint): Promise<CacheResult> {
     const cached = this.memory.get(key);
     if (cached) {
@@ -105,7 +119,7 @@ export class TokenCache {
   /** Fills L1 for a key: from the shared store, from another instance's mint, or by minting. */
   private async fill(key: string, metadata: EntryMetadata, mint: Mint): Promise<{ token: CachedToken; outcome: CacheOutcome }> {
     const store = this.availableStore();
-    if (!store) return { token: this.remember(key, await mint()), outcome: store === null ? 'degraded' : 'miss' };
+    if (!store) return { token: this.remember(key, await mint('request')), outcome: store === null ? 'degraded' : 'miss' };
     try {
       const stored = await store.read(key);
       if (stored.kind === 'token' && this.servable(stored.token)) {
@@ -117,7 +131,7 @@ export class TokenCache {
     } catch (err) {
       if (!(err instanceof StoreUnavailable)) throw err;
       this.storeFailed(key, err);
-      return { token: this.remember(key, await mint()), outcome: 'degraded' };
+      return { token: this.remember(key, await mint('request')), outcome: 'degraded' };
     }
   }
 
@@ -131,17 +145,19 @@ export class TokenCache {
       const delivered = await this.waitForHolder(store, key, usable);
       if (delivered) return { token: this.remember(key, delivered), outcome: 'waited' };
       this.emit({ type: 'lease_timeout', key });
-      return { token: await this.mintAndStore(store, key, metadata, mint, false), outcome: 'miss' };
+      return { token: await this.mintAndStore(store, key, metadata, () => mint('request'), false), outcome: 'miss' };
     }
-    return { token: await this.mintAndStore(store, key, metadata, mint, true), outcome: 'miss' };
+    return { token: await this.mintAndStore(store, key, metadata, () => mint('request'), true), outcome: 'miss' };
   }
 
-  private async mintAndStore(store: TokenStore, key: string, metadata: EntryMetadata, mint: Mint, holdsLease: boolean): Promise<CachedToken> {
+  private async mintAndStore(
+    store: TokenStore, key: string, metadata: EntryMetadata, mint: () => Promise<CachedToken>, holdsLease: boolean,
+  ): Promise<CachedToken> {
     let token: CachedToken;
     try {
       token = await mint();
     } catch (err) {
-      if (holdsLease) void store.release(key, this.options.instanceId).catch(() => undefined);
+      if (holdsLease) this.inBackground(store.release(key, this.options.instanceId));
       throw err;
     }
     this.remember(key, token);
@@ -171,12 +187,12 @@ export class TokenCache {
   private refreshInBackground(key: string, metadata: EntryMetadata, mint: Mint): boolean {
     if (this.refreshes.has(key)) return false;
     const started = this.now();
-    void this.refreshes
+    const refresh = this.refreshes
       .run(key, async () => {
         const fresh = (token: CachedToken) => freshness(token, this.now(), this.options.minRemainingMs) === 'fresh';
         const store = this.availableStore();
         if (!store) {
-          this.remember(key, await mint());
+          this.remember(key, await mint('refresh'));
         } else {
           try {
             const stored = await store.read(key);
@@ -186,17 +202,18 @@ export class TokenCache {
             }
             const lease = await store.claimLease(key, this.options.instanceId, this.options.leaseMs, fresh);
             if (lease.kind === 'token') this.remember(key, lease.token);
-            if (lease.kind === 'acquired') await this.mintAndStore(store, key, metadata, mint, true);
+            if (lease.kind === 'acquired') await this.mintAndStore(store, key, metadata, () => mint('refresh'), true);
             if (lease.kind !== 'acquired') return;
           } catch (err) {
             if (!(err instanceof StoreUnavailable)) throw err;
             this.storeFailed(key, err);
-            this.remember(key, await mint());
+            this.remember(key, await mint('refresh'));
           }
         }
         this.emit({ type: 'refreshed', key, latencyMs: this.now() - started });
       })
       .catch((err: unknown) => this.emit({ type: 'refresh_failed', key, detail: err instanceof Error ? err.message : String(err) }));
+    this.inBackground(refresh);
     return true;
   }
 

@@ -34,6 +34,8 @@ export interface TokenStore {
    * take most of a second, far beyond the per-operation budgets).
    */
   warmUp(timeoutMs: number): Promise<void>;
+  /** Releases the client (tests and graceful shutdown). */
+  close(): Promise<void>;
 }
 
 /** The store could not answer within its budget or failed: callers degrade to minting. */

@@ -12,8 +12,14 @@ export type KeySourceSpec =
   | { kind: 'jwks_uri'; jwksUri: string }
   | { kind: 'discovery'; issuer: string };
 
+/** What a key source observed, for the audit trail. URLs are the policy's, never a token's. */
+export type KeySourceEvent =
+  | { type: 'fetch_failed'; url: string; detail: string }
+  | { type: 'keys_changed'; url: string; added: string[]; removed: string[] };
+
 export interface KeySourceOptions {
   network: NetworkPolicy;
+  onEvent?: (event: KeySourceEvent) => void;
   timeoutMs?: number;
   cooldownMs?: number;
   cacheMaxAgeMs?: number;
@@ -32,6 +38,19 @@ export function createKeySource(spec: KeySourceSpec, options: KeySourceOptions):
 
 function remoteKeySet(jwksUri: string, options: KeySourceOptions): JWTVerifyGetKey {
   const timeoutMs = options.timeoutMs ?? DEFAULTS.jwksTimeoutMs;
+  let knownKids: Set<string> | undefined;
+  const observe = async (response: Response): Promise<Response> => {
+    if (response.status !== 200) {
+      emit(options, { type: 'fetch_failed', url: jwksUri, detail: `HTTP ${response.status}` });
+      return response;
+    }
+    const kids = await kidsOf(response.clone());
+    if (kids && knownKids && !sameSet(kids, knownKids)) {
+      emit(options, { type: 'keys_changed', url: jwksUri, added: [...kids].filter((k) => !knownKids?.has(k)), removed: [...knownKids].filter((k) => !kids.has(k)) });
+    }
+    if (kids) knownKids = kids;
+    return response;
+  };
   return createRemoteJWKSet(new URL(jwksUri), {
     timeoutDuration: timeoutMs,
     cooldownDuration: options.cooldownMs ?? DEFAULTS.jwksCooldownMs,
@@ -43,8 +62,34 @@ function remoteKeySet(jwksUri: string, options: KeySourceOptions): JWTVerifyGetK
         network: options.network,
         headers: init.headers,
         signal: init.signal ?? undefined,
+      }).then(observe, (err: unknown) => {
+        emit(options, { type: 'fetch_failed', url: jwksUri, detail: err instanceof Error ? err.message : String(err) });
+        throw err;
       }),
   });
+}
+
+/** The `kid`s of a JWKS response, or undefined when it is not a key set (jose will say why). */
+async function kidsOf(response: Response): Promise<Set<string> | undefined> {
+  try {
+    const body = (await response.json()) as { keys?: unknown };
+    if (!Array.isArray(body.keys)) return undefined;
+    return new Set(body.keys.map((key: unknown) => String((key as { kid?: unknown })?.kid ?? '(no kid)').slice(0, 128)));
+  } catch {
+    return undefined;
+  }
+}
+
+function sameSet(a: Set<string>, b: Set<string>): boolean {
+  return a.size === b.size && [...a].every((item) => b.has(item));
+}
+
+function emit(options: KeySourceOptions, event: KeySourceEvent): void {
+  try {
+    options.onEvent?.(event);
+  } catch {
+    // observers never break verification
+  }
 }
 
 /**
@@ -64,6 +109,7 @@ function discoveredKeySet(issuer: string, options: KeySourceOptions): JWTVerifyG
     const attempt = discoverJwksUri(issuer, options).then((jwksUri) => remoteKeySet(jwksUri, options));
     keySet = attempt;
     attempt.catch((err: unknown) => {
+      emit(options, { type: 'fetch_failed', url: `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, detail: err instanceof Error ? err.message : String(err) });
       failedAt = Date.now();
       lastError = err;
       if (keySet === attempt) keySet = undefined;

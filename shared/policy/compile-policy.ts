@@ -6,7 +6,7 @@
 import type { JSONWebKeySet } from 'jose';
 import { DEFAULTS } from '../config/defaults';
 import { urlRefusal, type NetworkPolicy } from '../identity/bounded-fetch';
-import { createKeySource, type KeySourceSpec } from '../identity/key-source';
+import { createKeySource, type KeySourceEvent, type KeySourceSpec } from '../identity/key-source';
 import type { TrustedIssuer } from '../identity/trusted-issuer';
 import { canonicalJson, contentVersion } from './canonical-json';
 import { CelConditionError, compileCondition } from './cel';
@@ -20,13 +20,15 @@ export interface CompileOptions {
   network: NetworkPolicy;
   /** Broker-wide lifetime ceiling (≤ DEFAULTS.maxTokenLifetimeSecondsCeiling). */
   maxLifetimeSeconds?: number;
+  /** Observes issuers' key endpoints (fetch failures, key rotations). */
+  onKeyEvent?: (issuer: string, event: KeySourceEvent) => void;
 }
 
 export function compilePolicy(document: PolicyDocument, options: CompileOptions): CompiledPolicy {
   const issues: PolicyIssue[] = [];
   const issuers = new Map<string, TrustedIssuer>();
   document.issuers.forEach((issuer, i) => {
-    const trusted = compileIssuer(issuer, `issuers[${i}]`, options.network, issues);
+    const trusted = compileIssuer(issuer, `issuers[${i}]`, options, issues);
     if (trusted) issuers.set(trusted.issuer, trusted);
   });
   const ceiling = Math.min(options.maxLifetimeSeconds ?? Infinity, DEFAULTS.maxTokenLifetimeSecondsCeiling);
@@ -44,7 +46,8 @@ export function compilePolicy(document: PolicyDocument, options: CompileOptions)
   });
 }
 
-function compileIssuer(doc: IssuerDocument, path: string, network: NetworkPolicy, issues: PolicyIssue[]): TrustedIssuer | undefined {
+function compileIssuer(doc: IssuerDocument, path: string, options: CompileOptions, issues: PolicyIssue[]): TrustedIssuer | undefined {
+  const { network, onKeyEvent } = options;
   const before = issues.length;
   checkUrl(doc.issuer, `${path}.issuer`, network, issues);
   if (doc.jwks_uri !== undefined) checkUrl(doc.jwks_uri, `${path}.jwks_uri`, network, issues);
@@ -58,7 +61,7 @@ function compileIssuer(doc: IssuerDocument, path: string, network: NetworkPolicy
     clockToleranceSeconds: doc.clock_tolerance_seconds ?? DEFAULTS.clockToleranceSeconds,
     maxTokenAgeSeconds: maxAge,
     maxTokenValiditySeconds: maxValidity,
-    keys: createKeySource(keySourceSpec(doc), { network }),
+    keys: createKeySource(keySourceSpec(doc), { network, onEvent: onKeyEvent && ((event) => onKeyEvent(doc.issuer, event)) }),
   });
 }
 

@@ -21,6 +21,7 @@ rules:
       service_account: ${DEPLOYER}
       scopes: [${CLOUD_PLATFORM}, ${GENERATIVE_LANGUAGE}]
       max_lifetime_seconds: 900
+    audit_claims: [repository, ref, run_note]
   - id: any-branch
     issuer: "${urls.issuer}"
     condition: claims.repository == 'acme/app'

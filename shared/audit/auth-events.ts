@@ -1,0 +1,56 @@
+/**
+ * The audit entries other than the per-request one: what happened upstream, at issuers'
+ * key endpoints, to the policy and inside the cache. Each is its own entry, with an `event`
+ * name from this closed set.
+ */
+import type { CacheEvent } from '../cache/token-cache';
+import type { AuditSeverity } from './audit-log';
+import type { AuditSink } from './audit-sink';
+import { capString } from './sanitize';
+
+export type AuthEvent =
+  | { event: 'upstream_mint'; trigger: 'request' | 'refresh'; outcome: 'success' | 'failure'; serviceAccount: string; scopes: readonly string[]; lifetimeSeconds: number; latencyMs: number; error?: string; tokenSha256?: string }
+  | { event: 'jwks_fetch_failed'; issuer: string; url: string; detail: string }
+  | { event: 'jwks_keys_changed'; issuer: string; url: string; added: string[]; removed: string[] }
+  | { event: 'policy_loaded'; source: string; policyVersion: string; rules: number; issuers: number }
+  | { event: 'policy_load_failed'; detail: string }
+  | { event: 'cache_decrypt_failed'; cacheKey: string; reason: string }
+  | { event: 'cache_store_unavailable'; cacheKey: string; detail: string }
+  | { event: 'cache_lease_timeout'; cacheKey: string }
+  | { event: 'cache_refresh_failed'; cacheKey: string; detail: string };
+
+export const AUTH_EVENT_NAMES = [
+  'upstream_mint', 'jwks_fetch_failed', 'jwks_keys_changed', 'policy_loaded', 'policy_load_failed',
+  'cache_decrypt_failed', 'cache_store_unavailable', 'cache_lease_timeout', 'cache_refresh_failed',
+] as const;
+
+function severityOf(event: AuthEvent): AuditSeverity {
+  switch (event.event) {
+    case 'upstream_mint': return event.outcome === 'success' ? 'INFO' : 'ERROR';
+    case 'policy_loaded': return 'NOTICE';
+    case 'jwks_keys_changed': return 'NOTICE';
+    case 'cache_lease_timeout': return 'NOTICE';
+    case 'policy_load_failed': case 'cache_refresh_failed': return 'ERROR';
+    default: return 'WARNING';
+  }
+}
+
+export function recordAuthEvent(sink: AuditSink | undefined, event: AuthEvent): void {
+  if (!sink) return;
+  const payload: Record<string, unknown> = { ...event };
+  for (const field of ['detail', 'error', 'reason'] as const) {
+    if (typeof payload[field] === 'string') payload[field] = capString(payload[field] as string, 512);
+  }
+  sink.write(severityOf(event), payload);
+}
+
+/** Cache events in audit vocabulary (refreshes are audited as upstream mints instead). */
+export function cacheAuthEvent(event: CacheEvent): AuthEvent | undefined {
+  switch (event.type) {
+    case 'decrypt_failed': return { event: 'cache_decrypt_failed', cacheKey: event.key, reason: event.reason };
+    case 'store_unavailable': return { event: 'cache_store_unavailable', cacheKey: event.key, detail: event.detail };
+    case 'lease_timeout': return { event: 'cache_lease_timeout', cacheKey: event.key };
+    case 'refresh_failed': return { event: 'cache_refresh_failed', cacheKey: event.key, detail: event.detail };
+    case 'refreshed': return undefined;
+  }
+}
