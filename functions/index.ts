@@ -12,7 +12,7 @@ import { createBrokerFunction } from './broker';
 const RELOAD_AFTER_FAILURE_MS = 30_000;
 
 /** The audit trail; @google-cloud/logging loads in the background, off the cold-start path. */
-const audit = new AuditLog({ projectId: process.env.GOOGLE_CLOUD_PROJECT || process.env.GCLOUD_PROJECT || undefined });
+export const audit = new AuditLog({ projectId: process.env.GOOGLE_CLOUD_PROJECT || process.env.GCLOUD_PROJECT || undefined });
 
 let broker: Promise<Broker> | undefined;
 let failedAt = -Infinity;

@@ -8,6 +8,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exchangeForm, post, type Answer } from '../helpers/http';
+import { captureProcessOutput } from '../helpers/capture';
+import type { AuditLog } from '../../shared/audit/audit-log';
 
 /** Production defaults: the Firestore cache with a KMS-wrapped key (neither is reached by these requests). */
 const SAVED = { ...process.env, GOOGLE_CLOUD_PROJECT: 'acme-prod', BROKER_CACHE_KMS_KEY: 'projects/acme-prod/locations/global/keyRings/broker/cryptoKeys/cache' };
@@ -35,8 +37,9 @@ rules:
 async function requestWith(env: Record<string, string>, body: Record<string, string>): Promise<Answer> {
   process.env = { ...SAVED, ...env };
   let server: Server | undefined;
+  let audit: AuditLog | undefined;
   jest.isolateModules(() => {
-    require('../../functions/index');
+    ({ audit } = require('../../functions/index') as typeof import('../../functions/index'));
     const { getTestServer } = require('@google-cloud/functions-framework/testing') as typeof import('@google-cloud/functions-framework/testing');
     server = getTestServer('broker');
   });
@@ -44,7 +47,9 @@ async function requestWith(env: Record<string, string>, body: Record<string, str
   const listening = server;
   await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
   try {
-    return await post(`http://127.0.0.1:${(listening.address() as AddressInfo).port}/token`, body);
+    const answer = await post(`http://127.0.0.1:${(listening.address() as AddressInfo).port}/token`, body);
+    await audit?.flush(); // entries queued while the logging library loads are written by now
+    return answer;
   } finally {
     listening.closeAllConnections();
     await new Promise<void>((resolve) => listening.close(() => resolve()));
@@ -57,23 +62,28 @@ async function policyFile(text: string): Promise<string> {
   return file;
 }
 
-it('serves the token endpoint in production mode from BROKER_POLICY_FILE', async () => {
-  const res = await requestWith({ BROKER_POLICY_FILE: await policyFile(policy('https://issuer.example.com')) }, exchangeForm('a.b.c'));
+it('serves the token endpoint in production mode from BROKER_POLICY_FILE, auditing to stdout', async () => {
+  const file = await policyFile(policy('https://issuer.example.com'));
+  const { result: res, output } = await captureProcessOutput(() => requestWith({ BROKER_POLICY_FILE: file }, exchangeForm('a.b.c')));
   expect(res.status).toBe(400);
   expect(res.body.error).toBe('invalid_grant');
+  const entries = output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+  expect(entries.find((e) => e.event === 'policy_loaded')).toMatchObject({ source: file, logName: 'projects/acme-prod/logs/token-broker-audit' });
+  expect(entries.find((e) => e.event === 'token_exchange')).toMatchObject({
+    outcome: 'denied', severity: 'WARNING', error: { code: 'invalid_grant', reason: 'malformed_token' }, requestId: res.headers.get('x-request-id'),
+  });
 });
 
 it('fails closed when production configuration refuses the policy (a plain-HTTP demo issuer)', async () => {
-  const res = await requestWith({ BROKER_POLICY_FILE: await policyFile(policy('http://127.0.0.1:8081')) }, exchangeForm('a.b.c'));
+  const file = await policyFile(policy('http://127.0.0.1:8081'));
+  const { result: res } = await captureProcessOutput(() => requestWith({ BROKER_POLICY_FILE: file }, exchangeForm('a.b.c')));
   expect(res.status).toBe(500);
   expect(res.body).toEqual({ error: 'server_error', error_description: 'The broker could not process the request.' });
 });
 
 it('fails closed when the development source token is set in production', async () => {
-  const res = await requestWith(
-    { BROKER_POLICY_FILE: await policyFile(policy('https://issuer.example.com')), BROKER_DEV_SOURCE_TOKEN: 'x' },
-    exchangeForm('a.b.c'),
-  );
+  const file = await policyFile(policy('https://issuer.example.com'));
+  const { result: res } = await captureProcessOutput(() => requestWith({ BROKER_POLICY_FILE: file, BROKER_DEV_SOURCE_TOKEN: 'x' }, exchangeForm('a.b.c')));
   expect(res.status).toBe(500);
   expect(res.text).not.toMatch(/BROKER_DEV_SOURCE_TOKEN/);
 });
@@ -91,11 +101,13 @@ it('retries a failed load after the back-off, picking up a fixed policy', async 
   const url = `http://127.0.0.1:${(listening.address() as AddressInfo).port}/token`;
   const now = jest.spyOn(Date, 'now');
   try {
-    expect((await post(url, exchangeForm('a.b.c'))).status).toBe(500);
-    await writeFile(file, policy('https://issuer.example.com'));
-    expect((await post(url, exchangeForm('a.b.c'))).status).toBe(500); // still within the back-off
-    now.mockReturnValue(Date.now() + 31_000);
-    expect((await post(url, exchangeForm('a.b.c'))).body.error).toBe('invalid_grant');
+    await captureProcessOutput(async () => {
+      expect((await post(url, exchangeForm('a.b.c'))).status).toBe(500);
+      await writeFile(file, policy('https://issuer.example.com'));
+      expect((await post(url, exchangeForm('a.b.c'))).status).toBe(500); // still within the back-off
+      now.mockReturnValue(Date.now() + 31_000);
+      expect((await post(url, exchangeForm('a.b.c'))).body.error).toBe('invalid_grant');
+    });
   } finally {
     now.mockRestore();
     listening.closeAllConnections();

@@ -1,0 +1,57 @@
+/**
+ * docs/audit.md documents the token_exchange entry field by field; the entries the broker
+ * emits must have exactly those fields, no more and no fewer (across the outcomes).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startDevStack, type DevStack } from '../../dev/dev-stack';
+import { LineCapture } from '../helpers/capture';
+import { exchangeForm, post } from '../helpers/http';
+import { testPolicy } from '../http/policy-fixture';
+import { AUTH_EVENT_NAMES } from '../../shared/audit/auth-events';
+
+function documentedFields(): Set<string> {
+  const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'audit.md'), 'utf8');
+  const table = /<!-- schema:token_exchange -->([\s\S]*?)<!-- \/schema -->/.exec(doc)?.[1];
+  if (!table) throw new Error('docs/audit.md lacks the token_exchange schema table');
+  return new Set([...table.matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1] ?? ''));
+}
+
+/** Dotted paths of an entry, stopping at documented leaves (objects such as claims) and arrays. */
+function paths(value: unknown, documented: Set<string>, prefix = ''): string[] {
+  if (prefix && (documented.has(prefix) || Array.isArray(value) || typeof value !== 'object' || value === null)) return [prefix];
+  return Object.entries(value as Record<string, unknown>).flatMap(([key, child]) => paths(child, documented, prefix ? `${prefix}.${key}` : key));
+}
+
+let stack: DevStack;
+const lines = new LineCapture();
+beforeAll(async () => {
+  stack = await startDevStack({ policyText: testPolicy, auditTransport: lines });
+  await stack.broker;
+});
+afterAll(() => stack.close());
+
+it('emits exactly the documented fields', async () => {
+  const documented = documentedFields();
+  expect(documented.size).toBeGreaterThan(30);
+  const claims = { sub: 'repo:acme/app', aud: stack.url, repository: 'acme/app', ref: 'refs/heads/main' };
+  const traced = { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'schema-test', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' };
+  await post(stack.tokenUrl, exchangeForm(await stack.issuer.sign(claims)), traced); // issued
+  await post(stack.tokenUrl, exchangeForm(await stack.issuer.sign({ ...claims, repository: 'acme/other' })), traced); // denied, verified principal
+  await post(stack.tokenUrl, '{}', { ...traced, 'content-type': 'application/json' }); // rejected
+  stack.google.faults.failNext({ status: 403, count: Infinity, match: 'generateAccessToken' });
+  await post(stack.tokenUrl, exchangeForm(await stack.issuer.sign({ ...claims, sub: 'other' })), traced); // upstream failure with detail
+  stack.google.faults.clear();
+  await stack.audit.flush();
+
+  const entries = lines.entries().filter((e) => e.event === 'token_exchange');
+  expect(entries.map((e) => e.outcome)).toEqual(['issued', 'denied', 'rejected', 'upstream_failure']);
+  const emitted = new Set(entries.flatMap((entry) => paths(entry, documented)));
+  expect([...emitted].filter((path) => !documented.has(path)).sort()).toEqual([]);
+  expect([...documented].filter((path) => !emitted.has(path)).sort()).toEqual([]);
+});
+
+it('documents every auth event the broker can emit', () => {
+  const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'audit.md'), 'utf8');
+  for (const name of AUTH_EVENT_NAMES) expect(doc).toContain(`| \`${name}\` |`);
+});
