@@ -76,9 +76,14 @@ it('serves the token endpoint in production mode from BROKER_POLICY_FILE, auditi
 
 it('fails closed when production configuration refuses the policy (a plain-HTTP demo issuer)', async () => {
   const file = await policyFile(policy('http://127.0.0.1:8081'));
-  const { result: res } = await captureProcessOutput(() => requestWith({ BROKER_POLICY_FILE: file }, exchangeForm('a.b.c')));
+  const { result: res, output } = await captureProcessOutput(() => requestWith({ BROKER_POLICY_FILE: file }, exchangeForm('a.b.c')));
   expect(res.status).toBe(500);
   expect(res.body).toEqual({ error: 'server_error', error_description: 'The broker could not process the request.' });
+  const entries = output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+  expect(entries.find((e) => e.event === 'policy_load_failed')).toMatchObject({ severity: 'ERROR', detail: expect.stringMatching(/issuers\[0\]\.issuer: loopback/) });
+  expect(entries.filter((e) => e.event === 'token_exchange')).toEqual([
+    expect.objectContaining({ outcome: 'error', severity: 'ERROR', error: expect.objectContaining({ code: 'server_error', reason: 'internal_error', status: 500 }) }),
+  ]);
 });
 
 it('fails closed when the development source token is set in production', async () => {
