@@ -39,6 +39,8 @@ export interface DevStackOptions {
   env?: NodeJS.ProcessEnv;
   /** Where audit entries go (default stdout; nowhere when BROKER_LOG=silent). */
   auditTransport?: Writable;
+  /** Act as if behind Google's front end (believe X-Forwarded-For); default false locally. */
+  trustForwardedFor?: boolean;
 }
 
 export interface DevStack {
@@ -64,7 +66,7 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
   const getBroker = () => brokerPromise ?? Promise.reject(new Error('broker not ready'));
   const audit = new AuditLog({ projectId: DEV_PROJECT, transport: options.auditTransport ?? defaultAuditTransport() });
   const name = `broker-dev-${++registered}`;
-  http(name, createBrokerFunction({ getBroker, audit }));
+  http(name, createBrokerFunction({ getBroker, audit, trustForwardedFor: options.trustForwardedFor ?? false }));
   const server: Server = getTestServer(name);
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -9,6 +9,7 @@ import { BrokerError } from '../shared/errors';
 import { createMetadataHandler } from './metadata';
 import { createTokenHandler, type BrokerProvider } from './token';
 import { replyError } from './http/reply';
+import { trustsForwardedFor } from './http/request-facts';
 import type { AuditSink } from '../shared/audit/audit-sink';
 
 export const TOKEN_PATHS = new Set(['/token', '/v1/token']);
@@ -18,12 +19,14 @@ export interface BrokerFunctionOptions {
   getBroker: BrokerProvider;
   /** Receives one entry per token-endpoint request. */
   audit: AuditSink;
+  /** Believe the last X-Forwarded-For entry (behind Google's front end); default from the environment. */
+  trustForwardedFor?: boolean;
   /** The broker's public base URL; when unset it is derived from the request. */
   issuerUrl?: string;
 }
 
 export function createBrokerFunction(options: BrokerFunctionOptions) {
-  const token = createTokenHandler(options.getBroker, options.audit);
+  const token = createTokenHandler(options.getBroker, options.audit, options.trustForwardedFor ?? trustsForwardedFor());
   const metadata = createMetadataHandler(options.getBroker, (req) => options.issuerUrl ?? requestOrigin(req));
   return async function broker(req: Request, res: Response): Promise<void> {
     if (TOKEN_PATHS.has(req.path)) return token(req, res);

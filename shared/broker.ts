@@ -1,17 +1,24 @@
 /**
  * The broker core: one token request in, one token (or one BrokerError) out.
  *   1. pick the grant type and keep only the parameters it declares;
- *   2. authenticate: verify the subject token → Principal;
- *   3. authorize: the policy's first matching rule → Grant (scopes and lifetime narrowed);
- *   4. obtain the token: from the cache, or minted upstream (the cache decides, see
+ *   2. authenticate the client, if the request carries client credentials;
+ *   3. authenticate the principal → Principal: the subject token (token exchange), the
+ *      client (client credentials) or the assertion's client (jwt-bearer);
+ *   4. authorize: the policy's first matching rule → Grant (scopes and lifetime narrowed),
+ *      then the rule's and the client's rate limits;
+ *   5. obtain the token: from the cache, or minted upstream (the cache decides, see
  *      shared/cache/token-cache.ts);
- *   5. answer with the true remaining lifetime.
+ *   6. answer with the true remaining lifetime.
  * Free of HTTP types; the record is filled in as the steps run.
  */
 import { BrokerError, invalidRequest } from './errors';
 import type { ExchangeRecord } from './exchange-record';
 import { sha256Fingerprint } from './fingerprint';
 import { tokenExchange, type TokenExchangeRequest } from './grants/token-exchange';
+import { clientCredentials, type ClientCredentialsRequest } from './grants/client-credentials';
+import { jwtBearer, type JwtBearerRequest } from './grants/jwt-bearer';
+import { authenticateClient, clientFromGrantAssertion, type ClientAuthContext, type ClientCredentials } from './identity/client-authentication';
+import type { RateLimiter } from './limits/rate-limiter';
 import type { GrantTypeDefinition, TokenParams } from './grants/token-request';
 import { verifyOidcToken } from './identity/oidc-token';
 import type { Minter } from './mint/minter';
@@ -41,37 +48,51 @@ export interface BrokerDependencies {
   maxTokenBytes?: number;
   /** Clock in ms; defaults to Date.now. */
   now?: () => number;
+  /** Client authentication (secrets, assertions, API keys); absent, client credentials are refused. */
+  clientAuth?: Omit<ClientAuthContext, 'policy' | 'audiences' | 'now'>;
+  /** Per-principal rate limits and budgets; absent, rule and client limits are not enforced. */
+  limiter?: RateLimiter;
 }
 
 export interface Broker {
   readonly policy: CompiledPolicy;
   readonly grantTypes: readonly string[];
-  exchange(params: TokenParams, record: ExchangeRecord): Promise<TokenResponse>;
-  /** Releases clients (the cache's Firestore connection). */
+  exchange(params: TokenParams, record: ExchangeRecord, credentials?: ClientCredentials): Promise<TokenResponse>;
+  /** Waits for background work and releases clients. */
   close(): Promise<void>;
 }
 
-const GRANT_TYPES: ReadonlyMap<string, GrantTypeDefinition<TokenExchangeRequest>> = new Map([[tokenExchange.grantType, tokenExchange]]);
+type GrantRequest = TokenExchangeRequest | ClientCredentialsRequest | JwtBearerRequest;
+
+const GRANT_TYPES: ReadonlyMap<string, GrantTypeDefinition<GrantRequest>> = new Map<string, GrantTypeDefinition<GrantRequest>>([
+  [tokenExchange.grantType, tokenExchange],
+  [jwtBearer.grantType, jwtBearer],
+  [clientCredentials.grantType, clientCredentials],
+]);
 
 export function createBroker(deps: BrokerDependencies): Broker {
   const now = deps.now ?? Date.now;
 
-  async function exchange(params: TokenParams, record: ExchangeRecord): Promise<TokenResponse> {
-    const request = parseRequest(params, record);
-    record.subjectTokenType = request.subjectTokenType;
-    record.subjectTokenSha256 = sha256Fingerprint(request.subjectToken);
+  const clientAuth: ClientAuthContext | undefined = deps.clientAuth && {
+    ...deps.clientAuth,
+    policy: deps.policy,
+    audiences: deps.brokerAudiences,
+    now,
+  };
+
+  async function exchange(params: TokenParams, record: ExchangeRecord, credentials: ClientCredentials = {}): Promise<TokenResponse> {
+    const [request, declared] = parseRequest(params, record);
     record.policyVersion = deps.policy.version;
 
-    const principal = await verifyOidcToken(request.subjectToken, deps.policy.issuers, {
-      currentDate: new Date(now()),
-      maxTokenBytes: deps.maxTokenBytes,
-    });
+    const client = await authenticate(declared, credentials, record);
+    const principal = await principalFor(request, client, record);
     record.principal = { issuer: principal.issuer, subject: principal.subject };
 
     const selection = selectWithTrace(principal, request.audience, record);
     record.auditClaims = pickAuditClaims(principal.claims, selection.rule.auditClaims);
     const grant = resolveGrant(selection.rule, request.scopes, request.lifetimeSeconds);
     record.grant = grant;
+    await enforceLimits(selection.rule, principal, client);
 
     const started = now();
     const token = await obtainToken(principal, grant, record);
@@ -126,6 +147,66 @@ export function createBroker(deps: BrokerDependencies): Broker {
     return result.token;
   }
 
+  /** Step 2: client credentials, when the request carries any. */
+  async function authenticate(params: TokenParams, credentials: ClientCredentials, record: ExchangeRecord): Promise<Principal | undefined> {
+    if (!clientAuth) {
+      if (credentials.basic || credentials.apiKey !== undefined || params.has('client_secret') || params.has('client_assertion')) {
+        throw new BrokerError('invalid_client', 'this broker has no registered clients', { reason: 'no_clients' });
+      }
+      return undefined;
+    }
+    const client = await authenticateClient(params, credentials, clientAuth);
+    if (client) record.client = { id: client.subject, authMethod: String(client.claims.auth_method), apiKeyId: client.claims.api_key_id as string | undefined };
+    return client;
+  }
+
+  /** Step 3: who the token will be for. */
+  async function principalFor(request: GrantRequest, client: Principal | undefined, record: ExchangeRecord): Promise<Principal> {
+    switch (request.grantType) {
+      case tokenExchange.grantType: {
+        const exchangeRequest = request as TokenExchangeRequest;
+        record.subjectTokenType = exchangeRequest.subjectTokenType;
+        record.subjectTokenSha256 = sha256Fingerprint(exchangeRequest.subjectToken);
+        return verifyOidcToken(exchangeRequest.subjectToken, deps.policy.issuers, { currentDate: new Date(now()), maxTokenBytes: deps.maxTokenBytes });
+      }
+      case clientCredentials.grantType:
+        if (!client) {
+          throw new BrokerError('invalid_client', 'client authentication is required for client_credentials', { reason: 'client_auth_required' });
+        }
+        return client;
+      default: {
+        const { assertion } = request as JwtBearerRequest;
+        record.subjectTokenSha256 = sha256Fingerprint(assertion);
+        if (!clientAuth) throw new BrokerError('invalid_grant', 'no client may present assertions to this broker', { reason: 'no_clients' });
+        const asserted = await clientFromGrantAssertion(assertion, clientAuth);
+        if (client && client.subject !== asserted.subject) {
+          throw new BrokerError('invalid_grant', 'the assertion is for another client', { reason: 'client_mismatch' });
+        }
+        return asserted;
+      }
+    }
+  }
+
+  /** The rule's per-principal limits, then the client's own. Over either: 429 with Retry-After. */
+  async function enforceLimits(rule: { id: string; limits?: import('./limits/rate-limiter').LimitSpec }, principal: Principal, client: Principal | undefined): Promise<void> {
+    if (!deps.limiter) return;
+    const checks: Array<[string, string, import('./limits/rate-limiter').LimitSpec]> = [];
+    if (rule.limits) checks.push([`rule:${rule.id}`, `${principal.issuer}\u0000${principal.subject}`, rule.limits]);
+    const owner = principal.kind === 'client' ? principal : client;
+    const clientLimits = owner && deps.policy.clients.get(owner.subject)?.limits;
+    if (owner && clientLimits) checks.push([`client:${owner.subject}`, owner.subject, clientLimits]);
+    for (const [scope, subject, limits] of checks) {
+      const admission = await deps.limiter.admit(scope, subject, limits);
+      if (!admission.allowed) {
+        throw new BrokerError('slow_down', `rate limit reached (${admission.limit.replaceAll('_', ' ')})`, {
+          reason: `limit_${admission.limit}`,
+          retryAfterSeconds: admission.retryAfterSeconds,
+          detail: scope,
+        });
+      }
+    }
+  }
+
   function selectWithTrace(principal: Parameters<typeof selectRule>[1], audience: string | undefined, record: ExchangeRecord) {
     try {
       const selection = selectRule(deps.policy, principal, { audience, brokerAudiences: deps.brokerAudiences });
@@ -141,12 +222,13 @@ export function createBroker(deps: BrokerDependencies): Broker {
   return { policy: deps.policy, grantTypes: [...GRANT_TYPES.keys()], exchange, close: async () => deps.cache?.close() };
 }
 
-function parseRequest(params: TokenParams, record: ExchangeRecord): TokenExchangeRequest {
+/** The grant type's request, and the parameters it declares (all others are dropped). */
+function parseRequest(params: TokenParams, record: ExchangeRecord): [GrantRequest, TokenParams] {
   const grantType = params.get('grant_type');
   if (grantType === undefined || grantType === '') throw invalidRequest('missing required parameter grant_type', 'missing_parameter');
   const definition = GRANT_TYPES.get(grantType);
   if (!definition) throw new BrokerError('unsupported_grant_type', 'the grant type is not supported', { reason: 'unsupported_grant_type' });
   record.grantType = grantType;
   const declared = new Map([...params].filter(([name]) => definition.parameters.includes(name)));
-  return definition.parse(declared);
+  return [definition.parse(declared), declared];
 }

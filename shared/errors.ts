@@ -19,7 +19,8 @@ export const ERROR_CATALOGUE = {
   unsupported_grant_type: { status: 400, summary: 'The grant type is not supported by the broker.' },
   invalid_scope: { status: 400, summary: 'A requested scope is malformed or outside what the policy allows.' },
   invalid_target: { status: 400, summary: 'The requested audience is unknown to the broker.' },
-  access_denied: { status: 403, summary: 'The caller is authenticated but no policy rule grants it a token.' },
+  access_denied: { status: 403, summary: 'The caller is authenticated but no policy rule grants it a token (or an API key restriction refuses it).' },
+  slow_down: { status: 429, summary: 'The principal exceeded a rate limit or daily token budget; retry after the indicated delay.' },
   method_not_allowed: { status: 405, summary: 'Only POST is accepted on the token endpoint.' },
   request_too_large: { status: 413, summary: 'The request body exceeds the size limit.' },
   temporarily_unavailable: { status: 503, summary: 'A dependency (issuer JWKS, Google IAM) is unavailable; retry after the indicated delay.' },
@@ -43,6 +44,8 @@ export interface BrokerErrorOptions {
   retryAfterSeconds?: number;
   /** A stable machine-readable reason for audit and metrics, e.g. `token_expired`. */
   reason?: string;
+  /** `WWW-Authenticate` challenge for 401 answers (RFC 6749 §5.2: Basic when Basic was tried). */
+  challenge?: string;
   cause?: unknown;
 }
 
@@ -53,6 +56,7 @@ export class BrokerError extends Error {
   readonly detail?: string;
   readonly retryAfterSeconds?: number;
   readonly reason: string;
+  readonly challenge?: string;
 
   constructor(code: CatalogueCode, description: string, options: BrokerErrorOptions = {}) {
     super(description, options.cause === undefined ? undefined : { cause: options.cause });
@@ -62,6 +66,7 @@ export class BrokerError extends Error {
     this.detail = options.detail;
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.reason = options.reason ?? code;
+    this.challenge = options.challenge;
   }
 
   get status(): number {

@@ -12,6 +12,8 @@ export interface ExchangeRecord {
   /** SHA-256 of the presented subject token, recorded before it is verified. */
   subjectTokenSha256?: string;
   principal?: { issuer: string; subject: string };
+  /** The authenticated client, when the request carried client credentials. */
+  client?: { id: string; authMethod: string; apiKeyId?: string };
   /** The verified claims the matched rule lists under `audit_claims`, encoded and capped. */
   auditClaims?: Record<string, string>;
   policyVersion?: string;

@@ -3,7 +3,12 @@ import { readFile } from 'node:fs/promises';
 import { createBroker, type Broker } from './broker';
 import { readBrokerConfig } from './config/environment';
 import { createImpersonatedMinter } from './mint/impersonated-minter';
-import { createTokenCache, type CacheWiring } from './cache/create-token-cache';
+import { createTokenCache, openFirestore, type CacheWiring } from './cache/create-token-cache';
+import { randomUUID } from 'node:crypto';
+import { createFirestoreReplayStore, createMemoryReplayStore } from './identity/replay-store';
+import { FailureThrottle } from './identity/failure-throttle';
+import { SecretVerifier } from './identity/secret-hash';
+import { createFirestoreRateLimiter, createMemoryRateLimiter } from './limits/rate-limiter';
 import type { AuditSink } from './audit/audit-sink';
 import { cacheAuthEvent, recordAuthEvent } from './audit/auth-events';
 import { compilePolicy } from './policy/compile-policy';
@@ -46,20 +51,41 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
   try {
     const config = readBrokerConfig(env);
     const policy = await loadPolicyFile(config.policyFile, config.network, config.maxLifetimeSeconds, audit);
+    // One Firestore client serves the token cache, the assertion replay store and the rate
+    // limiter; without Firestore (development) all three live in this instance's memory.
+    const firestore = config.cache.kind === 'firestore' ? await openFirestore(config.cache) : undefined;
     const cache = await createTokenCache(config.cache, {
       onEvent: (event) => {
         const authEvent = cacheAuthEvent(event);
         if (authEvent) recordAuthEvent(audit, authEvent);
       },
+      firestore,
       ...options.cache,
     });
+    const replay = firestore ? createFirestoreReplayStore({ firestore }) : createMemoryReplayStore();
+    const limiter = firestore
+      ? createFirestoreRateLimiter({
+          firestore,
+          instanceId: randomUUID(),
+          onEvent: (event: { type: string; detail?: string }) =>
+            recordAuthEvent(audit, { event: 'limits_store_unavailable', detail: event.detail ?? event.type }),
+        })
+      : createMemoryRateLimiter();
     const broker = createBroker({
       policy,
       cache,
       audit,
       minter: createImpersonatedMinter({ endpoint: config.iamEndpoint, source: config.source }),
       brokerAudiences: brokerAudiences(config.issuerUrl),
+      clientAuth: { secrets: new SecretVerifier(), throttle: new FailureThrottle(), replay },
+      limiter,
     });
+    const close = broker.close;
+    broker.close = async () => {
+      await close();
+      await Promise.allSettled([replay.close(), limiter.close()]);
+      await firestore?.terminate();
+    };
     recordAuthEvent(audit, { event: 'policy_loaded', source: policy.source, policyVersion: policy.version, rules: policy.rules.length, issuers: policy.issuers.size });
     return broker;
   } catch (err) {

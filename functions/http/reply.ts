@@ -12,5 +12,6 @@ export function replyError(res: Response, err: BrokerError, status: number = err
   const headers: Record<string, string> = {};
   if (err.retryAfterSeconds !== undefined) headers['Retry-After'] = String(err.retryAfterSeconds);
   if (err.code === 'method_not_allowed') headers.Allow = 'POST';
+  if (err.challenge) headers['WWW-Authenticate'] = err.challenge;
   replyJson(res, status, errorBody(err), headers);
 }

@@ -17,11 +17,12 @@ export type AuthEvent =
   | { event: 'cache_decrypt_failed'; cacheKey: string; reason: string }
   | { event: 'cache_store_unavailable'; cacheKey: string; detail: string }
   | { event: 'cache_lease_timeout'; cacheKey: string }
-  | { event: 'cache_refresh_failed'; cacheKey: string; detail: string };
+  | { event: 'cache_refresh_failed'; cacheKey: string; detail: string }
+  | { event: 'limits_store_unavailable'; detail: string };
 
 export const AUTH_EVENT_NAMES = [
   'upstream_mint', 'jwks_fetch_failed', 'jwks_keys_changed', 'policy_loaded', 'policy_load_failed',
-  'cache_decrypt_failed', 'cache_store_unavailable', 'cache_lease_timeout', 'cache_refresh_failed',
+  'cache_decrypt_failed', 'cache_store_unavailable', 'cache_lease_timeout', 'cache_refresh_failed', 'limits_store_unavailable',
 ] as const;
 
 function severityOf(event: AuthEvent): AuditSeverity {

@@ -11,7 +11,7 @@ import type { TraceContext } from './trace-context';
 
 export const EXCHANGE_EVENT = 'token_exchange';
 
-export type ExchangeOutcome = 'issued' | 'rejected' | 'denied' | 'upstream_failure' | 'error';
+export type ExchangeOutcome = 'issued' | 'rejected' | 'denied' | 'limited' | 'upstream_failure' | 'error';
 
 /** What the HTTP layer knows about the request, free of framework types. */
 export interface HttpFacts {
@@ -33,6 +33,7 @@ export function exchangeOutcome(error: BrokerError | undefined): ExchangeOutcome
   if (!error) return 'issued';
   if (REJECTED.has(error.code)) return 'rejected';
   if (DENIED.has(error.code)) return 'denied';
+  if (error.code === 'slow_down') return 'limited';
   if (error.code === 'temporarily_unavailable' || error.reason === 'upstream_refused') return 'upstream_failure';
   return 'error';
 }
@@ -41,6 +42,7 @@ const SEVERITY: Record<ExchangeOutcome, AuditSeverity> = {
   issued: 'INFO',
   rejected: 'NOTICE',
   denied: 'WARNING',
+  limited: 'WARNING',
   upstream_failure: 'ERROR',
   error: 'ERROR',
 };
@@ -64,6 +66,7 @@ export function exchangeAuditEntry(
       subject: capString(record.principal.subject),
       claims: record.auditClaims,
     },
+    client: record.client && { id: capString(record.client.id), authMethod: record.client.authMethod, apiKeyId: record.client.apiKeyId },
     policy: record.policyVersion && { version: record.policyVersion, ruleId: record.ruleId, trace: record.trace },
     grant: record.grant && {
       serviceAccount: record.grant.serviceAccount,

@@ -9,6 +9,8 @@ import { kmsKeyWrapper } from './kms-key-wrapper';
 import { TokenCache, type CacheEvent } from './token-cache';
 
 export interface CacheWiring {
+  /** The Firestore client to use (shared with the replay store and the limiter). */
+  firestore?: import('@google-cloud/firestore').Firestore;
   onEvent?: (event: CacheEvent) => void;
   now?: () => number;
   /** Overrides for tests (lease timing and the like). */
@@ -30,8 +32,7 @@ export async function createTokenCache(config: CacheConfig, wiring: CacheWiring 
   };
   if (config.kind === 'memory') return new TokenCache({ ...common, ...wiring.overrides });
 
-  const { Firestore } = await import('@google-cloud/firestore');
-  const firestore = new Firestore({ projectId: config.projectId, databaseId: config.databaseId, ignoreUndefinedProperties: true });
+  const firestore = wiring.firestore ?? (await openFirestore(config));
   const cipher = new EnvelopeCipher(keyWrapperFor(config.keyWrapping), { dekLifetimeMs: DEFAULTS.cacheDekLifetimeMs, now: wiring.now });
   const store = createFirestoreStore({
     firestore,
@@ -43,6 +44,12 @@ export async function createTokenCache(config: CacheConfig, wiring: CacheWiring 
   const cache = new TokenCache({ ...common, store, ...wiring.overrides });
   await cache.warmUp(DEFAULTS.cacheWarmUpMs);
   return cache;
+}
+
+/** A Firestore client for the configured project and database (the library loads here, lazily). */
+export async function openFirestore(config: Extract<CacheConfig, { kind: 'firestore' }>): Promise<import('@google-cloud/firestore').Firestore> {
+  const { Firestore } = await import('@google-cloud/firestore');
+  return new Firestore({ projectId: config.projectId, databaseId: config.databaseId, ignoreUndefinedProperties: true });
 }
 
 function keyWrapperFor(wrapping: Extract<CacheConfig, { kind: 'firestore' }>['keyWrapping']): KeyWrapper {

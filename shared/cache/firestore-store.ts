@@ -116,7 +116,8 @@ export function createFirestoreStore(options: FirestoreStoreOptions): TokenStore
     },
 
     async close() {
-      await firestore.terminate();
+      // The Firestore client belongs to whoever created it (shared with the replay store and
+      // the rate limiter); it terminates it.
     },
 
     async warmUp(timeoutMs) {

@@ -72,8 +72,28 @@ export const DEFAULTS = {
   /** How long one data-encryption key serves new cache entries before a new one is wrapped. */
   cacheDekLifetimeMs: 3600_000,
 
+  /** Lifetime of tokens granted to browser users (issuers with `browser: true`) unless a rule says otherwise. */
+  browserRuleMaxLifetimeSeconds: 300,
+  /** Longest exp − iat of an RFC 7523 client assertion. */
+  maxAssertionLifetimeSeconds: 300,
+  /** Algorithms accepted for client assertions when a client does not list its own. */
+  clientAlgorithms: ['RS256', 'ES256'] as readonly string[],
+  /** How long browsers may cache a CORS preflight answer. */
+  corsMaxAgeSeconds: 600,
+
   /** Production IAM Credentials endpoint. */
   iamCredentialsEndpoint: 'https://iamcredentials.googleapis.com',
   /** Scope of the broker's own credentials (Application Default Credentials). */
   sourceScopes: ['https://www.googleapis.com/auth/cloud-platform'] as readonly string[],
+
+  /** Rate limits: Firestore collection of the shared quota counters (one document per principal, scope and window). */
+  limitsCollection: 'token-broker-limits',
+  /** Most units one instance reserves from a shared counter at once: bounds the quota one instance can strand. */
+  limitsMaxChunk: 20,
+  /** Time budget of one quota reservation (compare-and-set, with its retries); past it the limiter counts per instance. */
+  limitsReserveBudgetMs: 500,
+  /** After a Firestore failure, count per instance (fail open, bounded by the same limits) for this long. */
+  limitsStoreBackoffMs: 10_000,
+  /** Counter states (reserved units, exhausted windows) one instance remembers; forgetting one only costs a round trip. */
+  limitsMemoryCounters: 50_000,
 } as const;

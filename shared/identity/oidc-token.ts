@@ -36,6 +36,7 @@ export async function verifyOidcToken(
   if (registered.exp - registered.iat > issuer.maxTokenValiditySeconds) {
     throw invalidGrant('token validity period is longer than the issuer allows', 'token_validity_too_long');
   }
+  if (issuer.requireAuthTime) checkAuthTime(claims.auth_time, options.currentDate, issuer.clockToleranceSeconds);
   return {
     kind: 'oidc',
     issuer: issuer.issuer,
@@ -44,6 +45,15 @@ export async function verifyOidcToken(
     credentialSha256: sha256Fingerprint(token),
     expiresAt: registered.exp,
   };
+}
+
+/** Firebase ID tokens: `auth_time` (when the user signed in) must be a NumericDate in the past. */
+function checkAuthTime(authTime: unknown, currentDate: Date | undefined, toleranceSeconds: number): void {
+  const now = Math.floor((currentDate?.getTime() ?? Date.now()) / 1000);
+  if (typeof authTime !== 'number' || !Number.isSafeInteger(authTime) || authTime <= 0) {
+    throw invalidGrant('token lacks a valid "auth_time" claim', 'missing_claim');
+  }
+  if (authTime > now + toleranceSeconds) throw invalidGrant('token "auth_time" is in the future', 'issued_in_future');
 }
 
 /** Reads the unverified `iss` only to pick a configured issuer; never to build a URL. */
@@ -63,7 +73,7 @@ function selectIssuer(token: string, issuers: ReadonlyMap<string, TrustedIssuer>
 async function verifySignatureAndTimes(token: string, issuer: TrustedIssuer, currentDate?: Date): Promise<unknown> {
   try {
     const { payload } = await jwtVerify(token, issuer.keys, {
-      issuer: issuer.issuer,
+      issuer: [issuer.issuer, ...issuer.aliases],
       audience: [...issuer.audiences],
       algorithms: [...issuer.algorithms],
       clockTolerance: issuer.clockToleranceSeconds,

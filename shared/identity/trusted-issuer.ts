@@ -2,11 +2,18 @@ import type { JWTVerifyGetKey } from 'jose';
 
 /** An issuer the policy trusts, with its verification settings resolved to concrete values. */
 export interface TrustedIssuer {
+  /** The canonical `iss`, as rules name it. */
   readonly issuer: string;
+  /** Other `iss` values that mean the same issuer (Google ID tokens may say `accounts.google.com`). */
+  readonly aliases: readonly string[];
   readonly audiences: readonly string[];
   readonly algorithms: readonly string[];
   readonly clockToleranceSeconds: number;
   readonly maxTokenAgeSeconds: number;
   readonly maxTokenValiditySeconds: number;
+  /** Tokens of browser users: rules default to short lifetimes. */
+  readonly browser: boolean;
+  /** Firebase: `auth_time` must be present and not in the future. */
+  readonly requireAuthTime: boolean;
   readonly keys: JWTVerifyGetKey;
 }

@@ -1,18 +1,22 @@
 /**
- * Turns a validated document into a CompiledPolicy: defaults applied, URLs checked against
- * the deployment's network policy, CEL conditions compiled — so every error a policy can
- * have surfaces at load time, never at request time.
+ * Turns a validated document into a CompiledPolicy: presets expanded, defaults applied, URLs
+ * checked against the deployment's network policy, CEL conditions compiled, secret hashes
+ * and CIDR ranges parsed — so every error a policy can have surfaces at load time, never at
+ * request time.
  */
+import ipaddr from 'ipaddr.js';
 import type { JSONWebKeySet } from 'jose';
 import { DEFAULTS } from '../config/defaults';
 import { urlRefusal, type NetworkPolicy } from '../identity/bounded-fetch';
 import { createKeySource, type KeySourceEvent, type KeySourceSpec } from '../identity/key-source';
+import { parseSecretHash } from '../identity/secret-hash';
 import type { TrustedIssuer } from '../identity/trusted-issuer';
+import type { LimitSpec } from '../limits/rate-limiter';
 import { canonicalJson, contentVersion } from './canonical-json';
 import { CelConditionError, compileCondition } from './cel';
-import type { CompiledPolicy, CompiledRule } from './compiled-policy';
+import type { CompiledApiKey, CompiledClient, CompiledPolicy, CompiledRule, CorsPolicy } from './compiled-policy';
 import { PolicyLoadError, type PolicyIssue } from './policy-error';
-import type { IssuerDocument, PolicyDocument, RuleDocument } from './schema';
+import { issuerNames, type ClientDocument, type IssuerDocument, type LimitsDocument, type PolicyDocument, type RuleDocument } from './schema';
 
 export interface CompileOptions {
   /** Where the document came from, for messages. */
@@ -20,55 +24,89 @@ export interface CompileOptions {
   network: NetworkPolicy;
   /** Broker-wide lifetime ceiling (≤ DEFAULTS.maxTokenLifetimeSecondsCeiling). */
   maxLifetimeSeconds?: number;
-  /** Observes issuers' key endpoints (fetch failures, key rotations). */
+  /** Observes issuers' and clients' key endpoints (fetch failures, key rotations). */
   onKeyEvent?: (issuer: string, event: KeySourceEvent) => void;
 }
+
+/** Google's published keys for Firebase Auth ID tokens and for Google Sign-In ID tokens. */
+const FIREBASE_JWKS = 'https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com';
+const GOOGLE_JWKS = 'https://www.googleapis.com/oauth2/v3/certs';
 
 export function compilePolicy(document: PolicyDocument, options: CompileOptions): CompiledPolicy {
   const issues: PolicyIssue[] = [];
   const issuers = new Map<string, TrustedIssuer>();
   document.issuers.forEach((issuer, i) => {
-    const trusted = compileIssuer(issuer, `issuers[${i}]`, options, issues);
-    if (trusted) issuers.set(trusted.issuer, trusted);
+    const trusted = compileIssuer(expandPreset(issuer), `issuers[${i}]`, options, issues);
+    if (trusted) for (const name of [trusted.issuer, ...trusted.aliases]) issuers.set(name, trusted);
+  });
+  const clients = new Map<string, CompiledClient>();
+  const apiKeys = new Map<string, CompiledApiKey>();
+  (document.clients ?? []).forEach((client, i) => {
+    const compiled = compileClient(client, `clients[${i}]`, options, issues, apiKeys);
+    if (compiled) clients.set(compiled.id, compiled);
   });
   const ceiling = Math.min(options.maxLifetimeSeconds ?? Infinity, DEFAULTS.maxTokenLifetimeSecondsCeiling);
   const rules: CompiledRule[] = [];
   document.rules.forEach((rule, i) => {
-    const compiled = compileRule(rule, `rules[${i}]`, ceiling, issues);
+    const compiled = compileRule(rule, `rules[${i}]`, ceiling, issuers, issues);
     if (compiled) rules.push(compiled);
   });
+  const cors = compileCors(document, issues);
   if (issues.length > 0) throw new PolicyLoadError(options.source, issues);
   return Object.freeze({
     source: options.source,
     version: contentVersion(JSON.parse(canonicalJson(document))),
     issuers,
+    clients,
+    apiKeys,
+    cors,
     rules: Object.freeze(rules),
   });
 }
 
-function compileIssuer(doc: IssuerDocument, path: string, options: CompileOptions, issues: PolicyIssue[]): TrustedIssuer | undefined {
+/** A preset entry as the explicit entry it stands for. */
+interface ExpandedIssuer extends IssuerDocument {
+  issuer: string;
+  audiences: string[];
+  aliases: string[];
+  requireAuthTime: boolean;
+}
+
+function expandPreset(doc: IssuerDocument): ExpandedIssuer {
+  const [issuer = ''] = issuerNames(doc);
+  if (doc.preset === 'firebase') {
+    return { ...doc, issuer, audiences: [doc.project_id ?? ''], jwks_uri: FIREBASE_JWKS, algorithms: ['RS256'], browser: doc.browser ?? true, aliases: [], requireAuthTime: true };
+  }
+  if (doc.preset === 'google') {
+    return { ...doc, issuer, audiences: [...(doc.client_ids ?? [])], jwks_uri: GOOGLE_JWKS, algorithms: ['RS256'], browser: doc.browser ?? true, aliases: ['accounts.google.com'], requireAuthTime: false };
+  }
+  return { ...doc, issuer, audiences: [...(doc.audiences ?? [])], aliases: [], requireAuthTime: false };
+}
+
+function compileIssuer(doc: ExpandedIssuer, path: string, options: CompileOptions, issues: PolicyIssue[]): TrustedIssuer | undefined {
   const { network, onKeyEvent } = options;
   const before = issues.length;
   checkUrl(doc.issuer, `${path}.issuer`, network, issues);
   if (doc.jwks_uri !== undefined) checkUrl(doc.jwks_uri, `${path}.jwks_uri`, network, issues);
-  const maxAge = doc.max_token_age_seconds ?? DEFAULTS.maxTokenAgeSeconds;
-  const maxValidity = doc.max_token_validity_seconds ?? DEFAULTS.maxTokenValiditySeconds;
   if (issues.length > before) return undefined;
   return Object.freeze({
     issuer: doc.issuer,
+    aliases: Object.freeze(doc.aliases),
     audiences: Object.freeze([...doc.audiences]),
     algorithms: Object.freeze([...(doc.algorithms ?? DEFAULTS.algorithms)]),
     clockToleranceSeconds: doc.clock_tolerance_seconds ?? DEFAULTS.clockToleranceSeconds,
-    maxTokenAgeSeconds: maxAge,
-    maxTokenValiditySeconds: maxValidity,
+    maxTokenAgeSeconds: doc.max_token_age_seconds ?? DEFAULTS.maxTokenAgeSeconds,
+    maxTokenValiditySeconds: doc.max_token_validity_seconds ?? DEFAULTS.maxTokenValiditySeconds,
+    browser: doc.browser ?? false,
+    requireAuthTime: doc.requireAuthTime,
     keys: createKeySource(keySourceSpec(doc), { network, onEvent: onKeyEvent && ((event) => onKeyEvent(doc.issuer, event)) }),
   });
 }
 
-function keySourceSpec(doc: IssuerDocument): KeySourceSpec {
-  if (doc.jwks !== undefined) return { kind: 'inline', jwks: doc.jwks as unknown as JSONWebKeySet };
+function keySourceSpec(doc: { jwks?: unknown; jwks_uri?: string; issuer?: string }): KeySourceSpec {
+  if (doc.jwks !== undefined) return { kind: 'inline', jwks: doc.jwks as JSONWebKeySet };
   if (doc.jwks_uri !== undefined) return { kind: 'jwks_uri', jwksUri: doc.jwks_uri };
-  return { kind: 'discovery', issuer: doc.issuer };
+  return { kind: 'discovery', issuer: doc.issuer ?? '' };
 }
 
 function checkUrl(value: string, path: string, network: NetworkPolicy, issues: PolicyIssue[]): void {
@@ -76,23 +114,106 @@ function checkUrl(value: string, path: string, network: NetworkPolicy, issues: P
   if (refusal) issues.push({ path, reason: refusal });
 }
 
-function compileRule(doc: RuleDocument, path: string, ceiling: number, issues: PolicyIssue[]): CompiledRule | undefined {
+function compileClient(
+  doc: ClientDocument, path: string, options: CompileOptions, issues: PolicyIssue[], apiKeys: Map<string, CompiledApiKey>,
+): CompiledClient | undefined {
+  const before = issues.length;
+  if (doc.jwks_uri !== undefined) checkUrl(doc.jwks_uri, `${path}.jwks_uri`, options.network, issues);
+  const secrets = (doc.secrets ?? []).flatMap((secret, s) => {
+    const hash = parseHash(secret.hash, `${path}.secrets[${s}].hash`, issues);
+    return hash ? [{ hash, expiresAtMs: secret.expires === undefined ? undefined : Date.parse(secret.expires) }] : [];
+  });
+  (doc.api_keys ?? []).forEach((key, k) => {
+    const keyPath = `${path}.api_keys[${k}]`;
+    const hash = parseHash(key.hash, `${keyPath}.hash`, issues);
+    const ipRanges = key.allowed_ip_ranges?.flatMap((range, r) => {
+      try {
+        return [ipaddr.parseCIDR(range)];
+      } catch {
+        issues.push({ path: `${keyPath}.allowed_ip_ranges[${r}]`, reason: 'not a valid CIDR range' });
+        return [];
+      }
+    });
+    if (hash) {
+      apiKeys.set(key.id, Object.freeze({
+        id: key.id,
+        clientId: doc.id,
+        hash,
+        expiresAtMs: key.expires === undefined ? undefined : Date.parse(key.expires),
+        ipRanges,
+        origins: key.allowed_origins && new Set(key.allowed_origins.map((origin) => new URL(origin).origin)),
+      }));
+    }
+  });
+  if (issues.length > before) return undefined;
+  const hasKeys = doc.jwks !== undefined || doc.jwks_uri !== undefined;
+  return Object.freeze({
+    id: doc.id,
+    secrets,
+    limits: limitSpec(doc.limits),
+    assertion: hasKeys
+      ? {
+          id: doc.id,
+          keys: createKeySource(keySourceSpec(doc), {
+            network: options.network,
+            onEvent: options.onKeyEvent && ((event) => options.onKeyEvent?.(`client:${doc.id}`, event)),
+          }),
+          algorithms: [...(doc.algorithms ?? DEFAULTS.clientAlgorithms)],
+          maxAssertionLifetimeSeconds: doc.max_assertion_lifetime_seconds ?? DEFAULTS.maxAssertionLifetimeSeconds,
+        }
+      : undefined,
+  });
+}
+
+function parseHash(encoded: string, path: string, issues: PolicyIssue[]) {
+  try {
+    return parseSecretHash(encoded);
+  } catch (err) {
+    issues.push({ path, reason: err instanceof Error ? err.message : 'not a valid secret hash' });
+    return undefined;
+  }
+}
+
+function compileRule(
+  doc: RuleDocument, path: string, ceiling: number, issuers: ReadonlyMap<string, TrustedIssuer>, issues: PolicyIssue[],
+): CompiledRule | undefined {
+  const browser = doc.issuer !== undefined && issuers.get(doc.issuer)?.browser === true;
+  const defaultLifetime = browser ? DEFAULTS.browserRuleMaxLifetimeSeconds : DEFAULTS.ruleMaxLifetimeSeconds;
   try {
     return Object.freeze({
       id: doc.id,
-      issuer: doc.issuer,
+      subjects: doc.issuer !== undefined
+        ? { kind: 'issuer', issuer: doc.issuer } as const
+        : { kind: 'clients', ids: new Set(doc.clients ?? []) } as const,
       condition: compileCondition(doc.condition),
       grant: Object.freeze({
         serviceAccount: doc.grant.service_account,
         scopes: Object.freeze([...new Set(doc.grant.scopes)].sort()),
-        maxLifetimeSeconds: Math.min(doc.grant.max_lifetime_seconds ?? DEFAULTS.ruleMaxLifetimeSeconds, ceiling),
+        maxLifetimeSeconds: Math.min(doc.grant.max_lifetime_seconds ?? defaultLifetime, ceiling),
         delegates: Object.freeze([...(doc.grant.delegates ?? [])]),
       }),
       auditClaims: Object.freeze([...(doc.audit_claims ?? [])]),
+      limits: limitSpec(doc.limits),
     });
   } catch (err) {
     if (!(err instanceof CelConditionError)) throw err;
     issues.push({ path: `${path}.condition`, reason: `invalid CEL: ${err.message}` });
     return undefined;
   }
+}
+
+function limitSpec(doc: LimitsDocument | undefined): LimitSpec | undefined {
+  if (!doc || (doc.requests_per_minute === undefined && doc.tokens_per_day === undefined)) return undefined;
+  return Object.freeze({ requestsPerMinute: doc.requests_per_minute, tokensPerDay: doc.tokens_per_day });
+}
+
+function compileCors(document: PolicyDocument, issues: PolicyIssue[]): CorsPolicy | undefined {
+  if (!document.cors) return undefined;
+  const origins = new Set<string>();
+  document.cors.allowed_origins.forEach((value, i) => {
+    const url = new URL(value);
+    if (url.origin !== value.replace(/\/$/, '')) issues.push({ path: `cors.allowed_origins[${i}]`, reason: 'must be an origin (scheme://host[:port]) without a path' });
+    origins.add(url.origin);
+  });
+  return Object.freeze({ allowedOrigins: origins, maxAgeSeconds: document.cors.max_age_seconds ?? DEFAULTS.corsMaxAgeSeconds });
 }

@@ -1,4 +1,7 @@
 import type { TrustedIssuer } from '../identity/trusted-issuer';
+import type { RegisteredClient } from '../identity/client-assertion';
+import type { ParsedHash } from '../identity/secret-hash';
+import type { LimitSpec } from '../limits/rate-limiter';
 import type { CompiledCondition } from './cel';
 
 /** What a rule grants, with defaults applied. */
@@ -9,12 +12,49 @@ export interface RuleGrant {
   readonly delegates: readonly string[];
 }
 
+/** Which principals a rule is for: tokens of one OIDC issuer, or registered clients. */
+export type RuleSubjects =
+  | { readonly kind: 'issuer'; readonly issuer: string }
+  | { readonly kind: 'clients'; readonly ids: ReadonlySet<string> };
+
 export interface CompiledRule {
   readonly id: string;
-  readonly issuer: string;
+  readonly subjects: RuleSubjects;
   readonly condition: CompiledCondition;
   readonly grant: RuleGrant;
   readonly auditClaims: readonly string[];
+  readonly limits?: LimitSpec;
+}
+
+export interface CompiledSecret {
+  readonly hash: ParsedHash;
+  /** Refused after this instant (ms); undefined = no expiry. */
+  readonly expiresAtMs?: number;
+}
+
+export interface CompiledApiKey {
+  readonly id: string;
+  readonly clientId: string;
+  readonly hash: ParsedHash;
+  readonly expiresAtMs?: number;
+  /** CIDR ranges as `ipaddr.js` parses them; undefined = any address. */
+  readonly ipRanges?: ReadonlyArray<readonly [import('ipaddr.js').IPv4 | import('ipaddr.js').IPv6, number]>;
+  /** Allowed browser origins; undefined = no restriction. */
+  readonly origins?: ReadonlySet<string>;
+}
+
+/** A registered client and every way it may authenticate. */
+export interface CompiledClient {
+  readonly id: string;
+  /** Present when the client registered public keys (RFC 7523 assertions). */
+  readonly assertion?: RegisteredClient;
+  readonly secrets: readonly CompiledSecret[];
+  readonly limits?: LimitSpec;
+}
+
+export interface CorsPolicy {
+  readonly allowedOrigins: ReadonlySet<string>;
+  readonly maxAgeSeconds: number;
 }
 
 /** A validated policy, ready for evaluation. Only `compilePolicy` produces one. */
@@ -23,7 +63,12 @@ export interface CompiledPolicy {
   readonly source: string;
   /** SHA-256 of the document's canonical JSON: changes whenever its meaning may change. */
   readonly version: string;
+  /** By every accepted `iss` value (aliases included). */
   readonly issuers: ReadonlyMap<string, TrustedIssuer>;
+  readonly clients: ReadonlyMap<string, CompiledClient>;
+  /** By public API key id. */
+  readonly apiKeys: ReadonlyMap<string, CompiledApiKey>;
+  readonly cors?: CorsPolicy;
   /** In document order: evaluation order. */
   readonly rules: readonly CompiledRule[];
 }

@@ -16,6 +16,8 @@ export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 const SERVICE_ACCOUNT = /^[a-z0-9][a-z0-9._-]{0,99}@[a-z0-9][a-z0-9.-]{0,99}\.gserviceaccount\.com$/;
 const RULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const CLAIM_NAME = /^[A-Za-z0-9_.:/-]{1,128}$/;
+/** Client ids: never a URL, so an assertion can never pass for an OIDC token (RFC 8725 §3.12). */
+const CLIENT_ID = /^(?!https?:)[A-Za-z0-9._:-]{1,128}$/;
 /** JWK members that only private or symmetric keys carry. */
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
 
@@ -27,10 +29,21 @@ const PublicJwk = z
     message: 'must be a public key: private or symmetric key members (d, p, q, k, ...) are not allowed in a policy',
   });
 
+/** Issuer presets for browser sign-in: one line instead of five settings that are easy to get wrong. */
+export const ISSUER_PRESETS = ['firebase', 'google'] as const;
+
 export const IssuerSchema = z
   .strictObject({
-    issuer: z.url({ protocol: /^https?$/ }).describe('Exact `iss` value of the tokens; also the base URL for OIDC discovery.'),
-    audiences: z.array(z.string().min(1).max(512)).min(1).describe('Accepted `aud` values; a token must name at least one.'),
+    preset: z.enum(ISSUER_PRESETS).optional()
+      .describe('firebase (needs project_id) or google (needs client_ids): fills in issuer, audiences, keys and browser defaults.'),
+    project_id: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a Google Cloud project id').optional()
+      .describe('Firebase project id (preset firebase).'),
+    client_ids: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'must be an OAuth client id')).min(1).max(20).optional()
+      .describe('OAuth client ids of your web app (preset google); tokens must have one as `aud`.'),
+    issuer: z.url({ protocol: /^https?$/ }).optional().describe('Exact `iss` value of the tokens; also the base URL for OIDC discovery. Required without a preset.'),
+    audiences: z.array(z.string().min(1).max(512)).min(1).optional().describe('Accepted `aud` values; a token must name at least one. Required without a preset.'),
+    browser: z.boolean().optional()
+      .describe(`Tokens of browser users: rules for this issuer default to ${DEFAULTS.browserRuleMaxLifetimeSeconds}-second tokens (presets set it).`),
     algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS)).min(1).optional()
       .describe(`Accepted JWS algorithms (default ${DEFAULTS.algorithms.join(', ')}).`),
     jwks_uri: z.url({ protocol: /^https?$/ }).optional().describe('Fetch keys from this JWKS URL instead of OIDC discovery.'),
@@ -45,6 +58,22 @@ export const IssuerSchema = z
   })
   .refine((i) => !(i.jwks_uri !== undefined && i.jwks !== undefined), {
     message: 'set at most one of jwks_uri and jwks (neither means OIDC discovery)',
+  })
+  .superRefine((i, ctx) => {
+    const presetOnly = ['project_id', 'client_ids'] as const;
+    if (i.preset === undefined) {
+      if (i.issuer === undefined) ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'required (or use a preset)' });
+      if (i.audiences === undefined) ctx.addIssue({ code: 'custom', path: ['audiences'], message: 'required (or use a preset)' });
+      for (const key of presetOnly) if (i[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'only with a preset' });
+      return;
+    }
+    for (const key of ['issuer', 'audiences', 'jwks', 'jwks_uri', 'algorithms'] as const) {
+      if (i[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `set by preset ${i.preset}; remove it` });
+    }
+    if (i.preset === 'firebase' && i.project_id === undefined) ctx.addIssue({ code: 'custom', path: ['project_id'], message: 'required by preset firebase' });
+    if (i.preset === 'google' && i.client_ids === undefined) ctx.addIssue({ code: 'custom', path: ['client_ids'], message: 'required by preset google' });
+    if (i.preset === 'firebase' && i.client_ids !== undefined) ctx.addIssue({ code: 'custom', path: ['client_ids'], message: 'not used by preset firebase' });
+    if (i.preset === 'google' && i.project_id !== undefined) ctx.addIssue({ code: 'custom', path: ['project_id'], message: 'not used by preset google' });
   });
 
 export const GrantSchema = z.strictObject({
@@ -58,38 +87,118 @@ export const GrantSchema = z.strictObject({
     .describe('Delegation chain for IAM Credentials, outermost first.'),
 });
 
+export const LimitsSchema = z.strictObject({
+  requests_per_minute: z.number().int().min(1).max(1_000_000).optional()
+    .describe('Requests one principal may make per UTC minute (across all instances).'),
+  tokens_per_day: z.number().int().min(1).max(10_000_000).optional()
+    .describe('Tokens one principal may obtain per UTC day (across all instances).'),
+});
+
 export const RuleSchema = z.strictObject({
   id: z.string().regex(RULE_ID, 'must be 1–63 letters, digits, ".", "_" or "-"').describe('Unique rule name (audit, `audience`).'),
   description: z.string().max(1024).optional(),
-  issuer: z.string().min(1).describe('Issuer this rule applies to; must be declared under `issuers`.'),
+  issuer: z.string().min(1).optional().describe('Issuer this rule applies to; must be declared under `issuers`. Exactly one of issuer and clients.'),
+  clients: z.array(z.string().regex(CLIENT_ID, 'must be a client id')).min(1).max(100).optional()
+    .describe('Registered clients (under `clients`) this rule applies to. Exactly one of issuer and clients.'),
+  limits: LimitsSchema.optional().describe('Per-principal rate limit and daily token budget for this rule.'),
   condition: z.string().min(1).max(4096).describe('CEL expression over `claims` that must be true. `\'true\'` accepts every token of the issuer: never do that for a multi-tenant issuer (GitHub, GitLab).'),
   grant: GrantSchema,
   audit_claims: z.array(z.string().regex(CLAIM_NAME)).max(20).optional()
     .describe('Claims recorded in audit entries for tokens this rule grants.'),
 });
 
+const SECRET_HASH = /^\$scrypt\$ln=\d{1,2},r=\d{1,2},p=\d\$[A-Za-z0-9+/]{16,64}\$[A-Za-z0-9+/]{32,128}$/;
+const CIDR = /^[0-9a-fA-F.:]{2,45}\/\d{1,3}$/;
+
+const StoredSecret = z.strictObject({
+  hash: z.string().regex(SECRET_HASH, 'must be a $scrypt$ hash made by `npm run admin -- new-client-secret`'),
+  created: z.string().max(64).optional(),
+  expires: z.iso.datetime({ offset: true }).optional().describe('After this instant the secret is refused (rotation overlap ends).'),
+});
+
+const StoredApiKey = z.strictObject({
+  id: z.string().regex(/^[a-z2-7]{12}$/, 'must be the public id printed by `npm run admin -- new-api-key`'),
+  hash: z.string().regex(SECRET_HASH, 'must be a $scrypt$ hash made by `npm run admin -- new-api-key`'),
+  created: z.string().max(64).optional(),
+  expires: z.iso.datetime({ offset: true }).optional().describe('After this instant the key is refused.'),
+  allowed_ip_ranges: z.array(z.string().regex(CIDR, 'must be a CIDR range such as 203.0.113.0/24')).min(1).max(100).optional()
+    .describe('Caller addresses allowed (the address Google\'s front end saw; see docs/clients.md).'),
+  allowed_origins: z.array(z.url({ protocol: /^https?$/ })).min(1).max(50).optional()
+    .describe('Browser origins (Origin, else Referer) allowed to use the key.'),
+});
+
+export const ClientSchema = z.strictObject({
+  id: z.string().regex(CLIENT_ID, 'must be 1–128 of A-Z a-z 0-9 . _ : - and not a URL').describe('The client_id.'),
+  description: z.string().max(1024).optional(),
+  jwks: z.strictObject({ keys: z.array(PublicJwk).min(1).max(20) }).optional()
+    .describe('Public keys for RFC 7523 assertions (private_key_jwt and the jwt-bearer grant).'),
+  jwks_uri: z.url({ protocol: /^https?$/ }).optional().describe('Where the client publishes those public keys.'),
+  algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS)).min(1).optional().describe('Accepted assertion algorithms (default RS256, ES256).'),
+  max_assertion_lifetime_seconds: seconds(10, 3600).optional().describe(`Longest exp − iat of an assertion (default ${DEFAULTS.maxAssertionLifetimeSeconds}).`),
+  secrets: z.array(StoredSecret).min(1).max(2).optional().describe('Hashed client secrets: two during a rotation, one otherwise.'),
+  api_keys: z.array(StoredApiKey).min(1).max(10).optional().describe('Hashed broker API keys of this client.'),
+  limits: LimitsSchema.optional().describe('Rate limit and daily budget for this client, across all its rules.'),
+}).refine((c) => !(c.jwks !== undefined && c.jwks_uri !== undefined), { message: 'set at most one of jwks and jwks_uri' })
+  .refine((c) => c.jwks !== undefined || c.jwks_uri !== undefined || c.secrets !== undefined || c.api_keys !== undefined, {
+    message: 'a client needs at least one credential: jwks, jwks_uri, secrets or api_keys',
+  });
+
+export const CorsSchema = z.strictObject({
+  allowed_origins: z.array(z.url({ protocol: /^https?$/ })).min(1).max(100).describe('Origins whose browsers may call the token endpoint.'),
+  max_age_seconds: z.number().int().min(0).max(86400).optional().describe('How long browsers may cache a preflight answer (default 600).'),
+});
+
 export const PolicySchema = z
   .strictObject({
     version: z.literal(1),
-    issuers: z.array(IssuerSchema).min(1).max(100),
+    issuers: z.array(IssuerSchema).max(100).default([]),
+    clients: z.array(ClientSchema).max(1000).optional(),
+    cors: CorsSchema.optional(),
     rules: z.array(RuleSchema).min(1).max(1000),
   })
   .superRefine((policy, ctx) => {
     const issuers = new Set<string>();
     policy.issuers.forEach((issuer, i) => {
-      if (issuers.has(issuer.issuer)) ctx.addIssue({ code: 'custom', path: ['issuers', i, 'issuer'], message: 'duplicate issuer' });
-      issuers.add(issuer.issuer);
+      for (const name of issuerNames(issuer)) {
+        if (issuers.has(name)) ctx.addIssue({ code: 'custom', path: ['issuers', i, 'issuer'], message: `duplicate issuer "${name}"` });
+        issuers.add(name);
+      }
+    });
+    const clients = new Set<string>();
+    const apiKeyIds = new Set<string>();
+    (policy.clients ?? []).forEach((client, i) => {
+      if (clients.has(client.id)) ctx.addIssue({ code: 'custom', path: ['clients', i, 'id'], message: `duplicate client id "${client.id}"` });
+      clients.add(client.id);
+      (client.api_keys ?? []).forEach((key, k) => {
+        if (apiKeyIds.has(key.id)) ctx.addIssue({ code: 'custom', path: ['clients', i, 'api_keys', k, 'id'], message: 'duplicate API key id' });
+        apiKeyIds.add(key.id);
+      });
     });
     const ids = new Set<string>();
     policy.rules.forEach((rule, i) => {
       if (ids.has(rule.id)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'id'], message: `duplicate rule id "${rule.id}"` });
       ids.add(rule.id);
-      if (!issuers.has(rule.issuer)) {
+      if ((rule.issuer === undefined) === (rule.clients === undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['rules', i], message: 'set exactly one of issuer and clients' });
+      }
+      if (rule.issuer !== undefined && !issuers.has(rule.issuer)) {
         ctx.addIssue({ code: 'custom', path: ['rules', i, 'issuer'], message: `issuer "${rule.issuer}" is not declared under issuers` });
       }
+      (rule.clients ?? []).forEach((client, c) => {
+        if (!clients.has(client)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'clients', c], message: `client "${client}" is not declared under clients` });
+      });
     });
   });
 
+/** The issuer URLs an issuer entry stands for (a preset may stand for two). */
+export function issuerNames(issuer: IssuerDocument): string[] {
+  if (issuer.preset === 'firebase') return [`https://securetoken.google.com/${issuer.project_id ?? ''}`];
+  if (issuer.preset === 'google') return ['https://accounts.google.com'];
+  return issuer.issuer === undefined ? [] : [issuer.issuer];
+}
+
 export type PolicyDocument = z.infer<typeof PolicySchema>;
+export type ClientDocument = z.infer<typeof ClientSchema>;
+export type LimitsDocument = z.infer<typeof LimitsSchema>;
 export type IssuerDocument = z.infer<typeof IssuerSchema>;
 export type RuleDocument = z.infer<typeof RuleSchema>;

@@ -2,7 +2,8 @@
  * Rule selection. Rules are tried in document order and the FIRST rule that matches wins;
  * later rules are never consulted, so the grant a caller gets is predictable from the file.
  * A rule matches when all hold:
- *   1. its `issuer` is the principal's issuer;
+ *   1. it is for this principal: its `issuer` is the token's issuer, or its `clients` list the
+ *      authenticated client;
  *   2. the request's `audience`, if any, names it (its `id` or its service account) — unless
  *      the audience is one of the broker's own identifiers, which select no rule in particular;
  *   3. its CEL `condition` evaluates to `true` (an error or a non-boolean counts as no match).
@@ -62,12 +63,18 @@ function targetAudience(policy: CompiledPolicy, request: SelectionRequest): stri
   return audience;
 }
 
+/** Whether a rule is for this kind of principal at all: its issuer's tokens, or one of its clients. */
+function ruleCovers(rule: CompiledRule, principal: Principal): boolean {
+  if (rule.subjects.kind === 'issuer') return principal.kind === 'oidc' && rule.subjects.issuer === principal.issuer;
+  return principal.kind === 'client' && rule.subjects.ids.has(principal.subject);
+}
+
 function namesRule(audience: string, rule: CompiledRule): boolean {
   return audience === rule.id || audience === rule.grant.serviceAccount;
 }
 
 function tryRule(rule: CompiledRule, principal: Principal, audience: string | undefined): RuleTrace {
-  if (rule.issuer !== principal.issuer) return { rule: rule.id, outcome: 'issuer_mismatch' };
+  if (!ruleCovers(rule, principal)) return { rule: rule.id, outcome: 'issuer_mismatch' };
   if (audience !== undefined && !namesRule(audience, rule)) return { rule: rule.id, outcome: 'audience_mismatch' };
   const result = rule.condition.evaluate(principal.claims);
   if (result.matched) return { rule: rule.id, outcome: 'matched' };

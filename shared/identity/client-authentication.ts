@@ -1,0 +1,202 @@
+/**
+ * Client authentication (RFC 6749 §2.3, RFC 7523 §2.2) and broker API keys. The HTTP layer
+ * hands over what the request carried (ClientCredentials, no framework types); this module
+ * decides which client, if any, it proves, and refuses anything ambiguous.
+ *
+ *   client_secret_basic   Authorization: Basic base64(urlencode(id):urlencode(secret))
+ *   client_secret_post    client_id + client_secret form parameters
+ *   private_key_jwt       client_assertion_type=…:client-assertion-type:jwt-bearer + client_assertion
+ *   api_key               x-goog-api-key header (never the query string)
+ * More than one method in one request is refused (RFC 6749 §2.3).
+ */
+import ipaddr from 'ipaddr.js';
+import { BrokerError, invalidRequest } from '../errors';
+import { sha256Fingerprint } from '../fingerprint';
+import type { TokenParams } from '../grants/token-request';
+import type { CompiledApiKey, CompiledClient, CompiledPolicy } from '../policy/compiled-policy';
+import { verifyClientAssertion, type RegisteredClient } from './client-assertion';
+import { parseApiKey } from './credential-format';
+import type { FailureThrottle } from './failure-throttle';
+import { CLIENT_ISSUER, type ClientAuthMethod, type Principal } from './principal';
+import type { ReplayStore } from './replay-store';
+import { parseSecretHash, type SecretVerifier } from './secret-hash';
+
+export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+/** What the request carried beyond its form parameters. */
+export interface ClientCredentials {
+  /** From `Authorization: Basic`, already decoded. */
+  basic?: { clientId: string; clientSecret: string };
+  /** The `x-goog-api-key` header. */
+  apiKey?: string;
+  /** The browser origin (Origin header, else the origin of Referer). */
+  origin?: string;
+  /** The caller's address as the platform's front end saw it. */
+  remoteIp?: string;
+}
+
+export interface ClientAuthContext {
+  policy: CompiledPolicy;
+  secrets: SecretVerifier;
+  throttle: FailureThrottle;
+  replay: ReplayStore;
+  /** The broker's own identifiers: accepted `aud` values of client assertions. */
+  audiences: readonly string[];
+  now: () => number;
+}
+
+/** Parameters client authentication reads; every grant type declares them. */
+export const CLIENT_AUTH_PARAMETERS = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'] as const;
+
+/** A hash nobody's secret matches: unknown clients pay the same scrypt as known ones. */
+const DUMMY_HASH = parseSecretHash('$scrypt$ln=15,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+
+/** The client the request authenticates as, or undefined when it carries no client credentials. */
+export async function authenticateClient(params: TokenParams, credentials: ClientCredentials, ctx: ClientAuthContext): Promise<Principal | undefined> {
+  const methods = presentMethods(params, credentials);
+  if (methods.length > 1) throw invalidRequest('use exactly one client authentication method', 'multiple_client_auth');
+  const clientIdParam = params.get('client_id');
+  switch (methods[0]) {
+    case undefined:
+      return undefined;
+    case 'client_secret_basic': {
+      const { clientId, clientSecret } = credentials.basic as { clientId: string; clientSecret: string };
+      if (clientIdParam !== undefined && clientIdParam !== clientId) throw invalidRequest('client_id does not match the Authorization header', 'client_id_mismatch');
+      return bySecret(clientId, clientSecret, 'client_secret_basic', ctx);
+    }
+    case 'client_secret_post':
+      if (!clientIdParam) throw invalidRequest('client_secret requires client_id', 'missing_parameter');
+      return bySecret(clientIdParam, params.get('client_secret') ?? '', 'client_secret_post', ctx);
+    case 'private_key_jwt':
+      return byAssertion(params, ctx);
+    case 'api_key':
+      return byApiKey(credentials, ctx);
+  }
+}
+
+function presentMethods(params: TokenParams, credentials: ClientCredentials): ClientAuthMethod[] {
+  const methods: ClientAuthMethod[] = [];
+  if (credentials.basic) methods.push('client_secret_basic');
+  if (params.has('client_secret')) methods.push('client_secret_post');
+  if (params.has('client_assertion') || params.has('client_assertion_type')) methods.push('private_key_jwt');
+  if (credentials.apiKey !== undefined) methods.push('api_key');
+  return methods;
+}
+
+async function bySecret(clientId: string, secret: string, method: ClientAuthMethod, ctx: ClientAuthContext): Promise<Principal> {
+  const delay = ctx.throttle.delayMs(clientId);
+  if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+  const client = ctx.policy.clients.get(clientId);
+  const now = ctx.now();
+  const active = (client?.secrets ?? []).filter((s) => s.expiresAtMs === undefined || s.expiresAtMs > now);
+  let valid = false;
+  for (const candidate of active.length > 0 ? active : [{ hash: DUMMY_HASH }]) {
+    // At most two active secrets; the first match ends the search (a recent match is answered
+    // from the verifier's memory, so a busy client pays no scrypt at all).
+    if (await ctx.secrets.verify(secret, candidate.hash)) {
+      valid = active.length > 0;
+      break;
+    }
+  }
+  if (!client || !valid) {
+    ctx.throttle.recordFailure(clientId);
+    throw invalidClient('client authentication failed', 'bad_client_secret', method === 'client_secret_basic');
+  }
+  ctx.throttle.recordSuccess(clientId);
+  return clientPrincipal(client, method, secret);
+}
+
+async function byAssertion(params: TokenParams, ctx: ClientAuthContext): Promise<Principal> {
+  if (params.get('client_assertion_type') !== CLIENT_ASSERTION_TYPE) {
+    throw invalidRequest(`client_assertion_type must be ${CLIENT_ASSERTION_TYPE}`, 'unsupported_client_assertion_type');
+  }
+  const assertion = params.get('client_assertion');
+  if (!assertion) throw invalidRequest('missing required parameter client_assertion', 'missing_parameter');
+  const verified = await verifyClientAssertion(assertion, {
+    clients: assertionClients(ctx.policy),
+    audiences: ctx.audiences,
+    replay: ctx.replay,
+    errorCode: 'invalid_client',
+    expectedClientId: params.get('client_id'),
+    currentDate: new Date(ctx.now()),
+  });
+  const client = ctx.policy.clients.get(verified.clientId) as CompiledClient;
+  return clientPrincipal(client, 'private_key_jwt', assertion, verified.expiresAt);
+}
+
+/** RFC 7523 §2.1: the jwt-bearer grant's `assertion` proves the client itself. */
+export async function clientFromGrantAssertion(assertion: string, ctx: ClientAuthContext): Promise<Principal> {
+  const verified = await verifyClientAssertion(assertion, {
+    clients: assertionClients(ctx.policy),
+    audiences: ctx.audiences,
+    replay: ctx.replay,
+    errorCode: 'invalid_grant',
+    currentDate: new Date(ctx.now()),
+  });
+  const client = ctx.policy.clients.get(verified.clientId) as CompiledClient;
+  return clientPrincipal(client, 'jwt_bearer', assertion, verified.expiresAt);
+}
+
+async function byApiKey(credentials: ClientCredentials, ctx: ClientAuthContext): Promise<Principal> {
+  const parsed = parseApiKey(credentials.apiKey ?? '');
+  const key = parsed && ctx.policy.apiKeys.get(parsed.id);
+  const valid = await ctx.secrets.verify(parsed?.secret ?? '', key?.hash ?? DUMMY_HASH);
+  if (!parsed || !key || !valid) throw invalidClient('API key not valid', 'bad_api_key', false);
+  if (key.expiresAtMs !== undefined && key.expiresAtMs <= ctx.now()) throw invalidClient('API key expired', 'api_key_expired', false);
+  checkApiKeyRestrictions(key, credentials);
+  const client = ctx.policy.clients.get(key.clientId) as CompiledClient;
+  return clientPrincipal(client, 'api_key', credentials.apiKey ?? '', undefined, key.id);
+}
+
+/** Address and origin restrictions: refusals are 403, the key itself was valid. */
+function checkApiKeyRestrictions(key: CompiledApiKey, credentials: ClientCredentials): void {
+  if (key.ipRanges) {
+    const address = parseAddress(credentials.remoteIp);
+    const allowed = address !== undefined && key.ipRanges.some(([range, bits]) => address.kind() === range.kind() && address.match([range, bits] as never));
+    if (!allowed) throw new BrokerError('access_denied', 'API key not allowed from this address', { reason: 'api_key_ip_not_allowed' });
+  }
+  if (key.origins && (credentials.origin === undefined || !key.origins.has(credentials.origin))) {
+    throw new BrokerError('access_denied', 'API key not allowed from this origin', { reason: 'api_key_origin_not_allowed' });
+  }
+}
+
+function parseAddress(value: string | undefined): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  if (!value || !ipaddr.isValid(value)) return undefined;
+  return ipaddr.process(value); // IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4
+}
+
+let assertionClientsCache = new WeakMap<CompiledPolicy, ReadonlyMap<string, RegisteredClient>>();
+
+/** The clients that registered public keys, as the assertion verifier wants them. */
+function assertionClients(policy: CompiledPolicy): ReadonlyMap<string, RegisteredClient> {
+  let clients = assertionClientsCache.get(policy);
+  if (!clients) {
+    clients = new Map([...policy.clients.values()].flatMap((c) => (c.assertion ? [[c.id, c.assertion] as const] : [])));
+    assertionClientsCache.set(policy, clients);
+  }
+  return clients;
+}
+
+/** For tests that rebuild policies: forget derived maps. */
+export function resetAssertionClientCache(): void {
+  assertionClientsCache = new WeakMap();
+}
+
+function clientPrincipal(client: CompiledClient, method: ClientAuthMethod, credential: string, expiresAt?: number, apiKeyId?: string): Principal {
+  const claims: Record<string, unknown> = Object.create(null);
+  claims.client_id = client.id;
+  claims.auth_method = method;
+  if (apiKeyId) claims.api_key_id = apiKeyId;
+  return {
+    kind: 'client',
+    issuer: CLIENT_ISSUER,
+    subject: client.id,
+    claims: Object.freeze(claims),
+    credentialSha256: sha256Fingerprint(credential),
+    expiresAt,
+  };
+}
+
+function invalidClient(description: string, reason: string, basic: boolean): BrokerError {
+  return new BrokerError('invalid_client', description, { reason, challenge: basic ? 'Basic realm="token-broker", charset="UTF-8"' : undefined });
+}
