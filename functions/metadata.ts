@@ -20,7 +20,8 @@ export function createMetadataHandler(getBroker: BrokerProvider, issuerUrl: (req
         issuer,
         token_endpoint: `${issuer}/token`,
         grant_types_supported: broker.grantTypes,
-        token_endpoint_auth_methods_supported: ['none'],
+        token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+        token_endpoint_auth_signing_alg_values_supported: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'],
         response_types_supported: [],
         // Broker extensions (RFC 8693 defines no metadata of its own):
         subject_token_types_supported: [TOKEN_TYPE_JWT, TOKEN_TYPE_ID_TOKEN],

@@ -165,8 +165,9 @@ export async function verifyClientAssertion(assertion: string, check: AssertionC
  * `aud` must be exactly one of the broker's own identifiers: a string, or an array of exactly
  * one element. Arrays of several values are refused even when one of them is ours: such an
  * assertion is, by construction, also valid at every other audience it lists, and any of
- * those recipients (or whoever compromises one) can replay it to us as the client —
- * our `jti` record cannot help, since the other server saw it first. This is the "audience
+ * those recipients (or whoever compromises one) can present it to us as the client — and
+ * our `jti` record cannot help, since it only stops a *second* use here and the impostor's
+ * may well be the first. This is the "audience
  * injection" weakness of private_key_jwt that rfc7523bis closes by requiring `aud` to be the
  * authorization server's issuer identifier alone. Comparison is exact (no trailing-slash,
  * case or path normalisation), per RFC 8725 §3.9.

@@ -28,6 +28,9 @@ function trusted(issuer: string, spec: KeySourceSpec, network = DEV): ReadonlyMa
     clockToleranceSeconds: 30,
     maxTokenAgeSeconds: 3600,
     maxTokenValiditySeconds: 86400,
+    aliases: [],
+    browser: false,
+    requireAuthTime: false,
     keys: createKeySource(spec, { network, cooldownMs: 50 }),
   }]]);
 }
