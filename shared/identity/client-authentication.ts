@@ -99,7 +99,8 @@ async function bySecret(clientId: string, secret: string, method: ClientAuthMeth
     }
   }
   if (!client || !valid) {
-    ctx.throttle.recordFailure(clientId);
+    // Only known clients are tracked: made-up ids must not crowd real clients out of the throttle.
+    if (client) ctx.throttle.recordFailure(clientId);
     throw invalidClient('client authentication failed', 'bad_client_secret', method === 'client_secret_basic');
   }
   ctx.throttle.recordSuccess(clientId);
@@ -138,10 +139,11 @@ export async function clientFromGrantAssertion(assertion: string, ctx: ClientAut
 }
 
 async function byApiKey(credentials: ClientCredentials, ctx: ClientAuthContext): Promise<Principal> {
+  // A malformed key or an unknown key id (ids are public) is refused without hashing: no
+  // scrypt is spent on input whose shape alone rules it out.
   const parsed = parseApiKey(credentials.apiKey ?? '');
   const key = parsed && ctx.policy.apiKeys.get(parsed.id);
-  const valid = await ctx.secrets.verify(parsed?.secret ?? '', key?.hash ?? DUMMY_HASH);
-  if (!parsed || !key || !valid) throw invalidClient('API key not valid', 'bad_api_key', false);
+  if (!parsed || !key || !(await ctx.secrets.verify(parsed.secret, key.hash))) throw invalidClient('API key not valid', 'bad_api_key', false);
   if (key.expiresAtMs !== undefined && key.expiresAtMs <= ctx.now()) throw invalidClient('API key expired', 'api_key_expired', false);
   checkApiKeyRestrictions(key, credentials);
   const client = ctx.policy.clients.get(key.clientId) as CompiledClient;

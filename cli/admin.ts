@@ -1,0 +1,276 @@
+/**
+ * Operator CLI: makes client secrets and broker API keys, and hashes existing secrets, for
+ * the policy file (which holds only hashes).
+ *
+ *     npm run -s admin -- new-client-secret --client <id>
+ *     npm run -s admin -- new-api-key --client <id>
+ *     npm run -s admin -- hash-secret < secret.txt
+ *
+ * Output discipline: a new secret is written exactly once, alone on one line of stdout
+ * (so `... > file` or a pipe into a secret manager captures it and nothing else). Everything
+ * else — the "store it now" warning, the policy snippet (hashes only), errors — goes to
+ * stderr and never contains a secret. Arguments are never echoed back unless they are
+ * plainly not secrets (a command or option name, a valid client id), and `hash-secret`
+ * refuses to take its input from argv, which shell history keeps.
+ */
+import type { ReadStream } from 'node:tty';
+import { API_KEY_PREFIX, generateApiKey, generateClientSecret, isClientSecretFormat, parseApiKey } from '../shared/identity/credential-format';
+import { hashSecret } from '../shared/identity/secret-hash';
+
+/** Same rule as the policy schema's client ids. */
+const CLIENT_ID = /^(?!https?:)[A-Za-z0-9._:-]{1,128}$/;
+/** Longest secret hash-secret accepts. */
+const MAX_SECRET_LENGTH = 1024;
+/** Shortest secret hash-secret accepts (generated ones are 47 characters). */
+const MIN_SECRET_LENGTH = 16;
+
+const USAGE = `Usage: npm run -s admin -- <command> [options]
+
+Commands:
+  new-client-secret --client <id>
+      Make a new client secret (client_secret_basic / client_secret_post).
+      The secret is printed once on stdout; the policy entry with its hash on stderr.
+  new-api-key --client <id>
+      Make a new broker API key (sent in the x-goog-api-key header).
+      The key is printed once on stdout; the policy entry with its id and hash on stderr.
+  hash-secret
+      Read one secret from stdin (not echoed on a terminal; never from the command
+      line, which shell history keeps) and print its hash on stdout. Given a broker
+      API key (tbk_...), hashes its secret part, which is what the broker verifies.
+  --help
+      Show this help.
+
+Exit status: 0 done, 1 failed, 2 usage error.
+`;
+
+class UsageError extends Error {}
+class CliError extends Error {}
+
+interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const STORE_NOW = (what: string) =>
+  `Store this ${what} now (stdout, one line): it cannot be shown again — the policy keeps only its hash.\n`;
+
+/** Seconds-precision UTC ISO 8601, e.g. 2026-01-31T12:00:00Z. */
+function isoNow(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** A YAML double-quoted scalar (JSON string syntax is valid YAML). */
+const quote = (value: string) => JSON.stringify(value);
+
+function parseClientOption(command: string, args: string[]): string {
+  let client: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    let value: string | undefined;
+    if (arg === '--client') {
+      value = args[++i];
+      if (value === undefined) throw new UsageError('--client needs a value');
+    } else if (arg.startsWith('--client=')) {
+      value = arg.slice('--client='.length);
+    } else {
+      throw new UsageError(/^--?[a-z][a-z-]{0,30}$/.test(arg) ? `${command}: unknown option ${arg}` : `${command}: unexpected argument`);
+    }
+    if (client !== undefined) throw new UsageError('--client given twice');
+    if (!CLIENT_ID.test(value)) throw new UsageError('--client must be a client id: 1–128 of A-Z a-z 0-9 . _ : - and not a URL');
+    client = value;
+  }
+  if (client === undefined) throw new UsageError(`${command} needs --client <id>`);
+  return client;
+}
+
+async function newClientSecret(args: string[], io: Io): Promise<void> {
+  const client = parseClientOption('new-client-secret', args);
+  const secret = generateClientSecret();
+  const hash = await hashSecret(secret);
+  io.err(STORE_NOW(`client secret for ${quote(client)}`));
+  io.out(`${secret}\n`);
+  io.err(
+    `# Add to client ${quote(client)} in the policy (at most two secrets: keep the old one until clients have switched):\n`
+    + `secrets:\n  - { hash: ${quote(hash)}, created: ${quote(isoNow())} }\n`,
+  );
+}
+
+async function newApiKey(args: string[], io: Io): Promise<void> {
+  const client = parseClientOption('new-api-key', args);
+  const { key, id } = generateApiKey();
+  const parsed = parseApiKey(key);
+  if (!parsed) throw new CliError('generated an API key that does not parse (bug)');
+  const hash = await hashSecret(parsed.secret);
+  io.err(STORE_NOW(`API key for ${quote(client)}`));
+  io.out(`${key}\n`);
+  io.err(
+    `# Add to client ${quote(client)} in the policy (the id is public: it names the key in logs and audit entries):\n`
+    + `api_keys:\n  - { id: ${quote(id)}, hash: ${quote(hash)}, created: ${quote(isoNow())} }\n`,
+  );
+}
+
+/**
+ * Reads one line per prompt from a terminal without echoing them. Echo is off from before
+ * the first prompt until after the last line, so nothing typed ahead is ever echoed.
+ */
+async function readHiddenLines(stdin: ReadStream, prompts: string[], io: Io): Promise<string[]> {
+  const lines: string[] = [];
+  stdin.setRawMode(true);
+  stdin.setEncoding('utf8');
+  stdin.resume();
+  try {
+    io.err(prompts[0] ?? '');
+    await new Promise<void>((resolve, reject) => {
+      let chars: string[] = [];
+      let previous = '';
+      const finish = (error?: Error) => {
+        stdin.off('data', onData);
+        chars = [];
+        if (error) {
+          io.err('\n');
+          reject(error);
+        } else {
+          resolve();
+        }
+      };
+      const onData = (chunk: string) => {
+        for (const ch of chunk) {
+          const afterCr = previous === '\r';
+          previous = ch;
+          if (ch === '\n' && afterCr) continue; // CR LF: one line end
+          if (ch === '\r' || ch === '\n') {
+            lines.push(chars.join(''));
+            chars = [];
+            io.err('\n');
+            if (lines.length === prompts.length) return finish();
+            io.err(prompts[lines.length] ?? '');
+            continue;
+          }
+          if (ch === '\u0003') return finish(new CliError('interrupted'));
+          if (ch === '\u0004') {
+            if (chars.length === 0) return finish(new CliError('no secret given'));
+            continue;
+          }
+          if (ch === '\u007f' || ch === '\b') {
+            chars.pop();
+            continue;
+          }
+          if (ch === '\u001b') return; // an escape sequence (arrow keys...): drop the rest of the chunk
+          if (ch < ' ') continue;
+          chars.push(ch);
+          if (chars.length > MAX_SECRET_LENGTH) return finish(new CliError(`the secret is longer than ${MAX_SECRET_LENGTH} characters`));
+        }
+      };
+      stdin.on('data', onData);
+    });
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+  }
+  return lines;
+}
+
+/** Reads all of a piped stdin (bounded), as strict UTF-8, minus one final line break. */
+async function readPipedSecret(): Promise<string> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of process.stdin) {
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk), 'utf8');
+    total += bytes.length;
+    if (total > 4 * MAX_SECRET_LENGTH + 2) {
+      process.stdin.destroy();
+      throw new CliError(`the secret is longer than ${MAX_SECRET_LENGTH} characters`);
+    }
+    chunks.push(bytes);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new CliError('stdin is not valid UTF-8');
+  }
+  return text.replace(/\r?\n$/, '');
+}
+
+async function hashSecretCommand(args: string[], io: Io): Promise<void> {
+  if (args.length > 0) {
+    throw new UsageError('hash-secret takes no arguments: it reads the secret from stdin, never from the command line (shell history keeps it)');
+  }
+  let secret: string;
+  if (process.stdin.isTTY) {
+    const [first = '', again = ''] = await readHiddenLines(process.stdin as ReadStream, ['Secret (not echoed): ', 'Again: '], io);
+    if (again !== first) throw new CliError('the two entries differ');
+    secret = first;
+  } else {
+    secret = await readPipedSecret();
+  }
+  if (secret.length === 0) throw new CliError('no secret on stdin');
+  if (secret.length > MAX_SECRET_LENGTH) throw new CliError(`the secret is longer than ${MAX_SECRET_LENGTH} characters`);
+  if (/[\u0000-\u001f\u007f]/.test(secret)) throw new CliError('the secret contains a line break or another control character (one line expected)');
+  if (/^\s|\s$/.test(secret)) throw new CliError('the secret starts or ends with whitespace (a copy-and-paste accident?)');
+
+  if (secret.startsWith(API_KEY_PREFIX)) {
+    const key = parseApiKey(secret);
+    if (!key) throw new CliError('the input starts with tbk_ but is not a well-formed broker API key');
+    const hash = await hashSecret(key.secret);
+    io.out(`${hash}\n`);
+    io.err(
+      `# A broker API key with id ${quote(key.id)}: the hash above is of its secret part, which is what the broker verifies.\n`
+      + `api_keys:\n  - { id: ${quote(key.id)}, hash: ${quote(hash)}, created: ${quote(isoNow())} }\n`,
+    );
+    return;
+  }
+  if (secret.length < MIN_SECRET_LENGTH) throw new CliError(`the secret is shorter than ${MIN_SECRET_LENGTH} characters: too guessable`);
+  const hash = await hashSecret(secret);
+  io.out(`${hash}\n`);
+  if (!isClientSecretFormat(secret)) {
+    io.err('# Note: not a secret made by new-client-secret (tbs_...): secret scanners will not recognise it if it leaks.\n');
+  }
+  io.err(`secrets:\n  - { hash: ${quote(hash)}, created: ${quote(isoNow())} }\n`);
+}
+
+const COMMANDS: Record<string, (args: string[], io: Io) => Promise<void>> = {
+  'new-client-secret': newClientSecret,
+  'new-api-key': newApiKey,
+  'hash-secret': hashSecretCommand,
+};
+
+async function main(argv: string[], io: Io): Promise<number> {
+  const [command, ...args] = argv;
+  if (command === '--help' || command === '-h' || command === 'help') {
+    io.out(USAGE);
+    return 0;
+  }
+  try {
+    if (command === undefined) throw new UsageError('no command given');
+    const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+    if (!run) throw new UsageError(/^[a-z][a-z-]{0,30}$/.test(command) ? `unknown command ${command}` : 'unknown command');
+    if (args.includes('--help') || args.includes('-h')) {
+      io.out(USAGE);
+      return 0;
+    }
+    await run(args, io);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`admin: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof CliError) {
+      io.err(`admin: ${err.message}\n`);
+      return 1;
+    }
+    // Unexpected: name the failure without any message that might quote input.
+    const errorCode = (err as { code?: unknown } | null)?.code;
+    const code = typeof errorCode === 'string' ? ` ${errorCode}` : '';
+    io.err(`admin: failed (${err instanceof Error ? err.name : 'non-error thrown'}${code})\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2), {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+}).then((code) => {
+  process.exitCode = code;
+});
