@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { startDevStack, type DevStack } from '../../dev/dev-stack';
 import { LineCapture } from '../helpers/capture';
 import { exchangeForm, post } from '../helpers/http';
-import { testPolicy } from '../http/policy-fixture';
+import { clientPolicy } from '../clients/client-fixture';
 import { AUTH_EVENT_NAMES } from '../../shared/audit/auth-events';
 
 function documentedFields(): Set<string> {
@@ -24,9 +24,12 @@ function paths(value: unknown, documented: Set<string>, prefix = ''): string[] {
 }
 
 let stack: DevStack;
+let apiKey: string;
 const lines = new LineCapture();
 beforeAll(async () => {
-  stack = await startDevStack({ policyText: testPolicy, auditTransport: lines });
+  const policy = await clientPolicy();
+  apiKey = policy.creds.apiKey;
+  stack = await startDevStack({ policyText: policy.text, auditTransport: lines });
   await stack.broker;
 });
 afterAll(() => stack.close());
@@ -42,10 +45,11 @@ it('emits exactly the documented fields', async () => {
   stack.google.faults.failNext({ status: 403, count: Infinity, match: 'generateAccessToken' });
   await post(stack.tokenUrl, exchangeForm(await stack.issuer.sign({ ...claims, sub: 'other' })), traced); // upstream failure with detail
   stack.google.faults.clear();
+  await post(stack.tokenUrl, { grant_type: 'client_credentials' }, { ...traced, 'x-goog-api-key': apiKey }); // issued to a client
   await stack.audit.flush();
 
   const entries = lines.entries().filter((e) => e.event === 'token_exchange');
-  expect(entries.map((e) => e.outcome)).toEqual(['issued', 'denied', 'rejected', 'upstream_failure']);
+  expect(entries.map((e) => e.outcome)).toEqual(['issued', 'denied', 'rejected', 'upstream_failure', 'issued']);
   const emitted = new Set(entries.flatMap((entry) => paths(entry, documented)));
   expect([...emitted].filter((path) => !documented.has(path)).sort()).toEqual([]);
   expect([...documented].filter((path) => !emitted.has(path)).sort()).toEqual([]);
