@@ -22,6 +22,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { startDevStack, type DevStack } from '../dev/dev-stack';
 import { findEmulatorJar, startFirestoreEmulator, type FirestoreEmulator } from '../dev/firestore-emulator';
 import { verifyOidcToken } from '../shared/identity/oidc-token';
+import { benchLimits } from './limits.bench';
 import { compileCondition } from '../shared/policy/cel';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../shared/oauth-uris';
 
@@ -227,6 +228,7 @@ async function main(): Promise<void> {
   } finally {
     await firestore?.stop();
   }
+  console.log(`\n${await benchLimits()}`);
   benchColdStart();
 }
 

@@ -67,8 +67,10 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
       ? createFirestoreRateLimiter({
           firestore,
           instanceId: randomUUID(),
-          onEvent: (event: { type: string; detail?: string }) =>
-            recordAuthEvent(audit, { event: 'limits_store_unavailable', detail: event.detail ?? event.type }),
+          onEvent: (event) => {
+            // Contention is retried and answered with a short Retry-After; only outages are audited.
+            if (event.type === 'store_unavailable') recordAuthEvent(audit, { event: 'limits_store_unavailable', detail: event.detail });
+          },
         })
       : createMemoryRateLimiter();
     const broker = createBroker({

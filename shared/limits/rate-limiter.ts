@@ -38,15 +38,22 @@
  * remembers it until the window ends and refuses without a round trip.
  *
  * The price of chunks: units an instance reserved but did not use expire with the window.
- * Another instance may meanwhile be refused although the limit was not really used up — at
- * most (chunk − 1) units per other instance that drew on the counter, i.e. ≤ 19 × instances,
- * and never more than ~10 % of the limit per instance. Under-admission is the safe direction.
+ * Another instance may meanwhile be refused although the limit was not really used up — by
+ * at most one chunk per instance that drew on the counter (≤ 20 × instances; a chunk is a
+ * tenth of the limit for limits of 10 and more). Under-admission is the safe direction.
  *
- * CONTENTION (many instances reserving from one counter in the same milliseconds) is retried
- * with jitter for up to 60 % of the reservation budget. A reservation that still loses then
- * refuses the requests waiting on it with Retry-After 1 (event `reservation_contended`)
- * rather than admitting them unreserved: Firestore is evidently up, and admitting without a
- * reservation is exactly what would over-admit.
+ * CONTENTION (several instances reserving from one counter in the same milliseconds) is
+ * retried with jitter for up to 60 % of the reservation budget. A reservation that still
+ * loses then refuses the requests waiting on it with Retry-After 1 (event
+ * `reservation_contended`) rather than admitting them unreserved: Firestore is evidently up,
+ * and admitting without a reservation is exactly what would over-admit. Totals stay exact
+ * under contention, but sharing is not fair: the instance that wrote last can write again
+ * without a read, so a busy instance tends to win the next compare-and-set and may drain a
+ * hot counter before the others get a chunk. Every reservation is one write to one document,
+ * so a counter sustains about (admissions per second ÷ chunk) writes per second; Firestore
+ * advises about one sustained write per second per document, which chunks of 20 reach at
+ * ~1 200 admissions per minute for one principal. Far higher limits would need larger chunks
+ * or sharded counters.
  *
  * FAILURE: FAIL OPEN, BOUNDED PER INSTANCE. When Firestore fails or exceeds its budget
  * (DEFAULTS.limitsReserveBudgetMs), the limiter reports `store_unavailable`, leaves Firestore
@@ -189,36 +196,41 @@ function refusal(exhausted: readonly Counter[], t: number, retryAfterSeconds?: n
   };
 }
 
-/** Per-window states by counter key: expired windows swept once a minute, least recently used dropped beyond the bound. */
-class CounterTable<S extends { readonly windowEnd: number }> {
+/**
+ * Per-window states by counter key. Ended windows are swept once a minute; beyond the bound,
+ * the least recently used tenth is dropped in one pass (cheaper per call than keeping the map
+ * in LRU order on every hit).
+ */
+class CounterTable<S extends { readonly windowEnd: number; lastUsed: number }> {
   private readonly entries = new Map<string, S>();
   private nextSweepAt = 0;
 
   constructor(private readonly maxEntries: number) {
-    if (!Number.isInteger(maxEntries) || maxEntries < 2) throw new TypeError('maxCounters must be an integer of at least 2');
-  }
-
-  get size(): number {
-    return this.entries.size;
+    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new TypeError('maxCounters must be a positive integer');
   }
 
   obtain(key: string, t: number, create: () => S): S {
     if (t >= this.nextSweepAt) this.sweep(t);
-    const found = this.entries.get(key);
-    if (found !== undefined) {
-      this.entries.delete(key);
-      this.entries.set(key, found);
-      return found;
+    let state = this.entries.get(key);
+    if (state === undefined) {
+      if (this.entries.size >= this.maxEntries) this.evict(t);
+      state = create();
+      this.entries.set(key, state);
     }
-    const state = create();
-    this.entries.set(key, state);
-    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
+    state.lastUsed = t;
     return state;
   }
 
   private sweep(t: number): void {
     for (const [key, state] of this.entries) if (state.windowEnd <= t) this.entries.delete(key);
     this.nextSweepAt = (Math.floor(t / 60_000) + 1) * 60_000;
+  }
+
+  private evict(t: number): void {
+    this.sweep(t);
+    if (this.entries.size < this.maxEntries) return;
+    const byUse = [...this.entries].sort(([, x], [, y]) => x.lastUsed - y.lastUsed); // stable: ties stay in insertion order
+    for (const [key] of byUse.slice(0, Math.max(1, Math.floor(byUse.length / 10)))) this.entries.delete(key);
   }
 }
 
@@ -231,12 +243,12 @@ export interface MemoryRateLimiterOptions {
 /** Counts in this process only: development mode, tests, a single-instance deployment. */
 export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}): RateLimiter {
   const now = options.now ?? Date.now;
-  const table = new CounterTable<{ readonly windowEnd: number; used: number }>(options.maxCounters ?? DEFAULTS.limitsMemoryCounters);
+  const table = new CounterTable<{ readonly windowEnd: number; lastUsed: number; used: number }>(options.maxCounters ?? DEFAULTS.limitsMemoryCounters);
   return {
     async admit(scope, subject, limits) {
       const t = now();
       const counters = countersFor(scope, subject, limits, t);
-      const states = counters.map((c) => table.obtain(c.key, t, () => ({ windowEnd: c.windowEnd, used: 0 })));
+      const states = counters.map((c) => table.obtain(c.key, t, () => ({ windowEnd: c.windowEnd, lastUsed: t, used: 0 })));
       const exhausted = counters.filter((c, i) => (states[i]?.used ?? 0) >= c.limit);
       if (exhausted.length > 0) return refusal(exhausted, t);
       for (const state of states) state.used++;
@@ -249,6 +261,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
 /** What one instance knows about one counter in one window. */
 interface CounterState {
   readonly windowEnd: number;
+  lastUsed: number;
   /** The limit this state was last used with (policies can change within a window). */
   limit: number;
   /** Admitted by this instance in this window, from any source: caps the fallback. */
@@ -363,7 +376,7 @@ export function createFirestoreRateLimiter(options: FirestoreRateLimiterOptions)
     });
 
   const stateFor = (counter: Counter, t: number): CounterState => {
-    const state = table.obtain(counter.key, t, () => ({ windowEnd: counter.windowEnd, limit: counter.limit, used: 0, reserved: 0, fullyReserved: false }));
+    const state = table.obtain(counter.key, t, () => ({ windowEnd: counter.windowEnd, lastUsed: t, limit: counter.limit, used: 0, reserved: 0, fullyReserved: false }));
     if (state.limit !== counter.limit) {
       // A new policy with another limit, mid-window: the document's count still holds.
       if (counter.limit < state.limit) state.reserved = 0;

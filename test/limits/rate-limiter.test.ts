@@ -148,13 +148,19 @@ describe('memory limiter', () => {
     await expect(limiter.admit('rule-c', 'alice', { requestsPerMinute: -1 })).rejects.toThrow(ConfigurationError);
   });
 
-  it('forgets ended windows', async () => {
-    const limiter = createMemoryRateLimiter({ now, maxCounters: 2 });
-    expect(allowed(await admitMany(limiter, 2, 'rule', 'alice', { requestsPerMinute: 1 }))).toBe(1);
-    // A bounded table drops its least recently used counter (documented: the count is forgotten).
-    await limiter.admit('rule', 'bob', { requestsPerMinute: 1 });
-    await limiter.admit('rule', 'carol', { requestsPerMinute: 1 });
-    expect(await limiter.admit('rule', 'alice', { requestsPerMinute: 1 })).toEqual({ allowed: true });
+  it('forgets the least recently used counters beyond its bound (and with them their counts)', async () => {
+    const limiter = createMemoryRateLimiter({ now, maxCounters: 3 });
+    const one = { requestsPerMinute: 1 };
+    for (const subject of ['alice', 'bob', 'carol']) {
+      expect(await limiter.admit('rule', subject, one)).toEqual({ allowed: true });
+      offset += 1000;
+    }
+    expect(await limiter.admit('rule', 'alice', one)).toMatchObject({ allowed: false }); // alice is now the most recent
+    offset += 1000;
+    expect(await limiter.admit('rule', 'dave', one)).toEqual({ allowed: true }); // bob, least recently used, is dropped
+    expect(await limiter.admit('rule', 'alice', one)).toMatchObject({ allowed: false });
+    expect(await limiter.admit('rule', 'carol', one)).toMatchObject({ allowed: false });
+    expect(await limiter.admit('rule', 'bob', one)).toEqual({ allowed: true }); // forgotten: the documented cost of the bound
   });
 });
 
