@@ -225,10 +225,10 @@ async function main(): Promise<void> {
   if (!process.env.FIRESTORE_EMULATOR_HOST) console.log('\n(no Firestore emulator: cache figures use the memory cache)');
   try {
     await benchHttp(firestore ?? (process.env.FIRESTORE_EMULATOR_HOST ? ({} as FirestoreEmulator) : undefined));
+    console.log(`\n${await benchLimits()}`);
   } finally {
     await firestore?.stop();
   }
-  console.log(`\n${await benchLimits()}`);
   benchColdStart();
 }
 
