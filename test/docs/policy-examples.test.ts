@@ -1,13 +1,16 @@
 /**
  * The policy reference's examples are real: every docs/examples/*.yaml compiles as a
  * production broker would load it, docs/policy.md shows each one byte for byte, and each
- * rule's condition matches the tokens it is meant for and not their near misses.
+ * rule's condition matches the tokens (or clients) it is meant for and not their near misses.
+ * The policies docs/clients.md shows compile too.
  */
 import { createPublicKey } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { toClaims, type Claims } from '../../shared/identity/claims';
-import type { Principal } from '../../shared/identity/principal';
+import { CLIENT_ISSUER, type ClientAuthMethod, type Principal } from '../../shared/identity/principal';
+import { parseSecretHash, verifySecret } from '../../shared/identity/secret-hash';
 import { BrokerError } from '../../shared/errors';
 import { compilePolicy } from '../../shared/policy/compile-policy';
 import type { CompiledPolicy, CompiledRule } from '../../shared/policy/compiled-policy';
@@ -18,6 +21,7 @@ import { PolicyDenial, selectRule } from '../../shared/policy/select-rule';
 const ROOT = join(__dirname, '..', '..');
 const EXAMPLES_DIR = join(ROOT, 'docs', 'examples');
 const POLICY_MD = join(ROOT, 'docs', 'policy.md');
+const CLIENTS_MD = join(ROOT, 'docs', 'clients.md');
 const PRODUCTION = { allowInsecureLoopback: false };
 const BROKER = 'https://broker.example.com';
 const NOW = 1_760_000_000;
@@ -69,10 +73,23 @@ function ruleOf(policy: CompiledPolicy, id: string): CompiledRule {
   return rule;
 }
 
+/** A registered client as client authentication hands it to the policy. */
+function clientPrincipalOf(clientId: string, authMethod: ClientAuthMethod, apiKeyId?: string): Principal {
+  const claims: Record<string, unknown> = Object.create(null);
+  claims.client_id = clientId;
+  claims.auth_method = authMethod;
+  if (apiKeyId !== undefined) claims.api_key_id = apiKeyId;
+  return { kind: 'client', issuer: CLIENT_ISSUER, subject: clientId, claims: Object.freeze(claims), credentialSha256: 'test' };
+}
+
 /** The id of the rule the broker would pick, or the error code it would answer. */
 function select(policy: CompiledPolicy, claims: Claims, audience?: string): string {
+  return selectFor(policy, principalOf(claims), audience);
+}
+
+function selectFor(policy: CompiledPolicy, principal: Principal, audience?: string): string {
   try {
-    return selectRule(policy, principalOf(claims), { audience, brokerAudiences: [BROKER, `${BROKER}/token`, `${BROKER}/v1/token`] }).rule.id;
+    return selectRule(policy, principal, { audience, brokerAudiences: [BROKER, `${BROKER}/token`, `${BROKER}/v1/token`] }).rule.id;
   } catch (err) {
     if (err instanceof PolicyDenial) return 'access_denied';
     if (err instanceof BrokerError) return err.code;
@@ -94,6 +111,8 @@ describe('docs/examples', () => {
     'github-actions.yaml': ['app-deploy-prod', 'org-terraform-plan', 'app-ci-cache'],
     'gitlab-ci.yaml': ['gitlab-deploy-production', 'gitlab-publish-release', 'gitlab-ci-read'],
     'kubernetes.yaml': ['gke-deployer', 'onprem-batch-exporters'],
+    'browser-firebase.yaml': ['web-users-gemini'],
+    'service-clients.yaml': ['nightly-report-bigquery', 'billing-export-upload', 'dashboard-metrics'],
   };
 
   it('holds exactly the documented examples', () => {
@@ -108,10 +127,14 @@ describe('docs/examples', () => {
   });
 });
 
+/** The contents of the markdown's fenced blocks of one language. */
+function fencedBlocks(markdown: string, language: string): string[] {
+  return [...markdown.matchAll(new RegExp(`^\`\`\`${language}\\n([\\s\\S]*?)^\`\`\`$`, 'gm'))].map((m) => m[1] as string);
+}
+
 describe('docs/policy.md', () => {
   const markdown = readFileSync(POLICY_MD, 'utf8');
-  const blocks = (language: string) =>
-    [...markdown.matchAll(new RegExp(`^\`\`\`${language}\\n([\\s\\S]*?)^\`\`\`$`, 'gm'))].map((m) => m[1] as string);
+  const blocks = (language: string) => fencedBlocks(markdown, language);
 
   it('shows every example file verbatim, exactly once', () => {
     const yamlBlocks = blocks('yaml');
@@ -136,6 +159,24 @@ describe('docs/policy.md', () => {
   it('tells editors where the JSON schema is', () => {
     expect(markdown).toContain('# yaml-language-server: $schema=');
     expect(markdown).toContain('policy.schema.json');
+  });
+});
+
+describe('docs/clients.md', () => {
+  const markdown = readFileSync(CLIENTS_MD, 'utf8');
+
+  it('has policy documents that are example files or load in production mode', () => {
+    const examples = new Set(exampleFiles.map(readExample));
+    const documents = fencedBlocks(markdown, 'yaml').filter((block) => block.startsWith('version: 1'));
+    expect(documents.length).toBeGreaterThanOrEqual(3);
+    for (const block of documents) {
+      if (!examples.has(block)) expect(() => compileText(block, 'docs/clients.md')).not.toThrow();
+    }
+  });
+
+  it('has YAML fragments and JSON blocks that parse', () => {
+    for (const block of fencedBlocks(markdown, 'yaml')) expect(() => parseYaml(block)).not.toThrow();
+    for (const block of fencedBlocks(markdown, 'json')) expect(() => JSON.parse(block)).not.toThrow();
   });
 });
 
@@ -468,5 +509,112 @@ describe('generic OIDC example', () => {
     expect(ruleOf(policy, 'analytics-reader').condition.evaluate(both)).toEqual({ matched: true });
     expect(select(policy, both)).toBe('data-pipeline-writer');
     expect(select(policy, both, 'analytics-reader')).toBe('analytics-reader');
+  });
+});
+
+describe('browser users (Firebase) example', () => {
+  const policy = loadExample('browser-firebase.yaml');
+  const ISSUER = 'https://securetoken.google.com/acme-web-app';
+  const firebaseUser = (claims: Record<string, unknown>) =>
+    claimsOf({
+      iss: ISSUER,
+      aud: 'acme-web-app',
+      sub: 'Xq4vTn0sLbMyo8ZkR2pW1aE9cU53',
+      user_id: 'Xq4vTn0sLbMyo8ZkR2pW1aE9cU53',
+      auth_time: NOW - 86_400,
+      name: 'Alice Example',
+      email: 'alice@example.com',
+      email_verified: true,
+      firebase: { identities: { 'google.com': ['104857391234567890123'], email: ['alice@example.com'] }, sign_in_provider: 'google.com' },
+      ...claims,
+    });
+  const alice = firebaseUser({});
+  const rule = ruleOf(policy, 'web-users-gemini');
+
+  it('expands the Firebase preset: issuer, audience, auth_time, browser lifetime', () => {
+    expect(policy.issuers.get(ISSUER)).toMatchObject({ audiences: ['acme-web-app'], algorithms: ['RS256'], browser: true, requireAuthTime: true });
+    expect(rule.grant.maxLifetimeSeconds).toBe(300);
+    expect(rule.limits).toEqual({ requestsPerMinute: 10, tokensPerDay: 500 });
+    expect([...(policy.cors?.allowedOrigins ?? [])]).toEqual(['https://app.acme.example']);
+  });
+
+  it('matches a verified Google or email/password user', () => {
+    expectMatch(rule, alice);
+    expectMatch(rule, variant(alice, { firebase: { identities: { email: ['alice@example.com'] }, sign_in_provider: 'password' } }));
+  });
+
+  it('does not match an anonymous user, an unverified email or a provider not listed', () => {
+    const anonymous = without(without(variant(alice, { firebase: { identities: {}, sign_in_provider: 'anonymous' } }), 'email'), 'email_verified');
+    expectNoMatch(rule, anonymous);
+    expectNoMatch(rule, variant(alice, { email_verified: false, firebase: { identities: { email: ['alice@example.com'] }, sign_in_provider: 'password' } }));
+    expectNoMatch(rule, variant(alice, { firebase: { identities: {}, sign_in_provider: 'custom' } }));
+    expectNoMatch(rule, variant(alice, { email_verified: 'true' }));
+  });
+
+  it('selects the rule by id, and denies other projects and near misses', () => {
+    expect(select(policy, alice)).toBe('web-users-gemini');
+    expect(select(policy, alice, 'web-users-gemini')).toBe('web-users-gemini');
+    expect(select(policy, variant(alice, { iss: 'https://securetoken.google.com/acme-web-app-staging' }))).toBe('access_denied');
+    expect(select(policy, variant(alice, { email_verified: false }))).toBe('access_denied');
+    expect(select(policy, alice, 'dashboard-metrics')).toBe('invalid_target');
+  });
+});
+
+describe('service clients example', () => {
+  const policy = loadExample('service-clients.yaml');
+  const doc = parsePolicyText(readExample('service-clients.yaml'), 'service-clients.yaml');
+
+  it('nightly-report-bigquery: the signer, by assertion only', () => {
+    const rule = ruleOf(policy, 'nightly-report-bigquery');
+    expectMatch(rule, clientPrincipalOf('nightly-report', 'private_key_jwt').claims);
+    expectMatch(rule, clientPrincipalOf('nightly-report', 'jwt_bearer').claims);
+    expectNoMatch(rule, clientPrincipalOf('nightly-report', 'client_secret_post').claims);
+  });
+
+  it('billing-export-upload: the client secret, basic or post', () => {
+    const rule = ruleOf(policy, 'billing-export-upload');
+    expectMatch(rule, clientPrincipalOf('billing-export', 'client_secret_basic').claims);
+    expectMatch(rule, clientPrincipalOf('billing-export', 'client_secret_post').claims);
+    expectNoMatch(rule, clientPrincipalOf('billing-export', 'api_key', 'r5bdhg5jo4eg').claims);
+  });
+
+  it('dashboard-metrics: the API key only', () => {
+    const rule = ruleOf(policy, 'dashboard-metrics');
+    expectMatch(rule, clientPrincipalOf('web-dashboard', 'api_key', 'r5bdhg5jo4eg').claims);
+    expectNoMatch(rule, clientPrincipalOf('web-dashboard', 'client_secret_basic').claims);
+  });
+
+  it('gives each client its own rule and nothing else', () => {
+    expect(selectFor(policy, clientPrincipalOf('nightly-report', 'private_key_jwt'))).toBe('nightly-report-bigquery');
+    expect(selectFor(policy, clientPrincipalOf('billing-export', 'client_secret_basic'))).toBe('billing-export-upload');
+    expect(selectFor(policy, clientPrincipalOf('web-dashboard', 'api_key', 'r5bdhg5jo4eg'))).toBe('dashboard-metrics');
+    expect(selectFor(policy, clientPrincipalOf('web-dashboard', 'api_key', 'r5bdhg5jo4eg'), 'nightly-report-bigquery')).toBe('access_denied');
+    expect(selectFor(policy, clientPrincipalOf('stranger', 'client_secret_basic'))).toBe('access_denied');
+    expect(select(policy, claimsOf({ iss: 'https://token.actions.githubusercontent.com', sub: 'nightly-report', client_id: 'nightly-report', auth_method: 'private_key_jwt' }))).toBe('access_denied');
+  });
+
+  it('has an inline JWKS that is a real public P-256 key', () => {
+    const keys = doc.clients?.flatMap((client) => client.jwks?.keys ?? []) ?? [];
+    expect(keys).toHaveLength(1);
+    const key = createPublicKey({ key: keys[0] as unknown as import('node:crypto').JsonWebKey, format: 'jwk' });
+    expect(key.type).toBe('public');
+    expect(key.asymmetricKeyType).toBe('ec');
+    expect(key.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+    expect(policy.clients.get('nightly-report')?.assertion).toMatchObject({ algorithms: ['ES256'], maxAssertionLifetimeSeconds: 120 });
+  });
+
+  it('holds the hash of the placeholder secret its comment names', async () => {
+    const hash = doc.clients?.find((client) => client.id === 'billing-export')?.secrets?.[0]?.hash ?? '';
+    await expect(verifySecret('example-secret-not-real', parseSecretHash(hash))).resolves.toBe(true);
+  });
+
+  it('compiles the API key restrictions, the limits and CORS', () => {
+    const key = policy.apiKeys.get('r5bdhg5jo4eg');
+    expect(key).toMatchObject({ clientId: 'web-dashboard', expiresAtMs: Date.parse('2027-05-31T00:00:00Z') });
+    expect(key?.ipRanges?.map(([range, bits]) => `${range.toString()}/${bits}`)).toEqual(['203.0.113.0/24', '2001:db8:1234::/48']);
+    expect([...(key?.origins ?? [])]).toEqual(['https://dashboard.acme.example']);
+    expect(policy.clients.get('billing-export')?.limits).toEqual({ requestsPerMinute: 30, tokensPerDay: 2000 });
+    expect(ruleOf(policy, 'dashboard-metrics').limits).toEqual({ requestsPerMinute: 60, tokensPerDay: 5000 });
+    expect([...(policy.cors?.allowedOrigins ?? [])]).toEqual(['https://dashboard.acme.example']);
   });
 });
