@@ -29,7 +29,11 @@ export function createTokenHandler(getBroker: BrokerProvider, audit: AuditSink, 
     try {
       broker = await getBroker();
       if (req.method === 'OPTIONS' && req.headers.origin !== undefined) return answerPreflight(req, res, broker.policy.cors);
-      applyCors(req, res, broker.policy.cors);
+      const originAllowed = applyCors(req, res, broker.policy.cors);
+      if (req.headers.origin !== undefined && !originAllowed) {
+        // A browser on a page the policy does not list: refused before anything is verified or minted.
+        throw new BrokerError('access_denied', 'requests from this origin are not allowed', { reason: 'origin_not_allowed' });
+      }
       if (req.method !== 'POST') throw new BrokerError('method_not_allowed', 'the token endpoint accepts POST only', { reason: 'method_not_allowed' });
       const credentials = readClientCredentials(req, trustForwardedFor);
       const params = readFormParams(req);

@@ -1,7 +1,8 @@
 /** Builds a Broker from configuration: reads and compiles the policy, wires the minter. */
 import { readFile } from 'node:fs/promises';
 import { createBroker, type Broker } from './broker';
-import { readBrokerConfig } from './config/environment';
+import { readBrokerConfig, type BrokerConfig } from './config/environment';
+import { ConfigurationError } from './errors';
 import { createImpersonatedMinter } from './mint/impersonated-minter';
 import { createTokenCache, openFirestore, type CacheWiring } from './cache/create-token-cache';
 import { randomUUID } from 'node:crypto';
@@ -51,6 +52,7 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
   try {
     const config = readBrokerConfig(env);
     const policy = await loadPolicyFile(config.policyFile, config.network, config.maxLifetimeSeconds, audit);
+    checkStateRequirements(policy, config);
     // One Firestore client serves the token cache, the assertion replay store and the rate
     // limiter; without Firestore (development) all three live in this instance's memory.
     const firestore = config.cache.kind === 'firestore' ? await openFirestore(config.cache) : undefined;
@@ -93,6 +95,22 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
   } catch (err) {
     recordAuthEvent(audit, { event: 'policy_load_failed', detail: err instanceof Error ? err.message : String(err) });
     throw err;
+  }
+}
+
+/**
+ * Settings a policy needs from the deployment, refused at load rather than discovered by
+ * callers: assertions need the broker's own URL (their only acceptable `aud`), and single-use
+ * `jti`s and limits need state shared by all instances (Firestore) outside development.
+ */
+function checkStateRequirements(policy: CompiledPolicy, config: BrokerConfig): void {
+  const assertionClients = [...policy.clients.values()].filter((client) => client.assertion).map((client) => client.id);
+  if (assertionClients.length > 0 && !config.issuerUrl) {
+    throw new ConfigurationError(`clients ${assertionClients.join(', ')} register keys for RFC 7523 assertions: set BROKER_ISSUER_URL (their only acceptable audience)`);
+  }
+  const limited = policy.rules.some((rule) => rule.limits) || [...policy.clients.values()].some((client) => client.limits);
+  if (config.mode === 'production' && config.cache.kind !== 'firestore' && (assertionClients.length > 0 || limited)) {
+    throw new ConfigurationError('single-use assertions and rate limits need state shared by every instance: use BROKER_CACHE=firestore');
   }
 }
 

@@ -69,8 +69,11 @@ export async function authenticateClient(params: TokenParams, credentials: Clien
       return bySecret(clientIdParam, params.get('client_secret') ?? '', 'client_secret_post', ctx);
     case 'private_key_jwt':
       return byAssertion(params, ctx);
-    case 'api_key':
-      return byApiKey(credentials, ctx);
+    case 'api_key': {
+      const client = await byApiKey(credentials, ctx);
+      if (clientIdParam !== undefined && clientIdParam !== client.subject) throw invalidRequest('client_id does not match the API key', 'client_id_mismatch');
+      return client;
+    }
   }
 }
 

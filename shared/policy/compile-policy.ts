@@ -141,7 +141,7 @@ function compileClient(
         hash,
         expiresAtMs: key.expires === undefined ? undefined : Date.parse(key.expires),
         ipRanges,
-        origins: key.allowed_origins && new Set(key.allowed_origins.map((origin) => new URL(origin).origin)),
+        origins: key.allowed_origins && new Set(key.allowed_origins.map((origin, o) => originOf(origin, `${keyPath}.allowed_origins[${o}]`, issues))),
       }));
     }
   });
@@ -207,13 +207,15 @@ function limitSpec(doc: LimitsDocument | undefined): LimitSpec | undefined {
   return Object.freeze({ requestsPerMinute: doc.requests_per_minute, tokensPerDay: doc.tokens_per_day });
 }
 
+/** An origin as browsers send it; a value with a path is an error, not silently cut down. */
+function originOf(value: string, path: string, issues: PolicyIssue[]): string {
+  const url = new URL(value);
+  if (url.origin !== value.replace(/\/$/, '')) issues.push({ path, reason: 'must be an origin (scheme://host[:port]) without a path' });
+  return url.origin;
+}
+
 function compileCors(document: PolicyDocument, issues: PolicyIssue[]): CorsPolicy | undefined {
   if (!document.cors) return undefined;
-  const origins = new Set<string>();
-  document.cors.allowed_origins.forEach((value, i) => {
-    const url = new URL(value);
-    if (url.origin !== value.replace(/\/$/, '')) issues.push({ path: `cors.allowed_origins[${i}]`, reason: 'must be an origin (scheme://host[:port]) without a path' });
-    origins.add(url.origin);
-  });
+  const origins = new Set(document.cors.allowed_origins.map((value, i) => originOf(value, `cors.allowed_origins[${i}]`, issues)));
   return Object.freeze({ allowedOrigins: origins, maxAgeSeconds: document.cors.max_age_seconds ?? DEFAULTS.corsMaxAgeSeconds });
 }

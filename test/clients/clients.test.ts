@@ -4,7 +4,11 @@
  * jwt-bearer grant, single-use jti), broker API keys (IP and origin restrictions, expiry),
  * CORS. Mints counted at the IAM emulator; audit entries captured.
  */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startDevStack, type DevStack } from '../../dev/dev-stack';
+import { loadBroker } from '../../shared/load-broker';
 import { LineCapture } from '../helpers/capture';
 import { parseApiKey } from '../../shared/identity/credential-format';
 import { answer, FORM, post, type Answer } from '../helpers/http';
@@ -148,6 +152,11 @@ describe('API keys', () => {
     expectError(res, 400, 'invalid_request');
   });
 
+  it('a client_id that is not the key\'s client → 400 invalid_request', async () => {
+    const res = await post(stack.tokenUrl, { ...CLIENT_CREDENTIALS, client_id: 'reporter' }, { ...FORM, 'x-goog-api-key': creds.apiKey });
+    expectError(res, 400, 'invalid_request');
+  });
+
   it('a wrong, malformed or expired key → 401 invalid_client', async () => {
     expectError(await withKey(`${creds.apiKey.slice(0, -3)}AAA`), 401, 'invalid_client');
     expectError(await withKey('AIzaSyNotOurs'), 401, 'invalid_client');
@@ -195,5 +204,25 @@ describe('CORS', () => {
     const other = await post(stack.tokenUrl, CLIENT_CREDENTIALS, { ...FORM, origin: 'https://evil.example.com', 'x-goog-api-key': creds.browserKey });
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
     expect(other.headers.get('vary')).toMatch(/Origin/);
+  });
+
+  it('refuses a simple (unpreflighted) POST from an unlisted origin before doing anything, audited', async () => {
+    const before = stack.google.requests.length;
+    const subject = await stack.issuer.sign({ sub: 'repo:acme/app', aud: stack.url, repository: 'acme/app', ref: 'refs/heads/main' });
+    const res = await post(stack.tokenUrl, { grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', subject_token: subject }, { ...FORM, origin: 'https://evil.example.com' });
+    expectError(res, 403, 'access_denied');
+    expect(stack.google.requests.length).toBe(before);
+    expect(lastExchange()).toMatchObject({ outcome: 'denied', error: { reason: 'origin_not_allowed' } });
+  });
+});
+
+describe('deployment requirements checked at load', () => {
+  it('refuses assertion clients without BROKER_ISSUER_URL, and shared-state features without Firestore in production', async () => {
+    const { text } = await clientPolicy();
+    const file = join(await mkdtemp(join(tmpdir(), 'req-')), 'policy.yaml');
+    await writeFile(file, text({ issuer: 'http://127.0.0.1:9', broker: 'https://broker.example.com' }));
+    await expect(loadBroker({ BROKER_MODE: 'development', BROKER_POLICY_FILE: file, BROKER_CACHE: 'memory' })).rejects.toThrow(/BROKER_ISSUER_URL/);
+    await writeFile(file, text({ issuer: 'https://issuer.example.com', broker: 'https://broker.example.com' }));
+    await expect(loadBroker({ BROKER_POLICY_FILE: file, BROKER_CACHE: 'none', BROKER_ISSUER_URL: 'https://broker.example.com' })).rejects.toThrow(/BROKER_CACHE=firestore/);
   });
 });
