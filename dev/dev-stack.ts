@@ -41,6 +41,8 @@ export interface DevStackOptions {
   auditTransport?: Writable;
   /** Act as if behind Google's front end (believe X-Forwarded-For); default false locally. */
   trustForwardedFor?: boolean;
+  /** The broker's clock (tests). */
+  now?: () => number;
 }
 
 export interface DevStack {
@@ -80,7 +82,7 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
     BROKER_DEV_SOURCE_TOKEN: DEV_SOURCE_TOKEN,
     BROKER_ISSUER_URL: url,
     ...options.env,
-  }, { audit });
+  }, { audit, now: options.now });
   brokerPromise.catch(() => undefined); // surfaced to callers of `broker` and to requests
 
   return {

@@ -20,6 +20,8 @@ import type { NetworkPolicy } from './identity/bounded-fetch';
 
 export interface LoadOptions {
   audit?: AuditSink;
+  /** Clock (ms) for everything time-based: tests travel in time with it. Default Date.now. */
+  now?: () => number;
   cache?: CacheWiring;
 }
 
@@ -62,19 +64,21 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
         if (authEvent) recordAuthEvent(audit, authEvent);
       },
       firestore,
+      now: options.now,
       ...options.cache,
     });
-    const replay = firestore ? createFirestoreReplayStore({ firestore }) : createMemoryReplayStore();
+    const replay = firestore ? createFirestoreReplayStore({ firestore, now: options.now }) : createMemoryReplayStore({ now: options.now });
     const limiter = firestore
       ? createFirestoreRateLimiter({
           firestore,
+          now: options.now,
           instanceId: randomUUID(),
           onEvent: (event) => {
             // Contention is retried and answered with a short Retry-After; only outages are audited.
             if (event.type === 'store_unavailable') recordAuthEvent(audit, { event: 'limits_store_unavailable', detail: event.detail });
           },
         })
-      : createMemoryRateLimiter();
+      : createMemoryRateLimiter({ now: options.now });
     const broker = createBroker({
       policy,
       cache,
@@ -83,6 +87,7 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
       brokerAudiences: brokerAudiences(config.issuerUrl),
       clientAuth: { secrets: new SecretVerifier(), throttle: new FailureThrottle(), replay },
       limiter,
+      now: options.now,
     });
     const close = broker.close;
     broker.close = async () => {

@@ -14,9 +14,11 @@ afterAll(() => Promise.all(stacks.map((s) => s.close())));
 it('admits exactly the limit across two instances, then 429 slow_down with a truthful Retry-After, audited', async () => {
   const { text, creds } = await clientPolicy();
   const lines = new LineCapture();
+  let offsetMs = 0;
+  const now = () => Date.now() + offsetMs;
   const env = { BROKER_CACHE: 'firestore', BROKER_CACHE_LOCAL_KEY: randomBytes(32).toString('base64'), BROKER_FIRESTORE_PROJECT: `demo-${randomUUID().slice(0, 8)}` };
   for (let i = 0; i < 2; i++) {
-    const stack = await startDevStack({ env, policyText: text, auditTransport: lines });
+    const stack = await startDevStack({ env, policyText: text, auditTransport: lines, now });
     stacks.push(stack);
     await stack.broker;
   }
@@ -41,6 +43,9 @@ it('admits exactly the limit across two instances, then 429 slow_down with a tru
   expect(lines.entries().find((e) => e.outcome === 'limited')).toMatchObject({
     severity: 'WARNING', error: { code: 'slow_down', reason: 'limit_requests_per_minute', status: 429 }, client: { id: 'limited' },
   });
+  // Retry-After is honoured: once it has passed, the client is admitted again, on either instance.
+  offsetMs = Number(limited[0]?.headers.get('retry-after')) * 1000;
+  expect((await post(stacks[1]?.tokenUrl ?? '', { grant_type: 'client_credentials' }, auth)).status).toBe(200);
   // Another client is not affected by this client's limit.
   expect((await post(stacks[0]?.tokenUrl ?? '', { grant_type: 'client_credentials' }, { ...FORM, authorization: basic('reporter', creds.reporterSecret) })).status).toBe(200);
 }, 60_000);
