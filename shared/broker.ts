@@ -18,7 +18,7 @@ import { tokenExchange, type TokenExchangeRequest } from './grants/token-exchang
 import { clientCredentials, type ClientCredentialsRequest } from './grants/client-credentials';
 import { jwtBearer, type JwtBearerRequest } from './grants/jwt-bearer';
 import { authenticateClient, clientFromGrantAssertion, type ClientAuthContext, type ClientCredentials } from './identity/client-authentication';
-import type { RateLimiter } from './limits/rate-limiter';
+import type { LimitSpec, RateLimiter } from './limits/rate-limiter';
 import type { GrantTypeDefinition, TokenParams } from './grants/token-request';
 import { verifyOidcToken } from './identity/oidc-token';
 import type { Minter } from './mint/minter';
@@ -188,9 +188,9 @@ export function createBroker(deps: BrokerDependencies): Broker {
   }
 
   /** The rule's per-principal limits, then the client's own. Over either: 429 with Retry-After. */
-  async function enforceLimits(rule: { id: string; limits?: import('./limits/rate-limiter').LimitSpec }, principal: Principal, client: Principal | undefined): Promise<void> {
+  async function enforceLimits(rule: { id: string; limits?: LimitSpec }, principal: Principal, client: Principal | undefined): Promise<void> {
     if (!deps.limiter) return;
-    const checks: Array<[string, string, import('./limits/rate-limiter').LimitSpec]> = [];
+    const checks: Array<[string, string, LimitSpec]> = [];
     if (rule.limits) checks.push([`rule:${rule.id}`, `${principal.issuer}\u0000${principal.subject}`, rule.limits]);
     const owner = principal.kind === 'client' ? principal : client;
     const clientLimits = owner && deps.policy.clients.get(owner.subject)?.limits;

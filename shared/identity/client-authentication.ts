@@ -170,7 +170,7 @@ function parseAddress(value: string | undefined): ipaddr.IPv4 | ipaddr.IPv6 | un
   return ipaddr.process(value); // IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4
 }
 
-let assertionClientsCache = new WeakMap<CompiledPolicy, ReadonlyMap<string, RegisteredClient>>();
+const assertionClientsCache = new WeakMap<CompiledPolicy, ReadonlyMap<string, RegisteredClient>>();
 
 /** The clients that registered public keys, as the assertion verifier wants them. */
 function assertionClients(policy: CompiledPolicy): ReadonlyMap<string, RegisteredClient> {
@@ -180,11 +180,6 @@ function assertionClients(policy: CompiledPolicy): ReadonlyMap<string, Registere
     assertionClientsCache.set(policy, clients);
   }
   return clients;
-}
-
-/** For tests that rebuild policies: forget derived maps. */
-export function resetAssertionClientCache(): void {
-  assertionClientsCache = new WeakMap();
 }
 
 function clientPrincipal(client: CompiledClient, method: ClientAuthMethod, credential: string, expiresAt?: number, apiKeyId?: string): Principal {
