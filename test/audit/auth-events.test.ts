@@ -1,23 +1,16 @@
 /** The audit entries besides the per-request one: policy, issuer keys, cache, upstream. */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Firestore } from '@google-cloud/firestore';
 import { startDevStack } from '../../dev/dev-stack';
 import { AuditLog } from '../../shared/audit/audit-log';
 import { loadBroker } from '../../shared/load-broker';
 import { cacheKey } from '../../shared/cache/cache-key';
+import { closedPort } from '../helpers/net';
 import { LineCapture } from '../helpers/capture';
 import { forgeJws, nowSeconds } from '../helpers/forge';
 import { exchangeForm, post } from '../helpers/http';
 import { testPolicy } from '../http/policy-fixture';
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 it('policy_loaded names version, rules and issuers; jwks events name the issuer and URL', async () => {
   const lines = new LineCapture();

@@ -5,20 +5,13 @@
  * in clear, base64 and base64url form.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { DEV_SOURCE_TOKEN, startDevStack, type DevStack } from '../../dev/dev-stack';
 import { b64url, forgeJws, nowSeconds } from '../helpers/forge';
 import { captureProcessOutput } from '../helpers/capture';
+import { closedPort } from '../helpers/net';
 import { exchangeForm, post } from '../helpers/http';
 import { GENERATIVE_LANGUAGE, STORAGE_READ, testPolicy } from '../http/policy-fixture';
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 it('prints no token, assertion, credential or key in any form', async () => {
   const secrets: string[] = [DEV_SOURCE_TOKEN];

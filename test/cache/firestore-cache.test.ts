@@ -4,7 +4,8 @@
  * database. Mints are counted at the source.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Firestore } from '@google-cloud/firestore';
+import type { Firestore } from '@google-cloud/firestore';
+import { FirestoreClients } from '../helpers/firestore';
 import { startFirestoreEmulator } from '../../dev/firestore-emulator';
 import { EnvelopeCipher } from '../../shared/cache/envelope';
 import { createFirestoreStore } from '../../shared/cache/firestore-store';
@@ -21,30 +22,16 @@ let projectId: string;
 let kek: Buffer;
 let offset = 0;
 const now = () => Date.now() + offset;
-const clients: Firestore[] = [];
 
 beforeEach(() => {
   projectId = `demo-cache-${randomUUID().slice(0, 8)}`;
   kek = randomBytes(32);
   offset = 0;
 });
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.terminate()));
-});
+afterAll(() => firestoreClients.terminateAll());
 
-/**
- * A Firestore client for the suite's emulator, or for another one at `host` (whose test
- * terminates it itself, once the SDK's background retries against the stopped emulator are
- * over: a retry on a terminated client throws outside any caller).
- */
-function firestore(host?: string): Firestore {
-  const shared = process.env.FIRESTORE_EMULATOR_HOST;
-  if (host) process.env.FIRESTORE_EMULATOR_HOST = host; // the client reads it at construction
-  const client = new Firestore({ projectId });
-  process.env.FIRESTORE_EMULATOR_HOST = shared;
-  if (!host) clients.push(client);
-  return client;
-}
+const firestoreClients = new FirestoreClients();
+const firestore = (host?: string): Firestore => firestoreClients.open(projectId, host);
 
 interface Instance { cache: TokenCache; store: TokenStore; events: CacheEvent[] }
 

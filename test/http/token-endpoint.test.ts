@@ -3,24 +3,16 @@
  * broker core, jose against a live JWKS, google-auth-library against the IAM emulator.
  */
 import { gzipSync } from 'node:zlib';
-import { createServer } from 'node:net';
 import { startDevStack, type DevStack } from '../../dev/dev-stack';
 import { TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN } from '../../shared/oauth-uris';
 import { b64url, forgeJws, nowSeconds } from '../helpers/forge';
+import { closedPort } from '../helpers/net';
 import { answer, exchangeForm, FORM, post, type Answer } from '../helpers/http';
 import { CLOUD_PLATFORM, DEPLOYER, GENERATIVE_LANGUAGE, READER, STORAGE_READ, testPolicy } from './policy-fixture';
 
 let stack: DevStack;
 let deadIssuer: string;
 
-/** A loopback port with nothing listening: an issuer whose JWKS host is down. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 beforeAll(async () => {
   deadIssuer = `http://127.0.0.1:${await closedPort()}`;

@@ -3,6 +3,7 @@
  * code the caller asked for), single use within and across instances, and mutual
  * exclusivity with identity tokens (RFC 8725 §3.12).
  */
+import { rejection } from '../helpers/rejection';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -101,15 +102,6 @@ async function assertion(claims: JWTPayload = {}, options: SignOptions = {}): Pr
     .sign(key.privateKey);
 }
 
-async function rejection(promise: Promise<unknown>): Promise<BrokerError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(BrokerError);
-    return err as BrokerError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('accepts', () => {
   it('a good assertion, once, and returns what the broker needs', async () => {

@@ -2,6 +2,7 @@
  * Key sources against live loopback servers: discovery, explicit JWKS URLs, inline keys,
  * and every way an issuer's key host can misbehave.
  */
+import { rejection } from '../helpers/rejection';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startDemoIssuer, type DemoIssuer } from '../../dev/demo-issuer';
@@ -35,15 +36,6 @@ function trusted(issuer: string, spec: KeySourceSpec, network = DEV): ReadonlyMa
   }]]);
 }
 
-async function rejection(promise: Promise<unknown>): Promise<BrokerError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(BrokerError);
-    return err as BrokerError;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** A loopback server answering every request with `handler`. */
 async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; server: Server }> {

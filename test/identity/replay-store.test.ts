@@ -3,42 +3,25 @@
  * Firestore store against the real emulator — create-if-absent across instances, what the
  * documents hold, and failing closed when Firestore is gone.
  */
+import { rejection } from '../helpers/rejection';
 import { randomUUID } from 'node:crypto';
-import { Firestore } from '@google-cloud/firestore';
+import type { Firestore } from '@google-cloud/firestore';
+import { FirestoreClients } from '../helpers/firestore';
 import { startFirestoreEmulator } from '../../dev/firestore-emulator';
 import { BrokerError } from '../../shared/errors';
 import { createFirestoreReplayStore, createMemoryReplayStore, replayDocumentId, type ReplayStore } from '../../shared/identity/replay-store';
 
 const COLLECTION = 'token-broker-replay';
 let projectId: string;
-const clients: Firestore[] = [];
 
 beforeEach(() => {
   projectId = `demo-replay-${randomUUID().slice(0, 8)}`;
 });
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.terminate()));
-});
+afterAll(() => firestoreClients.terminateAll());
 
-/** A client for the suite's emulator, or (terminated by its test) for another one at `host`. */
-function firestore(host?: string): Firestore {
-  const shared = process.env.FIRESTORE_EMULATOR_HOST;
-  if (host) process.env.FIRESTORE_EMULATOR_HOST = host; // the client reads it at construction
-  const client = new Firestore({ projectId });
-  process.env.FIRESTORE_EMULATOR_HOST = shared;
-  if (!host) clients.push(client);
-  return client;
-}
+const firestoreClients = new FirestoreClients();
+const firestore = (host?: string): Firestore => firestoreClients.open(projectId, host);
 
-async function rejection(promise: Promise<unknown>): Promise<BrokerError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(BrokerError);
-    return err as BrokerError;
-  }
-  throw new Error('expected a rejection');
-}
 
 const key = () => `client-a\u0000${randomUUID()}`;
 

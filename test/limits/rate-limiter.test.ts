@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Firestore, Timestamp } from '@google-cloud/firestore';
+import { FirestoreClients } from '../helpers/firestore';
 import { startFirestoreEmulator } from '../../dev/firestore-emulator';
 import { ConfigurationError } from '../../shared/errors';
 import {
@@ -30,7 +31,6 @@ const UNTIL_MIDNIGHT = 10 * 3600 + 52 * 60 + 50;
 let projectId: string;
 let offset = 0;
 const now = () => BASE + offset;
-const clients: Firestore[] = [];
 
 beforeEach(() => {
   projectId = `demo-limits-${randomUUID().slice(0, 8)}`;
@@ -39,19 +39,10 @@ beforeEach(() => {
 afterEach(() => {
   jest.restoreAllMocks();
 });
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.terminate()));
-});
+afterAll(() => firestoreClients.terminateAll());
 
-/** A client (= one broker instance) for the suite's emulator, or for another one at `host`. */
-function firestore(host?: string): Firestore {
-  const shared = process.env.FIRESTORE_EMULATOR_HOST;
-  if (host) process.env.FIRESTORE_EMULATOR_HOST = host; // the client reads it at construction
-  const client = new Firestore({ projectId });
-  process.env.FIRESTORE_EMULATOR_HOST = shared;
-  if (!host) clients.push(client);
-  return client;
-}
+const firestoreClients = new FirestoreClients();
+const firestore = (host?: string): Firestore => firestoreClients.open(projectId, host);
 
 interface Instance { limiter: FirestoreRateLimiter; events: LimiterEvent[] }
 
