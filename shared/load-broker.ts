@@ -8,7 +8,8 @@ import { createTokenCache, openFirestore, type CacheWiring } from './cache/creat
 import { randomUUID } from 'node:crypto';
 import { createFirestoreReplayStore, createMemoryReplayStore } from './identity/replay-store';
 import { FailureThrottle } from './identity/failure-throttle';
-import { SecretVerifier } from './identity/secret-hash';
+import { SecretVerifier, verifySecret } from './identity/secret-hash';
+import { limitConcurrency } from './concurrency';
 import { createFirestoreRateLimiter, createMemoryRateLimiter } from './limits/rate-limiter';
 import type { AuditSink } from './audit/audit-sink';
 import { cacheAuthEvent, recordAuthEvent } from './audit/auth-events';
@@ -85,7 +86,8 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
       audit,
       minter: createImpersonatedMinter({ endpoint: config.iamEndpoint, source: config.source }),
       brokerAudiences: brokerAudiences(config.issuerUrl),
-      clientAuth: { secrets: new SecretVerifier(), throttle: new FailureThrottle(), replay },
+      // At most two scrypt computations at once per instance (see shared/concurrency.ts).
+      clientAuth: { secrets: new SecretVerifier({ verify: limitConcurrency(verifySecret, 2) }), throttle: new FailureThrottle(), replay },
       limiter,
       now: options.now,
     });
