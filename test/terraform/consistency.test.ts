@@ -1,0 +1,112 @@
+/**
+ * The Terraform and the code agree: entry point, environment variables, Firestore collections
+ * and the TTL field.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULTS } from '../../shared/config/defaults';
+import { REPO_ROOT, TERRAFORM_ROOT, blocksOf, isObjectArray, parseTerraformTree, type TfBlock, type TfFile } from './schema-check';
+import { TTL_FIELD, firestoreTtlFields, functionEnvironment, moduleContext, resolveValue } from './invariants';
+
+const BROKER_DIR = 'terraform/modules/broker';
+const read = (...p: string[]): string => readFileSync(join(REPO_ROOT, ...p), 'utf8');
+
+function tsFilesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const full = join(dir, name);
+    if (statSync(full).isDirectory()) out.push(...tsFilesUnder(full));
+    else if (name.endsWith('.ts')) out.push(full);
+  }
+  return out;
+}
+
+let files: TfFile[];
+
+beforeAll(async () => {
+  const parsed = await parseTerraformTree(TERRAFORM_ROOT);
+  if (parsed.errors.length) throw new Error(`unparsable Terraform: ${parsed.errors.map((e) => `${e.file}: ${e.message}`).join('; ')}`);
+  files = parsed.files;
+}, 60_000);
+
+function brokerFunction(): TfBlock {
+  const fns = blocksOf(files, ['resource']).filter((b) => b.dir === BROKER_DIR && b.type === 'google_cloudfunctions2_function');
+  if (fns.length !== 1) throw new Error(`${BROKER_DIR} must declare exactly one google_cloudfunctions2_function, found ${fns.length}`);
+  return fns[0] as TfBlock;
+}
+
+/** Registered Functions Framework names: http('NAME', ...). */
+function registeredFunctions(): string[] {
+  return [...read('functions', 'index.ts').matchAll(/\bhttp\(\s*['"]([^'"]+)['"]/g)].map((m) => m[1] as string);
+}
+
+test('entry_point is the name registered in functions/index.ts', () => {
+  const registered = registeredFunctions();
+  expect(registered).toEqual(['broker']);
+  const fn = brokerFunction();
+  const build = isObjectArray(fn.body.build_config) ? fn.body.build_config[0] : undefined;
+  const entryPoint = resolveValue(build?.entry_point, moduleContext(files, fn.dir));
+  expect(entryPoint).toBe(registered[0]);
+});
+
+describe('environment variables', () => {
+  const envSource = [read('shared', 'config', 'environment.ts'), ...tsFilesUnder(join(REPO_ROOT, 'functions')).map((f) => readFileSync(f, 'utf8'))].join('\n');
+
+  test('every BROKER_* variable the function sets is one the code reads', () => {
+    const names = [...functionEnvironment(brokerFunction(), files).keys()].filter((n) => n.startsWith('BROKER_'));
+    expect(names.length).toBeGreaterThan(0);
+    const unknown = names.filter((n) => !new RegExp(`\\b${n}\\b`).test(envSource));
+    expect(unknown).toEqual([]);
+  });
+
+  test('BROKER_POLICY_FILE is set', () => {
+    expect(functionEnvironment(brokerFunction(), files).has('BROKER_POLICY_FILE')).toBe(true);
+  });
+
+  test('no development-only setting reaches the deployment', () => {
+    const env = functionEnvironment(brokerFunction(), files);
+    expect([...env.keys()].filter((n) => ['BROKER_DEV_SOURCE_TOKEN', 'BROKER_CACHE_LOCAL_KEY'].includes(n))).toEqual([]);
+    const mode = env.get('BROKER_MODE');
+    if (mode !== undefined) expect(resolveValue(mode, moduleContext(files, BROKER_DIR))).not.toBe('development');
+  });
+
+  test('BROKER_CACHE_COLLECTION, when set, defaults to the code default and has a TTL policy', () => {
+    const value = functionEnvironment(brokerFunction(), files).get('BROKER_CACHE_COLLECTION');
+    if (value === undefined) return;
+    const resolved = resolveValue(value, moduleContext(files, BROKER_DIR));
+    expect(resolved).toBe(DEFAULTS.cacheCollection);
+    expect(firestoreTtlFields(files).some((f) => f.collection === resolved && f.field === TTL_FIELD && f.ttl)).toBe(true);
+  });
+});
+
+describe('Firestore collections and the TTL field', () => {
+  const replaySource = read('shared', 'identity', 'replay-store.ts');
+  const limiterSource = read('shared', 'limits', 'rate-limiter.ts');
+  const cacheSource = read('shared', 'cache', 'firestore-store.ts');
+
+  const codeCollections = (): string[] => {
+    const replay = /const DEFAULT_COLLECTION = '([^']+)'/.exec(replaySource)?.[1];
+    expect(replay).toBeDefined();
+    expect(limiterSource).toMatch(/options\.collection \?\? DEFAULTS\.limitsCollection/);
+    return [DEFAULTS.cacheCollection, replay as string, DEFAULTS.limitsCollection];
+  };
+
+  test('the code defaults are the three collections the Terraform covers', () => {
+    expect(codeCollections()).toEqual(['token-broker-cache', 'token-broker-replay', 'token-broker-limits']);
+  });
+
+  test(`the code writes ${TTL_FIELD} in each collection`, () => {
+    for (const source of [cacheSource, replaySource, limiterSource]) expect(source).toMatch(new RegExp(`\\b${TTL_FIELD}:`));
+    // The cache's entry and lease documents both carry it.
+    expect(cacheSource).toMatch(/expireAt: lease\.leaseUntil/);
+    expect(cacheSource).toMatch(/expireAt: Ts\.fromMillis\(token\.expiresAtMs\)/);
+  });
+
+  test(`every collection the code uses has a TTL policy on ${TTL_FIELD}, and no TTL policy names another field`, () => {
+    const ttl = firestoreTtlFields(files).filter((f) => f.block.dir === BROKER_DIR);
+    for (const collection of codeCollections()) {
+      expect({ collection, ttl: ttl.some((f) => f.collection === collection && f.field === TTL_FIELD && f.ttl) }).toEqual({ collection, ttl: true });
+    }
+    expect(ttl.filter((f) => f.ttl && f.field !== TTL_FIELD).map((f) => `${f.collection}.${f.field}`)).toEqual([]);
+  });
+});
