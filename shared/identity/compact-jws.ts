@@ -5,6 +5,7 @@
  */
 import { decodeProtectedHeader, type ProtectedHeaderParameters } from 'jose';
 import { BrokerError, invalidGrant } from '../errors';
+import { hasDuplicateKeys } from './duplicate-keys';
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const COMPACT_JWE = /^[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*){4}$/;
@@ -28,8 +29,24 @@ export function checkCompactJws(token: string, maxBytes: number): ProtectedHeade
     throw invalidGrant('token header is not valid base64url JSON', 'malformed_token');
   }
   if (typeof header.alg !== 'string') throw invalidGrant('token header has no algorithm', 'malformed_token');
+  refuseDuplicateKeys(token);
   if (header.typ !== undefined) checkTyp(header.typ);
   return header;
+}
+
+/** Header and payload must not repeat a member name (see duplicate-keys.ts). */
+function refuseDuplicateKeys(token: string): void {
+  const [header = '', payload = ''] = token.split('.');
+  for (const segment of [header, payload]) {
+    const text = Buffer.from(segment, 'base64url').toString('utf8');
+    let duplicated: boolean;
+    try {
+      duplicated = hasDuplicateKeys(text);
+    } catch {
+      throw invalidGrant('token is not valid base64url JSON', 'malformed_token');
+    }
+    if (duplicated) throw invalidGrant('token repeats a JSON member name', 'duplicate_json_key');
+  }
 }
 
 function checkTyp(typ: unknown): void {
