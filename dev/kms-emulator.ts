@@ -55,11 +55,19 @@
  *    documented 64 KiB for plaintext and AAD.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { OAuth2Client } from 'google-auth-library';
 import { crc32c } from '../shared/cache/crc32c';
-import { canonicalStatusFor, type RpcStatus } from './google-emulator';
+import {
+  canonicalStatusFor,
+  closeServer,
+  jsonReply,
+  listen,
+  notFoundPage,
+  rpcError,
+  writeReply,
+  type Reply,
+} from './google-emulator';
 
 export interface KmsEmulatorOptions {
   /** CryptoKey names that exist: projects/P/locations/L/keyRings/R/cryptoKeys/K. */
@@ -113,10 +121,6 @@ export interface KmsEmulator {
 }
 
 
-interface RpcErrorWire {
-  error: { code: number; message: string; status: RpcStatus; details?: Record<string, unknown>[] };
-}
-
 /** `EncryptResponse` in proto3 JSON. */
 export interface EncryptResponseWire {
   name: string;
@@ -133,12 +137,6 @@ export interface DecryptResponseWire {
   plaintextCrc32c?: string;
   usedPrimary: true;
   protectionLevel: 'SOFTWARE' | 1;
-}
-
-interface Reply {
-  status: number;
-  headers: Record<string, string>;
-  text: string;
 }
 
 type FaultAction = { kind: 'fail'; status: number } | { kind: 'stall' };
@@ -376,10 +374,7 @@ export async function startKmsEmulator(opts: KmsEmulatorOptions): Promise<KmsEmu
     async close() {
       for (const res of stalled) res.destroy();
       stalled.clear();
-      await new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      });
+      await closeServer(server);
     },
   };
 }
@@ -490,26 +485,6 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function writeReply(res: ServerResponse, reply: Reply): void {
-  res.writeHead(reply.status, { ...reply.headers, 'content-length': Buffer.byteLength(reply.text) });
-  res.end(reply.text);
-}
-
-/** Google pretty-prints its JSON with two spaces. */
-function jsonReply(status: number, body: unknown, headers: Record<string, string> = {}): Reply {
-  return {
-    status,
-    headers: { 'content-type': 'application/json; charset=UTF-8', ...headers },
-    text: `${JSON.stringify(body, null, 2)}\n`,
-  };
-}
-
-function rpcError(code: number, status: RpcStatus, message: string, details?: Record<string, unknown>[], headers: Record<string, string> = {}): Reply {
-  const body: RpcErrorWire = { error: { code, message, status } };
-  if (details && details.length > 0) body.error.details = details;
-  return jsonReply(code, body, headers);
-}
-
 function invalidArgument(field: string | undefined, description: string): Reply {
   const violation = field === undefined ? { description } : { field, description };
   return rpcError(400, 'INVALID_ARGUMENT', description, [{ '@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: [violation] }]);
@@ -537,26 +512,3 @@ function unauthenticated(method: string, reason: 'CREDENTIALS_MISSING' | 'ACCESS
   );
 }
 
-/** What Google's front end serves for a path or method it does not route. */
-function notFoundPage(pathname: string): Reply {
-  const escaped = pathname.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
-  return {
-    status: 404,
-    headers: { 'content-type': 'text/html; charset=UTF-8' },
-    text:
-      '<!DOCTYPE html>\n<html lang=en><meta charset=utf-8><title>Error 404 (Not Found)!!1</title>' +
-      `<p><b>404.</b> <ins>That’s an error.</ins><p>The requested URL <code>${escaped}</code> ` +
-      'was not found on this server. <ins>That’s all we know.</ins>\n',
-  };
-}
-
-function listen(server: Server, port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
-      const { port: bound } = server.address() as AddressInfo;
-      resolve(`http://127.0.0.1:${bound}`);
-    });
-  });
-}

@@ -111,7 +111,7 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
  * `jti`s and limits need state shared by all instances (Firestore) outside development.
  */
 function checkStateRequirements(policy: CompiledPolicy, config: BrokerConfig): void {
-  const assertionClients = [...policy.clients.values()].filter((client) => client.assertion).map((client) => client.id);
+  const assertionClients = [...policy.assertionClients.keys()];
   if (assertionClients.length > 0 && !config.issuerUrl) {
     throw new ConfigurationError(`clients ${assertionClients.join(', ')} register keys for RFC 7523 assertions: set BROKER_ISSUER_URL (their only acceptable audience)`);
   }

@@ -14,7 +14,7 @@ import { BrokerError, invalidRequest } from '../errors';
 import { sha256Fingerprint } from '../fingerprint';
 import type { TokenParams } from '../grants/token-request';
 import type { CompiledApiKey, CompiledClient, CompiledPolicy } from '../policy/compiled-policy';
-import { verifyClientAssertion, type RegisteredClient } from './client-assertion';
+import { verifyClientAssertion } from './client-assertion';
 import { parseApiKey } from './credential-format';
 import type { FailureThrottle } from './failure-throttle';
 import { CLIENT_ISSUER, type ClientAuthMethod, type Principal } from './principal';
@@ -117,7 +117,7 @@ async function byAssertion(params: TokenParams, ctx: ClientAuthContext): Promise
   const assertion = params.get('client_assertion');
   if (!assertion) throw invalidRequest('missing required parameter client_assertion', 'missing_parameter');
   const verified = await verifyClientAssertion(assertion, {
-    clients: assertionClients(ctx.policy),
+    clients: ctx.policy.assertionClients,
     audiences: ctx.audiences,
     replay: ctx.replay,
     errorCode: 'invalid_client',
@@ -131,7 +131,7 @@ async function byAssertion(params: TokenParams, ctx: ClientAuthContext): Promise
 /** RFC 7523 §2.1: the jwt-bearer grant's `assertion` proves the client itself. */
 export async function clientFromGrantAssertion(assertion: string, ctx: ClientAuthContext): Promise<Principal> {
   const verified = await verifyClientAssertion(assertion, {
-    clients: assertionClients(ctx.policy),
+    clients: ctx.policy.assertionClients,
     audiences: ctx.audiences,
     replay: ctx.replay,
     errorCode: 'invalid_grant',
@@ -168,18 +168,6 @@ function checkApiKeyRestrictions(key: CompiledApiKey, credentials: ClientCredent
 function parseAddress(value: string | undefined): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
   if (!value || !ipaddr.isValid(value)) return undefined;
   return ipaddr.process(value); // IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4
-}
-
-const assertionClientsCache = new WeakMap<CompiledPolicy, ReadonlyMap<string, RegisteredClient>>();
-
-/** The clients that registered public keys, as the assertion verifier wants them. */
-function assertionClients(policy: CompiledPolicy): ReadonlyMap<string, RegisteredClient> {
-  let clients = assertionClientsCache.get(policy);
-  if (!clients) {
-    clients = new Map([...policy.clients.values()].flatMap((c) => (c.assertion ? [[c.id, c.assertion] as const] : [])));
-    assertionClientsCache.set(policy, clients);
-  }
-  return clients;
 }
 
 function clientPrincipal(client: CompiledClient, method: ClientAuthMethod, credential: string, expiresAt?: number, apiKeyId?: string): Principal {

@@ -12,7 +12,7 @@ import { createKeySource, type KeySourceEvent, type KeySourceSpec } from '../ide
 import { parseSecretHash } from '../identity/secret-hash';
 import type { TrustedIssuer } from '../identity/trusted-issuer';
 import type { LimitSpec } from '../limits/rate-limiter';
-import { canonicalJson, contentVersion } from './canonical-json';
+import { contentVersion } from './canonical-json';
 import { CelConditionError, compileCondition } from './cel';
 import type { CompiledApiKey, CompiledClient, CompiledPolicy, CompiledRule, CorsPolicy } from './compiled-policy';
 import { PolicyLoadError, type PolicyIssue } from './policy-error';
@@ -55,9 +55,10 @@ export function compilePolicy(document: PolicyDocument, options: CompileOptions)
   if (issues.length > 0) throw new PolicyLoadError(options.source, issues);
   return Object.freeze({
     source: options.source,
-    version: contentVersion(JSON.parse(canonicalJson(document))),
+    version: contentVersion(document),
     issuers,
     clients,
+    assertionClients: new Map([...clients.values()].flatMap((c) => (c.assertion ? [[c.id, c.assertion] as const] : []))),
     apiKeys,
     cors,
     rules: Object.freeze(rules),

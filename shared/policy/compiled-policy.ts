@@ -66,6 +66,8 @@ export interface CompiledPolicy {
   /** By every accepted `iss` value (aliases included). */
   readonly issuers: ReadonlyMap<string, TrustedIssuer>;
   readonly clients: ReadonlyMap<string, CompiledClient>;
+  /** The clients that registered public keys, as the RFC 7523 assertion verifier takes them. */
+  readonly assertionClients: ReadonlyMap<string, RegisteredClient>;
   /** By public API key id. */
   readonly apiKeys: ReadonlyMap<string, CompiledApiKey>;
   readonly cors?: CorsPolicy;
