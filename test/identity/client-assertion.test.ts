@@ -10,7 +10,6 @@ import type { AddressInfo } from 'node:net';
 import { Firestore } from '@google-cloud/firestore';
 import { createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { startDemoIssuer, type DemoIssuer } from '../../dev/demo-issuer';
-import { BrokerError } from '../../shared/errors';
 import {
   isValidClientId,
   verifyClientAssertion,

@@ -7,7 +7,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { startDemoIssuer, type DemoIssuer } from '../../dev/demo-issuer';
 import { DEFAULTS } from '../../shared/config/defaults';
-import { BrokerError } from '../../shared/errors';
 import { createKeySource, type KeySourceSpec } from '../../shared/identity/key-source';
 import { verifyOidcToken } from '../../shared/identity/oidc-token';
 import type { TrustedIssuer } from '../../shared/identity/trusted-issuer';

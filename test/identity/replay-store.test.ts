@@ -8,7 +8,6 @@ import { randomUUID } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
 import { FirestoreClients } from '../helpers/firestore';
 import { startFirestoreEmulator } from '../../dev/firestore-emulator';
-import { BrokerError } from '../../shared/errors';
 import { createFirestoreReplayStore, createMemoryReplayStore, replayDocumentId, type ReplayStore } from '../../shared/identity/replay-store';
 
 const COLLECTION = 'token-broker-replay';
