@@ -15,7 +15,7 @@
  * taken last, so an assertion that fails anything else neither consumes its `jti` nor
  * occupies the replay store (garbage cannot fill it).
  */
-import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTVerifyGetKey, type ProtectedHeaderParameters } from 'jose';
+import { decodeJwt, jwtVerify, type JWTVerifyGetKey, type ProtectedHeaderParameters } from 'jose';
 import { DEFAULTS } from '../config/defaults';
 import { BrokerError } from '../errors';
 import { sha256Fingerprint } from '../fingerprint';
@@ -177,18 +177,11 @@ function audienceAccepted(aud: string | readonly string[], audiences: readonly s
   return aud.length === 1 && audiences.includes(aud[0] as string);
 }
 
-/**
- * `checkCompactJws` (size, no JWE, canonical compact form, decodable header with an `alg`),
- * with its codes recast. It refuses `typ: client-authentication+jwt` as foreign to identity
- * tokens — the one verdict that does not apply here. That check is its last step, so by then
- * every other check has passed: the header is taken as it would have returned it, and our
- * own `typ` rule (which refuses the identity-token side's foreign types too) applies instead.
- */
+/** `checkCompactJws` (size, no JWE, canonical compact form, decodable header with an `alg`), with its codes recast. */
 function preCheck(assertion: string, maxBytes: number, recode: (err: BrokerError) => BrokerError): ProtectedHeaderParameters {
   try {
     return checkCompactJws(assertion, maxBytes);
   } catch (err) {
-    if (err instanceof BrokerError && err.reason === 'wrong_token_type') return decodeProtectedHeader(assertion);
     throw err instanceof BrokerError ? recode(err) : err;
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Up-front checks on a compact JWS before any cryptography (RFC 8725 §3.3, §3.11 and the
- * format check jose does not do): one canonical string form, no JWE, no JWT kinds that are
- * not identity tokens.
+ * format check jose does not do): one canonical string form, no JWE, no repeated member
+ * names. Which `typ` values a kind of token may carry is the caller's rule: identity tokens
+ * apply `refuseForeignTokenType`, client assertions their own.
  */
 import { decodeProtectedHeader, type ProtectedHeaderParameters } from 'jose';
 import { BrokerError, invalidGrant } from '../errors';
@@ -13,7 +14,7 @@ const COMPACT_JWE = /^[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*){4}$/;
 /** `typ` values of JWTs that must never be accepted as an identity token (RFC 8725 §3.11). */
 const FOREIGN_JWT_TYPES = new Set(['at+jwt', 'logout+jwt', 'dpop+jwt', 'secevent+jwt', 'token-introspection+jwt', 'client-authentication+jwt']);
 
-/** Checks shape and size, then returns the (unverified) protected header. */
+/** Checks shape and size, then returns the (unverified) protected header (`typ`, if any, a string). */
 export function checkCompactJws(token: string, maxBytes: number): ProtectedHeaderParameters {
   if (token.length > maxBytes) {
     throw new BrokerError('invalid_request', `token exceeds ${maxBytes} bytes`, { reason: 'token_too_large' });
@@ -30,7 +31,7 @@ export function checkCompactJws(token: string, maxBytes: number): ProtectedHeade
   }
   if (typeof header.alg !== 'string') throw invalidGrant('token header has no algorithm', 'malformed_token');
   refuseDuplicateKeys(token);
-  if (header.typ !== undefined) checkTyp(header.typ);
+  if (header.typ !== undefined && typeof header.typ !== 'string') throw invalidGrant('token header "typ" is not a string', 'malformed_token');
   return header;
 }
 
@@ -49,9 +50,10 @@ function refuseDuplicateKeys(token: string): void {
   }
 }
 
-function checkTyp(typ: unknown): void {
-  if (typeof typ !== 'string') throw invalidGrant('token header "typ" is not a string', 'malformed_token');
-  const normalised = typ.toLowerCase().replace(/^application\//, '');
+/** Identity tokens: refuse the `typ` of every other kind of JWT (RFC 8725 §3.11). */
+export function refuseForeignTokenType(header: ProtectedHeaderParameters): void {
+  if (header.typ === undefined) return;
+  const normalised = header.typ.toLowerCase().replace(/^application\//, '');
   if (FOREIGN_JWT_TYPES.has(normalised)) {
     throw invalidGrant(`tokens of type "${normalised}" are not accepted as subject tokens`, 'wrong_token_type');
   }

@@ -11,7 +11,7 @@ import { BrokerError, invalidGrant, temporarilyUnavailable, toBrokerError } from
 import { sha256Fingerprint } from '../fingerprint';
 import { KeyFetchError } from './bounded-fetch';
 import { toClaims } from './claims';
-import { checkCompactJws } from './compact-jws';
+import { checkCompactJws, refuseForeignTokenType } from './compact-jws';
 import type { Principal } from './principal';
 import type { TrustedIssuer } from './trusted-issuer';
 
@@ -27,6 +27,7 @@ export async function verifyOidcToken(
   options: VerifyOptions = {},
 ): Promise<Principal> {
   const header = checkCompactJws(token, options.maxTokenBytes ?? DEFAULTS.maxTokenBytes);
+  refuseForeignTokenType(header);
   const issuer = selectIssuer(token, issuers);
   if (!issuer.algorithms.includes(header.alg as string)) {
     throw invalidGrant('token algorithm is not accepted for this issuer', 'algorithm_not_allowed');
