@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { createBrokerFunction } from '../functions/broker';
 import type { Broker } from '../shared/broker';
 import { AuditLog } from '../shared/audit/audit-log';
-import { loadBroker } from '../shared/load-broker';
+import { loadBroker, type ResilienceOverrides } from '../shared/load-broker';
 import { startDemoIssuer, type DemoIssuer } from './demo-issuer';
 import { startGoogleEmulator, type GoogleEmulator } from './google-emulator';
 
@@ -43,6 +43,8 @@ export interface DevStackOptions {
   trustForwardedFor?: boolean;
   /** The broker's clock (tests). */
   now?: () => number;
+  /** Deadline, retry and circuit-breaker settings (tests shorten them). */
+  resilience?: ResilienceOverrides;
 }
 
 export interface DevStack {
@@ -82,7 +84,7 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
     BROKER_DEV_SOURCE_TOKEN: DEV_SOURCE_TOKEN,
     BROKER_ISSUER_URL: url,
     ...options.env,
-  }, { audit, now: options.now });
+  }, { audit, now: options.now, resilience: options.resilience });
   brokerPromise.catch(() => undefined); // surfaced to callers of `broker` and to requests
 
   return {

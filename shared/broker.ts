@@ -11,7 +11,9 @@
  *   6. answer with the true remaining lifetime.
  * Free of HTTP types; the record is filled in as the steps run.
  */
+import { DEFAULTS } from './config/defaults';
 import { BrokerError, invalidRequest } from './errors';
+import { Deadline } from './resilience/deadline';
 import type { ExchangeRecord } from './exchange-record';
 import { sha256Fingerprint } from './fingerprint';
 import { tokenExchange, type TokenExchangeRequest } from './grants/token-exchange';
@@ -52,6 +54,8 @@ export interface BrokerDependencies {
   clientAuth?: Omit<ClientAuthContext, 'policy' | 'audiences' | 'now'>;
   /** Per-principal rate limits and budgets; absent, rule and client limits are not enforced. */
   limiter?: RateLimiter;
+  /** One deadline for each whole request (default DEFAULTS.requestDeadlineMs). */
+  requestDeadlineMs?: number;
 }
 
 export interface Broker {
@@ -80,7 +84,13 @@ export function createBroker(deps: BrokerDependencies): Broker {
     now,
   };
 
-  async function exchange(params: TokenParams, record: ExchangeRecord, credentials: ClientCredentials = {}): Promise<TokenResponse> {
+  /** Everything below happens inside one deadline: past it the caller gets 503 + Retry-After. */
+  function exchange(params: TokenParams, record: ExchangeRecord, credentials: ClientCredentials = {}): Promise<TokenResponse> {
+    const deadline = new Deadline(deps.requestDeadlineMs ?? DEFAULTS.requestDeadlineMs);
+    return deadline.race(exchangeWithin(deadline, params, record, credentials));
+  }
+
+  async function exchangeWithin(deadline: Deadline, params: TokenParams, record: ExchangeRecord, credentials: ClientCredentials): Promise<TokenResponse> {
     const [request, declared] = parseRequest(params, record);
     record.policyVersion = deps.policy.version;
 
@@ -95,7 +105,7 @@ export function createBroker(deps: BrokerDependencies): Broker {
     await enforceLimits(selection.rule, principal, client);
 
     const started = now();
-    const token = await obtainToken(principal, grant, record);
+    const token = await obtainToken(principal, grant, record, deadline);
     record.tokenLatencyMs = now() - started;
     record.tokenSha256 = sha256Fingerprint(token.accessToken);
 
@@ -109,13 +119,14 @@ export function createBroker(deps: BrokerDependencies): Broker {
   }
 
   /** Step 4: through the cache when there is one; the mint closure itself touches no request state. */
-  async function obtainToken(principal: Principal, grant: Grant, record: ExchangeRecord): Promise<CachedToken> {
+  async function obtainToken(principal: Principal, grant: Grant, record: ExchangeRecord, deadline: Deadline): Promise<CachedToken> {
     const mint = async (trigger: 'request' | 'refresh'): Promise<CachedToken> => {
       const mintedAtMs = now();
       const event = { event: 'upstream_mint', trigger, serviceAccount: grant.serviceAccount, scopes: grant.scopes, lifetimeSeconds: grant.lifetimeSeconds } as const;
       try {
-        const minted = await deps.minter.mintAccessToken(grant);
-        recordAuthEvent(deps.audit, { ...event, outcome: 'success', latencyMs: now() - mintedAtMs, tokenSha256: sha256Fingerprint(minted.accessToken) });
+        // A refresh runs after its request has been answered: it gets a deadline of its own.
+        const minted = await deps.minter.mintAccessToken(grant, trigger === 'request' ? deadline : new Deadline(deadline.budgetMs));
+        recordAuthEvent(deps.audit, { ...event, outcome: 'success', latencyMs: now() - mintedAtMs, attempts: minted.attempts ?? 1, tokenSha256: sha256Fingerprint(minted.accessToken) });
         return { accessToken: minted.accessToken, mintedAtMs, expiresAtMs: minted.expiresAtMs };
       } catch (err) {
         const reason = err instanceof BrokerError ? `${err.reason}: ${err.detail ?? err.description}` : 'unexpected error';

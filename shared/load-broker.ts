@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { createBroker, type Broker } from './broker';
 import { readBrokerConfig, type BrokerConfig } from './config/environment';
 import { ConfigurationError } from './errors';
-import { createImpersonatedMinter } from './mint/impersonated-minter';
+import { createImpersonatedMinter, type UpstreamResilience } from './mint/impersonated-minter';
 import { createTokenCache, openFirestore, type CacheWiring } from './cache/create-token-cache';
 import { randomUUID } from 'node:crypto';
 import { createFirestoreReplayStore, createMemoryReplayStore } from './identity/replay-store';
@@ -18,16 +18,27 @@ import { parsePolicyText } from './policy/parse-document';
 import { PolicyLoadError } from './policy/policy-error';
 import type { CompiledPolicy } from './policy/compiled-policy';
 import type { NetworkPolicy } from './identity/bounded-fetch';
+import type { IssuerKeySettings } from './identity/key-source';
 
 export interface LoadOptions {
   audit?: AuditSink;
   /** Clock (ms) for everything time-based: tests travel in time with it. Default Date.now. */
   now?: () => number;
   cache?: CacheWiring;
+  /** Deadline, retry and breaker settings (tests shorten them). */
+  resilience?: ResilienceOverrides;
+}
+
+export interface ResilienceOverrides {
+  requestDeadlineMs?: number;
+  upstream?: Partial<UpstreamResilience>;
+  /** Issuers' key caches: fetch timeout, cooldown, age and staleness bounds. */
+  keys?: IssuerKeySettings;
 }
 
 export async function loadPolicyFile(
   file: string, network: NetworkPolicy, maxLifetimeSeconds?: number, audit?: AuditSink,
+  keys: IssuerKeySettings & { now?: () => number } = {},
 ): Promise<CompiledPolicy> {
   let text: string;
   try {
@@ -39,6 +50,7 @@ export async function loadPolicyFile(
     source: file,
     network,
     maxLifetimeSeconds,
+    keys,
     onKeyEvent: (issuer, event) =>
       recordAuthEvent(audit, event.type === 'fetch_failed'
         ? { event: 'jwks_fetch_failed', issuer, url: event.url, detail: event.detail }
@@ -54,7 +66,7 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
   const { audit } = options;
   try {
     const config = readBrokerConfig(env);
-    const policy = await loadPolicyFile(config.policyFile, config.network, config.maxLifetimeSeconds, audit);
+    const policy = await loadPolicyFile(config.policyFile, config.network, config.maxLifetimeSeconds, audit, { ...options.resilience?.keys, now: options.now });
     checkStateRequirements(policy, config);
     // One Firestore client serves the token cache, the assertion replay store and the rate
     // limiter; without Firestore (development) all three live in this instance's memory.
@@ -84,7 +96,19 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
       policy,
       cache,
       audit,
-      minter: createImpersonatedMinter({ endpoint: config.iamEndpoint, source: config.source }),
+      minter: createImpersonatedMinter({
+        endpoint: config.iamEndpoint,
+        source: config.source,
+        resilience: options.resilience?.upstream,
+        onCircuitTransition: (transition) => recordAuthEvent(audit, {
+          event: 'upstream_circuit',
+          upstream: 'iamcredentials',
+          state: transition.state,
+          failures: transition.failures,
+          ...(transition.openMs === undefined ? {} : { openSeconds: Math.ceil(transition.openMs / 1000) }),
+        }),
+      }),
+      requestDeadlineMs: options.resilience?.requestDeadlineMs,
       brokerAudiences: brokerAudiences(config.issuerUrl),
       // At most two scrypt computations at once per instance (see shared/concurrency.ts).
       clientAuth: { secrets: new SecretVerifier({ verify: limitConcurrency(verifySecret, 2) }), throttle: new FailureThrottle(), replay },

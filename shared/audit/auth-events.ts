@@ -9,7 +9,8 @@ import type { AuditSink } from './audit-sink';
 import { capString } from './sanitize';
 
 export type AuthEvent =
-  | { event: 'upstream_mint'; trigger: 'request' | 'refresh'; outcome: 'success' | 'failure'; serviceAccount: string; scopes: readonly string[]; lifetimeSeconds: number; latencyMs: number; error?: string; tokenSha256?: string }
+  | { event: 'upstream_mint'; trigger: 'request' | 'refresh'; outcome: 'success' | 'failure'; serviceAccount: string; scopes: readonly string[]; lifetimeSeconds: number; latencyMs: number; attempts?: number; error?: string; tokenSha256?: string }
+  | { event: 'upstream_circuit'; upstream: string; state: 'open' | 'half_open' | 'closed'; failures: number; openSeconds?: number }
   | { event: 'jwks_fetch_failed'; issuer: string; url: string; detail: string }
   | { event: 'jwks_keys_changed'; issuer: string; url: string; added: string[]; removed: string[] }
   | { event: 'policy_loaded'; source: string; policyVersion: string; rules: number; issuers: number }
@@ -21,13 +22,14 @@ export type AuthEvent =
   | { event: 'limits_store_unavailable'; detail: string };
 
 export const AUTH_EVENT_NAMES = [
-  'upstream_mint', 'jwks_fetch_failed', 'jwks_keys_changed', 'policy_loaded', 'policy_load_failed',
+  'upstream_mint', 'upstream_circuit', 'jwks_fetch_failed', 'jwks_keys_changed', 'policy_loaded', 'policy_load_failed',
   'cache_decrypt_failed', 'cache_store_unavailable', 'cache_lease_timeout', 'cache_refresh_failed', 'limits_store_unavailable',
 ] as const;
 
 function severityOf(event: AuthEvent): AuditSeverity {
   switch (event.event) {
     case 'upstream_mint': return event.outcome === 'success' ? 'INFO' : 'ERROR';
+    case 'upstream_circuit': return event.state === 'open' ? 'ERROR' : 'NOTICE';
     case 'policy_loaded': return 'NOTICE';
     case 'jwks_keys_changed': return 'NOTICE';
     case 'cache_lease_timeout': return 'NOTICE';

@@ -39,6 +39,12 @@ export const DEFAULTS = {
   jwksCooldownMs: 30_000,
   /** A fetched JWKS is trusted for this long before it is refetched. */
   jwksCacheMaxAgeMs: 10 * 60_000,
+  /**
+   * While an issuer's key host is down, keys fetched earlier keep verifying tokens for at most
+   * this long after their fetch (refetches are retried meanwhile, once per cooldown). Bounded:
+   * a key the issuer withdrew during an outage is trusted no longer than this.
+   */
+  jwksMaxStaleMs: 6 * 3600_000,
   /** Largest accepted JWKS document. */
   jwksMaxBytes: 256 * 1024,
   /** Largest accepted OIDC discovery document. */
@@ -47,8 +53,24 @@ export const DEFAULTS = {
   jwksRetryAfterSeconds: 30,
   /** `Retry-After` sent when Google IAM is unavailable and says nothing more precise. */
   upstreamRetryAfterSeconds: 5,
-  /** Timeout of one IAM Credentials call. */
-  upstreamTimeoutMs: 10_000,
+  /** Timeout of one IAM Credentials call (its p99 is well under a second). */
+  upstreamTimeoutMs: 5_000,
+  /**
+   * Retries of a failed IAM Credentials call: 3 attempts in all, full-jitter backoff from
+   * 200 ms capped at 2 s, and none started with less than 250 ms of the request's deadline left.
+   */
+  upstreamRetry: { maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 2_000, minAttemptMs: 250 },
+  /**
+   * Circuit breaker per instance: 5 consecutive retryable failures open it for 5 s; a failed
+   * probe doubles that, up to 60 s. Callers meanwhile get 503 with Retry-After at once.
+   */
+  upstreamBreaker: { failureThreshold: 5, openMs: 5_000, maxOpenMs: 60_000 },
+  /**
+   * One deadline for a whole token request (key fetch, Firestore, minting and retries). Below
+   * the function timeout (at least 30 s in terraform/modules/broker), so every request ends
+   * with an answer and an audit entry rather than being cut off.
+   */
+  requestDeadlineMs: 20_000,
 
   /** Token cache: never serve a cached token with less remaining life than this (or half its lifetime). */
   cacheMinRemainingSeconds: 300,

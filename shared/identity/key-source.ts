@@ -3,7 +3,7 @@
  * OIDC discovery. URLs come only from the policy (RFC 8725 §3.8/§3.10): never from a token's
  * `iss`, `jku`, `x5u` or embedded `jwk`.
  */
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, errors as joseErrors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { DEFAULTS } from '../config/defaults';
 import { boundedGet, KeyFetchError, type NetworkPolicy } from './bounded-fetch';
 
@@ -17,12 +17,23 @@ export type KeySourceEvent =
   | { type: 'fetch_failed'; url: string; detail: string }
   | { type: 'keys_changed'; url: string; added: string[]; removed: string[] };
 
-export interface KeySourceOptions {
+/** Bounds of a remote key cache; each defaults from DEFAULTS.jwks*. */
+export interface IssuerKeySettings {
+  /** One fetch of a JWKS or discovery document. */
+  timeoutMs?: number;
+  /** Least time between two fetches prompted by failures or unknown `kid`s. */
+  cooldownMs?: number;
+  /** Age at which keys are refetched (in the background while they serve). */
+  cacheMaxAgeMs?: number;
+  /** How long after their fetch keys keep verifying while refetches fail. */
+  maxStaleMs?: number;
+}
+
+export interface KeySourceOptions extends IssuerKeySettings {
   network: NetworkPolicy;
   onEvent?: (event: KeySourceEvent) => void;
-  timeoutMs?: number;
-  cooldownMs?: number;
-  cacheMaxAgeMs?: number;
+  /** Clock in ms (the broker's, so tests can travel in time). */
+  now?: () => number;
 }
 
 export function createKeySource(spec: KeySourceSpec, options: KeySourceOptions): JWTVerifyGetKey {
@@ -36,48 +47,97 @@ export function createKeySource(spec: KeySourceSpec, options: KeySourceOptions):
   }
 }
 
+/**
+ * A JWKS fetched from the policy's URL and kept for `cacheMaxAgeMs`. Past that it is
+ * refetched in the background while the keys in hand keep verifying; if refetching fails they
+ * keep verifying until `maxStaleMs` after their fetch, and no longer (then callers get 503
+ * until the host answers). A `kid` not in hand triggers a refetch (a rotation), at most once
+ * per cooldown; so does an unusable set. Refetches are single-flight and, after a failure,
+ * wait out the cooldown: a dead host is asked once per cooldown, not once per request.
+ */
 function remoteKeySet(jwksUri: string, options: KeySourceOptions): JWTVerifyGetKey {
+  const now = options.now ?? (() => Date.now());
   const timeoutMs = options.timeoutMs ?? DEFAULTS.jwksTimeoutMs;
-  let knownKids: Set<string> | undefined;
-  const observe = async (response: Response): Promise<Response> => {
-    if (response.status !== 200) {
-      emit(options, { type: 'fetch_failed', url: jwksUri, detail: `HTTP ${response.status}` });
-      return response;
+  const cooldownMs = options.cooldownMs ?? DEFAULTS.jwksCooldownMs;
+  const maxAgeMs = options.cacheMaxAgeMs ?? DEFAULTS.jwksCacheMaxAgeMs;
+  const maxStaleMs = Math.max(options.maxStaleMs ?? DEFAULTS.jwksMaxStaleMs, maxAgeMs);
+  let current: { getKey: JWTVerifyGetKey; kids: Set<string>; fetchedAt: number } | undefined;
+  let inflight: Promise<void> | undefined;
+  let lastAttemptAt = -Infinity;
+  let lastFailure: { error: unknown; at: number } | undefined;
+
+  async function fetchKeys(): Promise<void> {
+    const response = await boundedGet(jwksUri, { maxBytes: DEFAULTS.jwksMaxBytes, timeoutMs, network: options.network, headers: { accept: 'application/json' } });
+    if (response.status !== 200) throw new KeyFetchError(`${jwksUri} answered HTTP ${response.status}`);
+    let body: unknown;
+    try {
+      body = await response.json();
+    } catch (cause) {
+      throw new KeyFetchError(`${jwksUri} did not answer JSON`, { cause });
     }
-    const kids = await kidsOf(response.clone());
-    if (kids && knownKids && !sameSet(kids, knownKids)) {
-      emit(options, { type: 'keys_changed', url: jwksUri, added: [...kids].filter((k) => !knownKids?.has(k)), removed: [...knownKids].filter((k) => !kids.has(k)) });
+    let getKey: JWTVerifyGetKey;
+    try {
+      getKey = createLocalJWKSet(body as JSONWebKeySet);
+    } catch (cause) {
+      throw new KeyFetchError(`${jwksUri} did not answer a JWK set`, { cause });
     }
-    if (kids) knownKids = kids;
-    return response;
+    const kids = kidsOf(body);
+    if (current && !sameSet(kids, current.kids)) {
+      const before = current.kids;
+      emit(options, { type: 'keys_changed', url: jwksUri, added: [...kids].filter((k) => !before.has(k)), removed: [...before].filter((k) => !kids.has(k)) });
+    }
+    current = { getKey, kids, fetchedAt: now() };
+    lastFailure = undefined;
+  }
+
+  function refresh(): Promise<void> {
+    if (inflight) return inflight;
+    lastAttemptAt = now();
+    const attempt = fetchKeys()
+      .catch((error: unknown) => {
+        lastFailure = { error, at: now() };
+        const kept = current ? `; keeping keys fetched ${Math.round((now() - current.fetchedAt) / 1000)} s ago (trusted up to ${Math.round(maxStaleMs / 1000)} s)` : '';
+        emit(options, { type: 'fetch_failed', url: jwksUri, detail: `${error instanceof Error ? error.message : String(error)}${kept}` });
+        throw error;
+      })
+      .finally(() => {
+        inflight = undefined;
+      });
+    inflight = attempt;
+    return attempt;
+  }
+
+  const mayRefetch = () => now() - lastAttemptAt >= cooldownMs;
+  const lastError = () => lastFailure?.error ?? new KeyFetchError(`no usable keys from ${jwksUri}`);
+
+  return async (header, token) => {
+    const age = current ? now() - current.fetchedAt : Infinity;
+    if (age >= maxStaleMs) {
+      // Nothing usable in hand: this request waits for keys (or fails, retryably).
+      if (inflight || mayRefetch()) await refresh();
+      else throw lastError();
+    } else if (age >= maxAgeMs && !inflight && mayRefetch()) {
+      refresh().catch(() => undefined); // in the background; the keys in hand serve meanwhile
+    }
+    const keys = current as NonNullable<typeof current>;
+    try {
+      return await keys.getKey(header, token);
+    } catch (err) {
+      if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
+      // A key we do not hold: perhaps a rotation. Ask the host, at most once per cooldown;
+      // while it is failing, the answer is "retry later", not "invalid token".
+      if (inflight || mayRefetch()) await refresh();
+      else if (lastFailure && lastFailure.at >= keys.fetchedAt) throw lastError();
+      else throw err;
+      return (current as NonNullable<typeof current>).getKey(header, token);
+    }
   };
-  return createRemoteJWKSet(new URL(jwksUri), {
-    timeoutDuration: timeoutMs,
-    cooldownDuration: options.cooldownMs ?? DEFAULTS.jwksCooldownMs,
-    cacheMaxAge: options.cacheMaxAgeMs ?? DEFAULTS.jwksCacheMaxAgeMs,
-    [customFetch]: (url: string, init: RequestInit) =>
-      boundedGet(url, {
-        maxBytes: DEFAULTS.jwksMaxBytes,
-        timeoutMs,
-        network: options.network,
-        headers: init.headers,
-        signal: init.signal ?? undefined,
-      }).then(observe, (err: unknown) => {
-        emit(options, { type: 'fetch_failed', url: jwksUri, detail: err instanceof Error ? err.message : String(err) });
-        throw err;
-      }),
-  });
 }
 
-/** The `kid`s of a JWKS response, or undefined when it is not a key set (jose will say why). */
-async function kidsOf(response: Response): Promise<Set<string> | undefined> {
-  try {
-    const body = (await response.json()) as { keys?: unknown };
-    if (!Array.isArray(body.keys)) return undefined;
-    return new Set(body.keys.map((key: unknown) => String((key as { kid?: unknown })?.kid ?? '(no kid)').slice(0, 128)));
-  } catch {
-    return undefined;
-  }
+/** The `kid`s of a key set, for the audit trail's rotation events. */
+function kidsOf(body: unknown): Set<string> {
+  const keys = (body as { keys?: unknown }).keys;
+  return new Set((Array.isArray(keys) ? keys : []).map((key: unknown) => String((key as { kid?: unknown })?.kid ?? '(no kid)').slice(0, 128)));
 }
 
 function sameSet(a: Set<string>, b: Set<string>): boolean {
@@ -99,18 +159,19 @@ function emit(options: KeySourceOptions, event: KeySourceEvent): void {
  */
 function discoveredKeySet(issuer: string, options: KeySourceOptions): JWTVerifyGetKey {
   const cooldownMs = options.cooldownMs ?? DEFAULTS.jwksCooldownMs;
+  const now = options.now ?? (() => Date.now());
   let keySet: Promise<JWTVerifyGetKey> | undefined;
   let failedAt = -Infinity;
   let lastError: unknown;
 
   const resolve = (): Promise<JWTVerifyGetKey> => {
     if (keySet) return keySet;
-    if (Date.now() - failedAt < cooldownMs) return Promise.reject(lastError);
+    if (now() - failedAt < cooldownMs) return Promise.reject(lastError);
     const attempt = discoverJwksUri(issuer, options).then((jwksUri) => remoteKeySet(jwksUri, options));
     keySet = attempt;
     attempt.catch((err: unknown) => {
       emit(options, { type: 'fetch_failed', url: `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, detail: err instanceof Error ? err.message : String(err) });
-      failedAt = Date.now();
+      failedAt = now();
       lastError = err;
       if (keySet === attempt) keySet = undefined;
     });

@@ -1,4 +1,6 @@
 /** What the broker asks Google for, and what it gets back. */
+import type { Deadline } from '../resilience/deadline';
+
 export interface MintRequest {
   readonly serviceAccount: string;
   readonly scopes: readonly string[];
@@ -11,9 +13,11 @@ export interface MintedToken {
   readonly accessToken: string;
   /** Expiry as reported by Google (ms since the epoch). */
   readonly expiresAtMs: number;
+  /** Upstream calls it took (retries included). */
+  readonly attempts?: number;
 }
 
-/** Obtains access tokens for target service accounts. */
+/** Obtains access tokens for target service accounts, within the request's deadline. */
 export interface Minter {
-  mintAccessToken(request: MintRequest): Promise<MintedToken>;
+  mintAccessToken(request: MintRequest, deadline?: Deadline): Promise<MintedToken>;
 }

@@ -8,7 +8,7 @@ import ipaddr from 'ipaddr.js';
 import type { JSONWebKeySet } from 'jose';
 import { DEFAULTS } from '../config/defaults';
 import { urlRefusal, type NetworkPolicy } from '../identity/bounded-fetch';
-import { createKeySource, type KeySourceEvent, type KeySourceSpec } from '../identity/key-source';
+import { createKeySource, type IssuerKeySettings, type KeySourceEvent, type KeySourceSpec } from '../identity/key-source';
 import { parseSecretHash } from '../identity/secret-hash';
 import type { TrustedIssuer } from '../identity/trusted-issuer';
 import type { LimitSpec } from '../limits/rate-limiter';
@@ -26,6 +26,8 @@ export interface CompileOptions {
   maxLifetimeSeconds?: number;
   /** Observes issuers' and clients' key endpoints (fetch failures, key rotations). */
   onKeyEvent?: (issuer: string, event: KeySourceEvent) => void;
+  /** Issuers' key caches: clock and bounds (defaults from DEFAULTS). */
+  keys?: IssuerKeySettings & { now?: () => number };
 }
 
 /** Google's published keys for Firebase Auth ID tokens and for Google Sign-In ID tokens. */
@@ -85,7 +87,7 @@ function expandPreset(doc: IssuerDocument): ExpandedIssuer {
 }
 
 function compileIssuer(doc: ExpandedIssuer, path: string, options: CompileOptions, issues: PolicyIssue[]): TrustedIssuer | undefined {
-  const { network, onKeyEvent } = options;
+  const { network, onKeyEvent, keys } = options;
   const before = issues.length;
   checkUrl(doc.issuer, `${path}.issuer`, network, issues);
   if (doc.jwks_uri !== undefined) checkUrl(doc.jwks_uri, `${path}.jwks_uri`, network, issues);
@@ -100,7 +102,7 @@ function compileIssuer(doc: ExpandedIssuer, path: string, options: CompileOption
     maxTokenValiditySeconds: doc.max_token_validity_seconds ?? DEFAULTS.maxTokenValiditySeconds,
     browser: doc.browser ?? false,
     requireAuthTime: doc.requireAuthTime,
-    keys: createKeySource(keySourceSpec(doc), { network, onEvent: onKeyEvent && ((event) => onKeyEvent(doc.issuer, event)) }),
+    keys: createKeySource(keySourceSpec(doc), { ...keys, network, onEvent: onKeyEvent && ((event) => onKeyEvent(doc.issuer, event)) }),
   });
 }
 

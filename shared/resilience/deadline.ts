@@ -1,0 +1,42 @@
+/**
+ * One deadline per token request. Everything the request waits for (key fetches, Firestore,
+ * IAM Credentials and the retries between them) happens inside it, so a request ends, with a
+ * retryable 503, well before the function's own timeout would cut it off without an answer or
+ * an audit entry. It runs on the monotonic clock: the broker's injectable wall clock (used for
+ * token validity) does not move it.
+ */
+import { performance } from 'node:perf_hooks';
+import { DEFAULTS } from '../config/defaults';
+import { temporarilyUnavailable } from '../errors';
+
+export class Deadline {
+  private readonly endsAt: number;
+
+  constructor(readonly budgetMs: number, private readonly clock: () => number = () => performance.now()) {
+    this.endsAt = clock() + budgetMs;
+  }
+
+  remainingMs(): number {
+    return Math.max(0, this.endsAt - this.clock());
+  }
+
+  /** Settles like `work`, or rejects with `temporarily_unavailable` once the deadline passes. */
+  race<T>(work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const expiry = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(deadlineExceeded(this.budgetMs)), this.remainingMs());
+    });
+    // `work` may still settle after the deadline; its outcome is then nobody's business.
+    work.catch(() => undefined);
+    return Promise.race([work, expiry]).finally(() => clearTimeout(timer));
+  }
+}
+
+export function deadlineExceeded(budgetMs: number) {
+  return temporarilyUnavailable(
+    'the broker could not complete the request in time',
+    DEFAULTS.upstreamRetryAfterSeconds,
+    'deadline_exceeded',
+    `request deadline of ${budgetMs} ms exceeded`,
+  );
+}
