@@ -92,7 +92,7 @@ export function createImpersonatedMinter(options: ImpersonatedMinterOptions): Mi
     async mintAccessToken(request: MintRequest, deadline = new Deadline(DEFAULTS.requestDeadlineMs)): Promise<MintedToken> {
       try {
         const { value, attempts } = await withRetries(
-          () => breaker.run(() => callOnce(request, Math.min(settings.attemptTimeoutMs, deadline.remainingMs()))),
+          () => breaker.run(() => callOnce(request, Math.max(1, Math.floor(Math.min(settings.attemptTimeoutMs, deadline.remainingMs()))))),
           {
             policy: settings.retry,
             deadline,
