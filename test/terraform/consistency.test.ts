@@ -110,3 +110,14 @@ describe('Firestore collections and the TTL field', () => {
     expect(ttl.filter((f) => f.ttl && f.field !== TTL_FIELD).map((f) => `${f.collection}.${f.field}`)).toEqual([]);
   });
 });
+
+it('the function timeout the module accepts is always above the broker\'s request deadline', () => {
+  const variables = read(BROKER_DIR, 'variables.tf');
+  const minimum = /var\.function_config\.timeout_seconds >= (\d+)/.exec(variables);
+  const fallback = /timeout_seconds\s+= optional\(number, (\d+)\)/.exec(variables);
+  expect(minimum).not.toBeNull();
+  expect(fallback).not.toBeNull();
+  // a margin for the answer and the audit entry to leave before the platform cuts the request off
+  expect(Number(minimum?.[1]) * 1000).toBeGreaterThanOrEqual(DEFAULTS.requestDeadlineMs + 5_000);
+  expect(Number(fallback?.[1])).toBeGreaterThanOrEqual(Number(minimum?.[1]));
+});

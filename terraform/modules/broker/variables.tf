@@ -164,9 +164,11 @@ variable "function_config" {
   }
 
   validation {
-    # The broker's upstream budget is 10 s and JWKS fetches 5 s; a long timeout only keeps stuck requests alive.
-    condition     = var.function_config.timeout_seconds >= 10 && var.function_config.timeout_seconds <= 300
-    error_message = "timeout_seconds must be 10-300."
+    # Every request ends within the broker's 20 s request deadline (DEFAULTS.requestDeadlineMs), with an
+    # answer and an audit entry; the function timeout must leave room above it. A long timeout only keeps
+    # stuck requests alive.
+    condition     = var.function_config.timeout_seconds >= 30 && var.function_config.timeout_seconds <= 300
+    error_message = "timeout_seconds must be 30-300 (the broker's request deadline is 20 s)."
   }
 
   validation {
