@@ -20,7 +20,7 @@ import { DEFAULTS } from '../config/defaults';
 import { BrokerError } from '../errors';
 import { sha256Fingerprint } from '../fingerprint';
 import { toClaims, type Claims } from './claims';
-import { checkCompactJws } from './compact-jws';
+import { checkClaimsSetText, checkCompactJws } from './compact-jws';
 import { verificationError } from './oidc-token';
 import { replayStoreUnavailable, type ReplayStore } from './replay-store';
 
@@ -177,10 +177,12 @@ function audienceAccepted(aud: string | readonly string[], audiences: readonly s
   return aud.length === 1 && audiences.includes(aud[0] as string);
 }
 
-/** `checkCompactJws` (size, no JWE, canonical compact form, decodable header with an `alg`), with its codes recast. */
+/** `checkCompactJws` (size, no JWE, canonical compact form, decodable header with an `alg`) and `checkClaimsSetText` (UTF-8 JSON claims), with their codes recast. */
 function preCheck(assertion: string, maxBytes: number, recode: (err: BrokerError) => BrokerError): ProtectedHeaderParameters {
   try {
-    return checkCompactJws(assertion, maxBytes);
+    const header = checkCompactJws(assertion, maxBytes);
+    checkClaimsSetText(assertion);
+    return header;
   } catch (err) {
     throw err instanceof BrokerError ? recode(err) : err;
   }

@@ -1,8 +1,10 @@
 /**
  * Up-front checks on a compact JWS before any cryptography (RFC 8725 §3.3, §3.11 and the
  * format check jose does not do): one canonical string form, no JWE, no repeated member
- * names. Which `typ` values a kind of token may carry is the caller's rule: identity tokens
- * apply `refuseForeignTokenType`, client assertions their own.
+ * names, a header that is strict UTF-8 JSON. Which `typ` values a kind of token may carry is
+ * the caller's rule: identity tokens apply `refuseForeignTokenType`, client assertions their
+ * own. JWTs add `checkClaimsSetText` for their payload (a JWS payload in general may be any
+ * bytes).
  */
 import { decodeProtectedHeader, type ProtectedHeaderParameters } from 'jose';
 import { BrokerError, invalidGrant } from '../errors';
@@ -10,6 +12,8 @@ import { hasDuplicateKeys } from './duplicate-keys';
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const COMPACT_JWE = /^[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*){4}$/;
+/** Refuses invalid sequences instead of replacing them, and keeps a byte order mark as text (which JSON then refuses). */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** `typ` values of JWTs that must never be accepted as an identity token (RFC 8725 §3.11). */
 const FOREIGN_JWT_TYPES = new Set(['at+jwt', 'logout+jwt', 'dpop+jwt', 'secevent+jwt', 'token-introspection+jwt', 'client-authentication+jwt']);
@@ -30,9 +34,35 @@ export function checkCompactJws(token: string, maxBytes: number): ProtectedHeade
     throw invalidGrant('token header is not valid base64url JSON', 'malformed_token');
   }
   if (typeof header.alg !== 'string') throw invalidGrant('token header has no algorithm', 'malformed_token');
+  strictJsonText(token.slice(0, token.indexOf('.')), 'header');
   refuseDuplicateKeys(token);
   if (header.typ !== undefined && typeof header.typ !== 'string') throw invalidGrant('token header "typ" is not a string', 'malformed_token');
   return header;
+}
+
+/**
+ * A JWT's payload must be a JSON object encoded as UTF-8 (RFC 7519 §7.2 step 10, RFC 8259
+ * §8.1): invalid UTF-8, a byte order mark or UTF-16 is refused. jose's decoder would drop a
+ * BOM silently, so the same claims could arrive in two byte forms that other parsers read
+ * differently.
+ */
+export function checkClaimsSetText(token: string): void {
+  const [, payload = ''] = token.split('.');
+  const value: unknown = JSON.parse(strictJsonText(payload, 'payload'));
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalidGrant('token payload is not a JSON object', 'malformed_token');
+  }
+}
+
+/** The text of a base64url segment that must be strict UTF-8 JSON (RFC 7515 §5.2 steps 3 and 8). */
+function strictJsonText(segment: string, part: 'header' | 'payload'): string {
+  try {
+    const text = STRICT_UTF8.decode(Buffer.from(segment, 'base64url'));
+    JSON.parse(text);
+    return text;
+  } catch {
+    throw invalidGrant(`token ${part} is not UTF-8 JSON`, 'malformed_token');
+  }
 }
 
 /** Header and payload must not repeat a member name (see duplicate-keys.ts). */

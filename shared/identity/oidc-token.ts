@@ -11,7 +11,7 @@ import { BrokerError, invalidGrant, temporarilyUnavailable, toBrokerError } from
 import { sha256Fingerprint } from '../fingerprint';
 import { KeyFetchError } from './bounded-fetch';
 import { toClaims } from './claims';
-import { checkCompactJws, refuseForeignTokenType } from './compact-jws';
+import { checkClaimsSetText, checkCompactJws, refuseForeignTokenType } from './compact-jws';
 import type { Principal } from './principal';
 import type { TrustedIssuer } from './trusted-issuer';
 
@@ -27,6 +27,7 @@ export async function verifyOidcToken(
   options: VerifyOptions = {},
 ): Promise<Principal> {
   const header = checkCompactJws(token, options.maxTokenBytes ?? DEFAULTS.maxTokenBytes);
+  checkClaimsSetText(token);
   refuseForeignTokenType(header);
   const issuer = selectIssuer(token, issuers);
   if (!issuer.algorithms.includes(header.alg as string)) {
@@ -122,6 +123,9 @@ export function verificationError(err: unknown, issuer: string): BrokerError {
 
 function claimError(err: InstanceType<typeof joseErrors.JWTClaimValidationFailed>): BrokerError {
   if (err.reason === 'missing') return invalidGrant(`token lacks the required "${err.claim}" claim`, 'missing_claim');
+  // jose's "invalid": a time claim that is not a number (`"iat": "1700000000"`, `null`, `[…]`),
+  // a type error, not a statement about time.
+  if (err.reason === 'invalid') return invalidGrant(`token "${err.claim}" claim is invalid`, 'invalid_claim_type');
   switch (err.claim) {
     case 'aud': return invalidGrant('token audience is not accepted', 'audience_mismatch');
     case 'iss': return invalidGrant('token issuer is not trusted', 'untrusted_issuer');
