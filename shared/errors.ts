@@ -102,7 +102,17 @@ export function toBrokerError(err: unknown): BrokerError {
 }
 
 export function errorBody(err: BrokerError): OAuthErrorBody {
-  return { error: wireErrorCode(err.code), error_description: err.description };
+  return { error: wireErrorCode(err.code), error_description: wireDescription(err) };
+}
+
+/**
+ * RFC 6749 §5.2: `error_description` "MUST NOT include characters outside the set %x20-21 /
+ * %x23-5B / %x5D-7E", so no double quote, no backslash, nothing beyond printable ASCII.
+ * Quotes become apostrophes; anything else outside the set becomes `?`.
+ */
+function wireDescription(err: BrokerError): string {
+  const text = err.description.replaceAll('"', "'").replaceAll('\\', '/').replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '?');
+  return text.trim() === '' ? ERROR_CATALOGUE[err.code].summary : text;
 }
 
 /**

@@ -43,17 +43,24 @@ function rawBody(req: Request): string {
   return raw === undefined ? '' : raw.toString('latin1');
 }
 
+/**
+ * Every name once (RFC 6749 §3.2: "MUST NOT be included more than once", whatever the values),
+ * each value within its limit. A parameter sent without a value is then treated as omitted
+ * (RFC 6749 §3.2: "Parameters sent without a value MUST be treated as if they were omitted").
+ */
 function parseParams(body: string): TokenParams {
   const params = new Map<string, string>();
+  const seen = new Set<string>();
   const form = new URLSearchParams(body);
   let count = 0;
   for (const [name, value] of form) {
     if (++count > MAX_PARAMETERS) throw invalidRequest('too many parameters', 'too_many_parameters');
     if (name === '' || name.length > 64) throw invalidRequest('malformed parameter name', 'malformed_body');
-    if (params.has(name)) throw invalidRequest(`parameter ${safeName(name)} is repeated`, 'duplicate_parameter');
+    if (seen.has(name)) throw invalidRequest(`parameter ${safeName(name)} is repeated`, 'duplicate_parameter');
+    seen.add(name);
     const limit = TOKEN_PARAMETERS.has(name) ? DEFAULTS.maxTokenBytes : DEFAULTS.maxParamBytes;
     if (value.length > limit) throw invalidRequest(`parameter ${safeName(name)} exceeds ${limit} bytes`, 'parameter_too_large');
-    params.set(name, value);
+    if (value !== '') params.set(name, value);
   }
   return params;
 }

@@ -13,15 +13,15 @@ export function required(params: TokenParams, name: string): string {
   return value;
 }
 
+/** RFC 6749 §3.2: a parameter sent without a value is treated as if it were omitted. */
 export function optional(params: TokenParams, name: string): string | undefined {
   const value = params.get(name);
-  if (value === '') throw invalidRequest(`parameter ${name} must not be empty`, 'empty_parameter');
-  return value;
+  return value === '' ? undefined : value;
 }
 
 /** RFC 6749 §3.3: space-delimited scope tokens. */
 export function parseScope(scope: string | undefined): readonly string[] | undefined {
-  if (scope === undefined) return undefined;
+  if (scope === undefined || scope === '') return undefined;
   const scopes = scope.split(' ').filter((s) => s !== '');
   if (scopes.length === 0) throw invalidRequest('scope must not be empty', 'empty_parameter');
   if (scopes.length > DEFAULTS.maxScopes) throw invalidRequest(`at most ${DEFAULTS.maxScopes} scopes may be requested`, 'too_many_scopes');
@@ -31,7 +31,7 @@ export function parseScope(scope: string | undefined): readonly string[] | undef
 
 /** The JSON `options` parameter (as Google STS has): `{"lifetimeSeconds": 600}`. */
 export function parseOptions(options: string | undefined): number | undefined {
-  if (options === undefined) return undefined;
+  if (options === undefined || options === '') return undefined;
   let parsed: unknown;
   try {
     parsed = JSON.parse(options);

@@ -33,20 +33,20 @@ export const tokenExchange: GrantTypeDefinition<TokenExchangeRequest> = {
     if (!SUBJECT_TOKEN_TYPES.includes(subjectTokenType)) {
       throw invalidRequest('subject_token_type must be urn:ietf:params:oauth:token-type:jwt or :id_token', 'unsupported_subject_token_type');
     }
-    const requested = params.get('requested_token_type');
+    const requested = optional(params, 'requested_token_type');
     if (requested !== undefined && requested !== TOKEN_TYPE_ACCESS_TOKEN) {
       throw invalidRequest('requested_token_type must be urn:ietf:params:oauth:token-type:access_token', 'unsupported_requested_token_type');
     }
-    if (params.has('actor_token') || params.has('actor_token_type')) {
+    if (optional(params, 'actor_token') !== undefined || optional(params, 'actor_token_type') !== undefined) {
       throw invalidRequest('delegation with actor_token is not supported', 'actor_token_unsupported');
     }
-    if (params.has('resource')) throw invalidRequest('the resource parameter is not supported; use audience', 'resource_unsupported');
+    if (optional(params, 'resource') !== undefined) throw invalidRequest('the resource parameter is not supported; use audience', 'resource_unsupported');
     return {
       grantType: GRANT_TYPE_TOKEN_EXCHANGE,
       subjectToken,
       subjectTokenType,
       audience: optional(params, 'audience'),
-      scopes: parseScope(params.get('scope')),
+      scopes: parseScope(optional(params, 'scope')),
       lifetimeSeconds: parseOptions(params.get('options')),
     };
   },
