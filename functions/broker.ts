@@ -10,6 +10,8 @@ import { createMetadataHandler } from './metadata';
 import { createTokenHandler, type BrokerProvider } from './token';
 import { replyError } from './http/reply';
 import { trustsForwardedFor } from './http/request-facts';
+import { takeOverFrameworkBodyParsing } from './http/framework-body';
+import { DEFAULTS } from '../shared/config/defaults';
 import type { AuditSink } from '../shared/audit/audit-sink';
 
 export const TOKEN_PATHS = new Set(['/token', '/v1/token']);
@@ -26,6 +28,8 @@ export interface BrokerFunctionOptions {
 }
 
 export function createBrokerFunction(options: BrokerFunctionOptions) {
+  // Before the framework builds its server: it must not parse (or inflate) bodies its own way.
+  takeOverFrameworkBodyParsing(DEFAULTS.maxBodyBytes);
   const token = createTokenHandler(options.getBroker, options.audit, options.trustForwardedFor ?? trustsForwardedFor());
   const metadata = createMetadataHandler(options.getBroker, (req) => options.issuerUrl ?? requestOrigin(req));
   return async function broker(req: Request, res: Response): Promise<void> {

@@ -1,13 +1,14 @@
 /**
  * Strict reading of an `application/x-www-form-urlencoded` token request (RFC 6749 §3.2,
- * SECURITY.md "The HTTP edge"). The framework has already parsed the body its own lenient
- * way (arrays for repeated fields, inflated gzip, JSON); we ignore that and parse the raw
- * bytes: ASCII only, every parameter once, each within its size limit.
+ * SECURITY.md "The HTTP edge"). The framework's own parsers are switched off
+ * (framework-body.ts); it keeps only the raw bytes, up to the body cap and never inflated, and we
+ * parse them: ASCII only, every parameter once, each within its size limit.
  */
 import type { Request } from '@google-cloud/functions-framework';
 import { DEFAULTS } from '../../shared/config/defaults';
 import { BrokerError, invalidRequest } from '../../shared/errors';
 import type { TokenParams } from '../../shared/grants/token-request';
+import { frameworkBodyFailure } from './framework-body';
 
 const FORM_MEDIA_TYPE = /^application\/x-www-form-urlencoded\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
 const TOKEN_PARAMETERS = new Set(['subject_token', 'actor_token', 'assertion', 'client_assertion']);
@@ -17,6 +18,7 @@ const PRINTABLE_ASCII = /^[\x20-\x7E]*$/;
 export function readFormParams(req: Request): TokenParams {
   checkContentType(req.headers['content-type']);
   checkContentEncoding(req.headers['content-encoding']);
+  checkBodyRead(req);
   const body = rawBody(req);
   if (!PRINTABLE_ASCII.test(body)) throw invalidRequest('request body must be ASCII form encoding', 'malformed_body');
   return parseParams(body);
@@ -34,11 +36,22 @@ function checkContentEncoding(encoding: string | undefined): void {
   }
 }
 
+/** The body as the framework's (bounded, non-inflating) raw parser left it. */
+function checkBodyRead(req: Request): void {
+  const failure = frameworkBodyFailure(req);
+  if (!failure) return;
+  if (failure.type === 'entity.too.large') throw tooLarge();
+  if (failure.type === 'encoding.unsupported') throw invalidRequest('content encodings are not accepted', 'content_encoding');
+  throw invalidRequest('the request body could not be read', 'malformed_body');
+}
+
+const tooLarge = () => new BrokerError('request_too_large', `request body exceeds ${DEFAULTS.maxBodyBytes} bytes`, { reason: 'body_too_large' });
+
 function rawBody(req: Request): string {
   const declared = Number(req.headers['content-length'] ?? 0);
   const raw = req.rawBody;
   if (declared > DEFAULTS.maxBodyBytes || (raw !== undefined && raw.length > DEFAULTS.maxBodyBytes)) {
-    throw new BrokerError('request_too_large', `request body exceeds ${DEFAULTS.maxBodyBytes} bytes`, { reason: 'body_too_large' });
+    throw tooLarge();
   }
   return raw === undefined ? '' : raw.toString('latin1');
 }

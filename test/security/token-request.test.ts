@@ -11,11 +11,10 @@
  * no access token, and nothing minted at the emulator. Each grant's unmodified request is
  * accepted first, so each refusal is caused by its one change.
  *
- * Known gaps (see the "framework" describe blocks): the Functions Framework parses the body
- * before the broker runs. For the requests listed there it answers an HTML page with a stack
- * trace and no `no-store` instead of an RFC 6749 error, and it inflates gzip bodies before
- * the broker can refuse them. The RFC-conformant expectations are kept as `it.failing`, so
- * they turn red (and must become plain tests) the day the server setup refuses these first.
+ * The "framework" describe blocks hold the requests the Functions Framework's own body parsers
+ * used to answer before the broker ran (an HTML page with a stack trace, no `no-store`), and the
+ * gzip bomb they used to inflate. functions/http/framework-body.ts switches those parsers off;
+ * these cases fail if it stops doing so.
  */
 import { SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
@@ -465,11 +464,9 @@ describe('content types', () => {
 });
 
 /**
- * Requests the Functions Framework's body parser refuses before the broker runs. The safety
- * properties hold (a 4xx, no token, nothing minted); the error contract does not: the answer is
- * express's HTML error page with a stack trace (outside NODE_ENV=production) and no no-store.
- * The fix lies in the server setup (refuse these before the framework's parsers), not in the
- * broker's handlers.
+ * Requests the Functions Framework's lenient body parsers refused before the broker ran, with
+ * express's HTML error page (a stack trace outside NODE_ENV=production, no no-store). With those
+ * parsers switched off (functions/http/framework-body.ts) the broker answers each one itself.
  */
 const FRAMEWORK_REFUSED: Array<[string, () => Promise<RawRequest> | RawRequest]> = [
   ['form type with charset=utf-16', async () => ({ headers: { 'content-type': `${FORM}; charset=utf-16` }, body: await exchangeBody() })],
@@ -483,7 +480,7 @@ const FRAMEWORK_REFUSED: Array<[string, () => Promise<RawRequest> | RawRequest]>
   ['a parameter name nested 40 brackets deep', () => ({ headers: { 'content-type': FORM }, body: `grant_type=client_credentials&a${'[b]'.repeat(40)}=1` })],
 ];
 
-describe('framework: requests its body parser refuses first (safety properties)', () => {
+describe('framework: requests its body parser refused first (safety properties)', () => {
   it.each(FRAMEWORK_REFUSED)('%s → a 4xx, no token, nothing minted', async (_name, make) => {
     const { res, upstreamCalls } = await send(await make());
     expect(res.status).toBeGreaterThanOrEqual(400);
@@ -493,8 +490,8 @@ describe('framework: requests its body parser refuses first (safety properties)'
   });
 });
 
-describe('framework: requests its body parser refuses first (RFC 6749 error contract, known gap)', () => {
-  it.failing.each(FRAMEWORK_REFUSED)('%s → 400 invalid_request as JSON with no-store', async (name, make) => {
+describe('framework: requests its body parser refused first (RFC 6749 error contract)', () => {
+  it.each(FRAMEWORK_REFUSED)('%s → 400 invalid_request as JSON with no-store', async (name, make) => {
     await runCase({ name, make, status: 400, error: 'invalid_request' });
   });
 });
@@ -543,8 +540,8 @@ describe('content encodings', () => {
     expectRefusal(sent, 400, 'invalid_request');
   });
 
-  // Known gap: the framework inflates the whole body before the broker refuses the encoding.
-  it.failing('a gzip bomb is refused without being inflated (peak RSS and buffers grow < 50 MB)', async () => {
+  // The framework's parsers would inflate the whole body before the broker saw it (about 630 MB of RSS).
+  it('a gzip bomb is refused without being inflated (peak RSS and buffers grow < 50 MB)', async () => {
     const { rssDelta, buffersDelta } = await bombMemory();
     expect(buffersDelta).toBeLessThan(50 * 1024 * 1024);
     expect(rssDelta).toBeLessThan(50 * 1024 * 1024);
