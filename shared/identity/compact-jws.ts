@@ -27,6 +27,9 @@ export function checkCompactJws(token: string, maxBytes: number): ProtectedHeade
   if (!COMPACT_JWS.test(token)) {
     throw invalidGrant('token is not a compact JWS with three base64url parts', 'malformed_token');
   }
+  if (!token.split('.').every(isCanonicalBase64url)) {
+    throw invalidGrant('token is not in canonical base64url', 'malformed_token');
+  }
   let header: ProtectedHeaderParameters;
   try {
     header = decodeProtectedHeader(token);
@@ -52,6 +55,15 @@ export function checkClaimsSetText(token: string): void {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalidGrant('token payload is not a JSON object', 'malformed_token');
   }
+}
+
+/**
+ * Whether a segment is the one base64url form of its bytes. A last character whose unused low
+ * bits are set decodes to the same bytes as its canonical neighbour, so without this check one
+ * token would have up to 16 string forms (and 16 fingerprints).
+ */
+function isCanonicalBase64url(segment: string): boolean {
+  return segment.length % 4 !== 1 && Buffer.from(segment, 'base64url').toString('base64url') === segment;
 }
 
 /** The text of a base64url segment that must be strict UTF-8 JSON (RFC 7515 §5.2 steps 3 and 8). */
