@@ -45,6 +45,8 @@ export const DEFAULTS = {
    * a key the issuer withdrew during an outage is trusted no longer than this.
    */
   jwksMaxStaleMs: 6 * 3600_000,
+  /** Upper bound on an issuer's `max_key_staleness_seconds`. */
+  jwksMaxStaleSecondsCeiling: 24 * 3600,
   /** Largest accepted JWKS document. */
   jwksMaxBytes: 256 * 1024,
   /** Largest accepted OIDC discovery document. */

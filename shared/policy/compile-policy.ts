@@ -102,7 +102,11 @@ function compileIssuer(doc: ExpandedIssuer, path: string, options: CompileOption
     maxTokenValiditySeconds: doc.max_token_validity_seconds ?? DEFAULTS.maxTokenValiditySeconds,
     browser: doc.browser ?? false,
     requireAuthTime: doc.requireAuthTime,
-    keys: createKeySource(keySourceSpec(doc), { ...keys, network, onEvent: onKeyEvent && ((event) => onKeyEvent(doc.issuer, event)) }),
+    keys: createKeySource(keySourceSpec(doc), {
+      ...keys,
+      ...(doc.max_key_staleness_seconds === undefined ? {} : { maxStaleMs: doc.max_key_staleness_seconds * 1000 }),
+      network,
+      onEvent: onKeyEvent && ((event) => onKeyEvent(doc.issuer, event)) }),
   });
 }
 

@@ -55,9 +55,15 @@ export const IssuerSchema = z
       .describe(`Refuse tokens issued longer ago than this (default ${DEFAULTS.maxTokenAgeSeconds}).`),
     max_token_validity_seconds: seconds(1, DEFAULTS.maxTokenAgeSecondsCeiling).optional()
       .describe(`Refuse tokens whose exp − iat exceeds this (default ${DEFAULTS.maxTokenValiditySeconds}).`),
+    max_key_staleness_seconds: seconds(DEFAULTS.jwksCacheMaxAgeMs / 1000, DEFAULTS.jwksMaxStaleSecondsCeiling).optional()
+      .describe(`While the key host cannot be reached, keep verifying with keys fetched up to this long ago (default ${DEFAULTS.jwksMaxStaleMs / 1000}).`),
   })
   .refine((i) => !(i.jwks_uri !== undefined && i.jwks !== undefined), {
     message: 'set at most one of jwks_uri and jwks (neither means OIDC discovery)',
+  })
+  .refine((i) => !(i.jwks !== undefined && i.max_key_staleness_seconds !== undefined), {
+    path: ['max_key_staleness_seconds'],
+    message: 'inline keys are never fetched, so they never go stale: remove it',
   })
   .superRefine((i, ctx) => {
     const presetOnly = ['project_id', 'client_ids'] as const;

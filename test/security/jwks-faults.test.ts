@@ -192,6 +192,36 @@ describe('an issuer key host in trouble (tests run in order, on one broker)', ()
   });
 });
 
+describe('an issuer\'s own staleness bound (max_key_staleness_seconds)', () => {
+  it('keys older than the issuer\'s bound stop verifying while the default bound would still accept them', async () => {
+    const host = await startKeyHost();
+    let offset = 0;
+    const strict = await startDevStack({
+      env: { BROKER_CACHE: 'none' },
+      auditTransport: new LineCapture(),
+      now: () => Date.now() + offset,
+      policyText: (urls) => testPolicy(urls).replace('    algorithms: [RS256]\n', `    algorithms: [RS256]\n    jwks_uri: "${host.url}"\n    max_key_staleness_seconds: 1200\n`),
+    });
+    try {
+      host.relayTo(strict.issuer.jwksUri);
+      const token = async () => {
+        const iat = Math.floor((Date.now() + offset) / 1000);
+        return strict.issuer.sign({ sub: 's', aud: strict.url, repository: 'acme/app', iat, exp: iat + 300 });
+      };
+      expect((await post(strict.tokenUrl, exchangeForm(await token()))).status).toBe(200);
+      host.set('down');
+      offset = 15 * MINUTE; // past the cache age, within 1200 s: the keys in hand serve
+      expect((await post(strict.tokenUrl, exchangeForm(await token()))).status).toBe(200);
+      await settle();
+      offset = 21 * MINUTE; // past 1200 s (the 6-h default would still serve)
+      expectKeysUnavailable(await post(strict.tokenUrl, exchangeForm(await token())));
+    } finally {
+      await strict.close();
+      await host.close();
+    }
+  });
+});
+
 describe('one deadline per request', () => {
   it('a key host slower than the request deadline: 503 at the deadline, not at the fetch timeout', async () => {
     const host = await startKeyHost();
