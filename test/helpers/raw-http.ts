@@ -55,3 +55,16 @@ export function rawRequest(baseUrl: string, req: RawRequest): Promise<Answer> {
 export function formBody(pairs: ReadonlyArray<readonly [string, string]>): string {
   return pairs.map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`).join('&');
 }
+
+export interface Sent {
+  res: Answer;
+  /** Requests the Google emulator received while this one was answered. */
+  upstreamCalls: number;
+}
+
+/** Sends `req` to the stack's broker and counts what reached its Google emulator meanwhile. */
+export async function sendCounting(stack: { url: string; google: { requests: readonly unknown[] } }, req: RawRequest): Promise<Sent> {
+  const before = stack.google.requests.length;
+  const res = await rawRequest(stack.url, req);
+  return { res, upstreamCalls: stack.google.requests.length - before };
+}

@@ -26,7 +26,7 @@ import {
 import { APP_ORIGIN, assertion, basic, clientPolicy, type ClientCredentialsSet } from '../clients/client-fixture';
 import { CLOUD_PLATFORM, GENERATIVE_LANGUAGE, STORAGE_READ } from '../http/policy-fixture';
 import type { Answer } from '../helpers/http';
-import { formBody, rawRequest, type RawRequest } from '../helpers/raw-http';
+import { formBody, sendCounting, type RawRequest, type Sent } from '../helpers/raw-http';
 
 const FORM = 'application/x-www-form-urlencoded';
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -65,17 +65,7 @@ function formRequest(pairs: Pairs, headers: Record<string, string> = {}, tail = 
   return { headers: { 'content-type': FORM, ...headers }, body: `${formBody(pairs)}${tail}` };
 }
 
-interface Sent {
-  res: Answer;
-  /** Requests the Google emulator received while this one was answered. */
-  upstreamCalls: number;
-}
-
-async function send(req: RawRequest): Promise<Sent> {
-  const before = stack.google.requests.length;
-  const res = await rawRequest(stack.url, req);
-  return { res, upstreamCalls: stack.google.requests.length - before };
-}
+const send = (req: RawRequest): Promise<Sent> => sendCounting(stack, req);
 
 /** Values of credential-bearing parameters in a request body (must never come back). */
 function secretsIn(req: RawRequest): string[] {
