@@ -6,9 +6,8 @@
  * and mutated parameters, headers and real tokens, the answer is never a 5xx and never a token
  * (no access_token, nothing minted at the Google emulator); it is always an RFC 6749 §5.2 error
  * body, JSON, with `Cache-Control: no-store`. Arbitrary bodies with arbitrary content types
- * and encodings get the same answer, except the classes the Functions Framework's body parser
- * refuses before the broker runs (see token-request.test.ts): for those only the safety
- * properties are asserted.
+ * and encodings get the same answer: the Functions Framework's own parsers are switched off
+ * (functions/http/framework-body.ts), so the broker answers every one of them itself.
  *
  * Verifier (`verifyOidcToken` with a compiled policy): the unmutated token is accepted, and
  * every mutation is refused with a BrokerError, never another error type. A run with the
