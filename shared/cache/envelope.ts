@@ -8,6 +8,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { KeyWrapper } from './key-wrapper';
+import { KmsError } from './kms-key-wrapper';
 import { LruMap } from './lru';
 
 export interface Sealed {
@@ -97,7 +98,10 @@ export class EnvelopeCipher {
     if (!dek) {
       dek = this.wrapper.unwrap(wrapped).catch((cause: unknown) => {
         this.unwrapped.delete(id);
-        throw new DecryptError('the data key could not be unwrapped', { cause });
+        // A KmsError's message names the status (UNAVAILABLE, INVALID_ARGUMENT, DATA_LOSS, ...)
+        // and never key material, so operators can tell an outage from a tampered key.
+        const why = cause instanceof KmsError ? `: ${cause.message}` : '';
+        throw new DecryptError(`the data key could not be unwrapped${why}`, { cause });
       });
       this.unwrapped.set(id, dek);
     }

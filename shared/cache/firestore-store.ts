@@ -13,8 +13,9 @@
  * Freshness decisions use the timestamps inside the ciphertext, never the clear ones, so an
  * edited `expireAt` cannot keep a token in service.
  *
- * Every operation has a time budget; past it the call fails with StoreUnavailable and the
- * broker mints directly.
+ * Every operation has a time budget, encryption included (a write may wrap a new data key
+ * with Cloud KMS; a read may unwrap one); past it, or on any failure, the call fails with
+ * StoreUnavailable and the broker mints directly.
  */
 import type { DocumentReference, Firestore, Timestamp } from '@google-cloud/firestore';
 import { DecryptError, type EnvelopeCipher, type Sealed } from './envelope';
@@ -111,8 +112,12 @@ export function createFirestoreStore(options: FirestoreStoreOptions): TokenStore
     },
 
     async write(key, token, metadata) {
-      const sealed = await cipher.seal(Buffer.from(JSON.stringify(token)), key);
-      await withBudget(budgets.writeMs, 'write', () => collection.doc(key).set(entryDocument(sealed, token, metadata, Ts)));
+      // Sealing is inside the budget: it may wrap a new data key with Cloud KMS, and a KMS call
+      // that fails or hangs must degrade like a Firestore one, not fail the request.
+      await withBudget(budgets.writeMs, 'write', async () => {
+        const sealed = await cipher.seal(Buffer.from(JSON.stringify(token)), key);
+        await collection.doc(key).set(entryDocument(sealed, token, metadata, Ts));
+      });
     },
 
     async close() {

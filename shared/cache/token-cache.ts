@@ -166,6 +166,9 @@ export class TokenCache {
     } catch (err) {
       if (!(err instanceof StoreUnavailable)) throw err;
       this.storeFailed(key, err);
+      // The entry was not stored (Firestore, or Cloud KMS sealing it, failed): free the lease,
+      // so other instances mint at once instead of waiting for a token that will not come.
+      if (holdsLease) this.inBackground(store.release(key, this.options.instanceId));
     }
     return token;
   }

@@ -40,7 +40,7 @@ export interface ReplayStore {
 const DEFAULT_MAX_ENTRIES = 10_000;
 const DEFAULT_COLLECTION = 'token-broker-replay';
 /** A create-if-absent is one round trip; this leaves room for a slow one, not for an outage. */
-const DEFAULT_BUDGET_MS = 1000;
+export const REPLAY_CLAIM_BUDGET_MS = 1000;
 /** `Retry-After` when the shared store is unavailable. */
 const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
 /** gRPC codes: ALREADY_EXISTS (create of an existing document), FAILED_PRECONDITION, ABORTED. */
@@ -170,7 +170,7 @@ export function replayDocumentId(key: string): string {
 export function createFirestoreReplayStore(options: FirestoreReplayStoreOptions): ReplayStore {
   const { firestore } = options;
   const now = options.now ?? Date.now;
-  const budgetMs = options.budgetMs ?? DEFAULT_BUDGET_MS;
+  const budgetMs = options.budgetMs ?? REPLAY_CLAIM_BUDGET_MS;
   const collection = firestore.collection(options.collection ?? DEFAULT_COLLECTION);
   const front = new MemoryMarks(options.maxMemoryEntries ?? DEFAULT_MAX_ENTRIES, now, 'evict');
   // Loaded with the client; its Timestamp class is needed to write timestamps.
