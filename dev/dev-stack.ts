@@ -16,6 +16,7 @@ import { createBrokerFunction } from '../functions/broker';
 import type { Broker } from '../shared/broker';
 import { AuditLog } from '../shared/audit/audit-log';
 import { loadBroker, type ResilienceOverrides } from '../shared/load-broker';
+import type { CacheWiring } from '../shared/cache/create-token-cache';
 import { startDemoIssuer, type DemoIssuer } from './demo-issuer';
 import { startGoogleEmulator, type GoogleEmulator } from './google-emulator';
 
@@ -45,6 +46,8 @@ export interface DevStackOptions {
   now?: () => number;
   /** Deadline, retry and circuit-breaker settings (tests shorten them). */
   resilience?: ResilienceOverrides;
+  /** Token-cache wiring (tests hand in a store built on their own KMS or Firestore). */
+  cache?: CacheWiring;
 }
 
 export interface DevStack {
@@ -65,6 +68,8 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
   const google = await startGoogleEmulator({
     serviceAccounts: options.serviceAccounts ?? DEV_SERVICE_ACCOUNTS,
     callerTokens: [DEV_SOURCE_TOKEN],
+    // On the broker's clock: after a jump in time, minted tokens live as long as before.
+    now: options.now,
   });
   let brokerPromise: Promise<Broker> | undefined;
   const getBroker = () => brokerPromise ?? Promise.reject(new Error('broker not ready'));
@@ -84,7 +89,7 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
     BROKER_DEV_SOURCE_TOKEN: DEV_SOURCE_TOKEN,
     BROKER_ISSUER_URL: url,
     ...options.env,
-  }, { audit, now: options.now, resilience: options.resilience });
+  }, { audit, now: options.now, resilience: options.resilience, cache: options.cache });
   brokerPromise.catch(() => undefined); // surfaced to callers of `broker` and to requests
 
   return {

@@ -18,29 +18,20 @@
  * share the emulator, the project, the cache key and the policy file.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Firestore } from '@google-cloud/firestore';
-import { http } from '@google-cloud/functions-framework';
-import { getTestServer } from '@google-cloud/functions-framework/testing';
-import { DEV_PROJECT, DEV_SERVICE_ACCOUNTS, DEV_SOURCE_TOKEN, startDevStack } from '../../dev/dev-stack';
-import { startDemoIssuer, type DemoIssuer } from '../../dev/demo-issuer';
+import { startDevStack } from '../../dev/dev-stack';
+import type { DemoIssuer } from '../../dev/demo-issuer';
 import { startFirestoreEmulator, type FirestoreEmulator } from '../../dev/firestore-emulator';
-import { startGoogleEmulator, type GoogleEmulator } from '../../dev/google-emulator';
+import type { GoogleEmulator } from '../../dev/google-emulator';
 import { kmsClientOptionsFor, startKmsEmulator, type KmsEmulator } from '../../dev/kms-emulator';
-import { createBrokerFunction } from '../../functions/broker';
-import { AuditLog } from '../../shared/audit/audit-log';
-import type { Broker } from '../../shared/broker';
+import type { AuditLog } from '../../shared/audit/audit-log';
+import type { CacheWiring } from '../../shared/cache/create-token-cache';
 import { EnvelopeCipher } from '../../shared/cache/envelope';
 import { createFirestoreStore } from '../../shared/cache/firestore-store';
 import { kmsKeyWrapper } from '../../shared/cache/kms-key-wrapper';
 import { DEFAULTS } from '../../shared/config/defaults';
 import { sha256Fingerprint } from '../../shared/fingerprint';
 import { REPLAY_CLAIM_BUDGET_MS } from '../../shared/identity/replay-store';
-import { loadBroker } from '../../shared/load-broker';
 import { GRANT_TYPE_JWT_BEARER } from '../../shared/oauth-uris';
 import { captureProcessOutput, LineCapture } from '../helpers/capture';
 import { exchangeForm, FORM, post, type Answer } from '../helpers/http';
@@ -122,19 +113,27 @@ function newDeployment(): Deployment {
   return { project: `demo-faults-${randomUUID().slice(0, 8)}`, localKey: randomBytes(32).toString('base64') };
 }
 
-/** A broker (the real function, via startDevStack) whose Firestore client talks to `host`. */
-async function brokerVia(host: string, deployment: Deployment): Promise<Instance> {
+/**
+ * A broker (the real function, via startDevStack) whose Firestore client talks to `host`. By
+ * default its cache seals with a local key; `kms` gives it a cache store of its own instead.
+ */
+async function brokerVia(host: string, deployment: Deployment, kms?: { env: Record<string, string>; cache: CacheWiring; close(): Promise<void> }): Promise<Instance> {
   const lines = new LineCapture();
   const shared = process.env.FIRESTORE_EMULATOR_HOST;
   process.env.FIRESTORE_EMULATOR_HOST = host; // read by the Firestore client the broker creates while it loads
   try {
     const stack = await startDevStack({
-      env: { BROKER_CACHE: 'firestore', BROKER_CACHE_LOCAL_KEY: deployment.localKey, BROKER_FIRESTORE_PROJECT: deployment.project },
+      env: { BROKER_CACHE: 'firestore', BROKER_FIRESTORE_PROJECT: deployment.project, ...(kms?.env ?? { BROKER_CACHE_LOCAL_KEY: deployment.localKey }) },
       ...(deployment.policyFile ? { policyFile: deployment.policyFile } : { policyText: fixture.text }),
       auditTransport: lines,
       now,
+      cache: kms?.cache,
     });
-    const instance: Instance = { tokenUrl: stack.tokenUrl, issuer: stack.issuer, google: stack.google, policyFile: stack.policyFile, lines, log: stack.audit, close: () => stack.close() };
+    const close = async () => {
+      await stack.close();
+      await kms?.close();
+    };
+    const instance: Instance = { tokenUrl: stack.tokenUrl, issuer: stack.issuer, google: stack.google, policyFile: stack.policyFile, lines, log: stack.audit, close };
     open.push(instance);
     await stack.broker;
     deployment.policyFile ??= stack.policyFile;
@@ -392,7 +391,6 @@ describe('token cache: Cloud KMS failing', () => {
   const kmsCaller = `kms-caller-${randomBytes(12).toString('base64url')}`;
   let kms: KmsEmulator;
   let kmsProxy: TcpProxy;
-  let registered = 0;
 
   beforeAll(async () => {
     kms = await startKmsEmulator({ keys: [KMS_KEY], callerTokens: [kmsCaller] });
@@ -405,31 +403,14 @@ describe('token cache: Cloud KMS failing', () => {
 
   /**
    * The broker with BROKER_CACHE_KMS_KEY, its KMS client pointed at the emulator (through the
-   * proxy). The configuration has no KMS endpoint setting and startDevStack no cache wiring,
-   * so this builds the function server as startDevStack does and hands loadBroker the cache's
-   * store, assembled from the production parts with the production budgets.
+   * proxy). The configuration has no KMS endpoint setting, so the test hands the broker the
+   * cache's store, assembled from the production parts with the production budgets.
    */
   async function kmsBroker(deployment: Deployment): Promise<Instance> {
-    const lines = new LineCapture();
-    const log = new AuditLog({ projectId: DEV_PROJECT, transport: lines });
-    // On the brokers' clock, so the tokens it mints live as long after a jump in time as before.
-    const google = await startGoogleEmulator({ serviceAccounts: DEV_SERVICE_ACCOUNTS, callerTokens: [DEV_SOURCE_TOKEN], now });
-    let broker: Promise<Broker> | undefined;
-    const name = `dependency-faults-kms-${++registered}`;
-    http(name, createBrokerFunction({ getBroker: () => broker ?? Promise.reject(new Error('broker not ready')), audit: log, trustForwardedFor: false }));
-    const server: Server = getTestServer(name);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    if (!deployment.issuer || !deployment.policyFile) {
-      const issuer = await startDemoIssuer({ defaultAudience: AUDIENCE });
-      open.push(issuer);
-      deployment.issuer = issuer;
-      deployment.policyFile = join(await mkdtemp(join(tmpdir(), 'token-broker-')), 'policy.yaml');
-      await writeFile(deployment.policyFile, fixture.text({ issuer: deployment.issuer.issuer, broker: AUDIENCE }), { mode: 0o600 });
-    }
     const shared = process.env.FIRESTORE_EMULATOR_HOST;
     process.env.FIRESTORE_EMULATOR_HOST = emulator.host;
     const firestore = new Firestore({ projectId: deployment.project });
+    process.env.FIRESTORE_EMULATOR_HOST = shared;
     const store = createFirestoreStore({
       firestore,
       collection: DEFAULTS.cacheCollection,
@@ -440,35 +421,11 @@ describe('token cache: Cloud KMS failing', () => {
       budgets: { readMs: DEFAULTS.cacheReadBudgetMs, transactionMs: DEFAULTS.cacheTransactionBudgetMs, writeMs: DEFAULTS.cacheWriteBudgetMs },
       now,
     });
-    broker = loadBroker({
-      BROKER_MODE: 'development',
-      BROKER_POLICY_FILE: deployment.policyFile,
-      BROKER_IAM_ENDPOINT: google.url,
-      BROKER_DEV_SOURCE_TOKEN: DEV_SOURCE_TOKEN,
-      BROKER_ISSUER_URL: url,
-      BROKER_CACHE: 'firestore',
-      BROKER_CACHE_KMS_KEY: KMS_KEY,
-      BROKER_FIRESTORE_PROJECT: deployment.project,
-    }, { audit: log, now, cache: { overrides: { store } } });
-    broker.catch(() => undefined);
-    process.env.FIRESTORE_EMULATOR_HOST = shared;
-    const instance: Instance = {
-      tokenUrl: `${url}/token`,
-      issuer: deployment.issuer,
-      google,
-      policyFile: deployment.policyFile,
-      lines,
-      log,
-      close: async () => {
-        server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-        await Promise.all([google.close(), broker?.then((b) => b.close(), () => undefined)]);
-        await firestore.terminate();
-      },
-    };
-    open.push(instance);
-    await broker;
-    return instance;
+    return brokerVia(emulator.host, deployment, {
+      env: { BROKER_CACHE_KMS_KEY: KMS_KEY },
+      cache: { overrides: { store } },
+      close: () => firestore.terminate(),
+    });
   }
 
   interface KmsFault {
