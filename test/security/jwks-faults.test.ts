@@ -31,7 +31,7 @@ async function startKeyHost() {
       case 'garbage': return void res.writeHead(200, { 'content-type': 'application/json' }).end('<html>maintenance</html>');
       case 'not-a-key-set': return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":"none"}');
       case 'reset': return void req.socket.destroy();
-      case 'slow': return void setTimeout(() => res.destroyed || res.writeHead(503).end(), 2_000);
+      case 'slow': return void setTimeout(() => res.destroyed || res.writeHead(503).end(), 4_000);
       case 'up':
         return void fetch(upstream).then(async (r) => res.writeHead(r.status, { 'content-type': 'application/json' }).end(await r.text()));
     }
@@ -46,7 +46,7 @@ async function startKeyHost() {
   };
 }
 
-const KEY_TIMEOUT_MS = 300;
+const KEY_TIMEOUT_MS = 800;
 const MINUTE = 60_000;
 let offsetMs = 0;
 const now = () => Date.now() + offsetMs;

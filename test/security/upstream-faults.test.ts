@@ -115,7 +115,7 @@ describe('retries of one mint', () => {
     expectUnavailable(answer, 'upstream_unavailable');
     expect(answer.headers.get('retry-after')).toBe('30');
     expect(upstreamCalls).toBe(1);
-    expect(elapsedMs).toBeLessThan(1_000);
+    expect(elapsedMs).toBeLessThan(3_000);
   });
 
   it.each([
@@ -209,7 +209,7 @@ describe('circuit breaker', () => {
       expectUnavailable(answer, 'upstream_circuit_open');
       expect(upstreamCalls).toBe(0);
       expect(Number(answer.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-      expect(elapsedMs).toBeLessThan(300);
+      expect(elapsedMs).toBeLessThan(1_000);
     }
     expect(await lastExchangeEntry(h)).toMatchObject({ outcome: 'upstream_failure', error: { reason: 'upstream_circuit_open' } });
     expect((await entries(h, 'upstream_circuit')).at(-1)).toMatchObject({ severity: 'ERROR', upstream: 'iamcredentials', state: 'open', failures: 3, openSeconds: 1 });
