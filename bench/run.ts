@@ -190,8 +190,12 @@ function benchColdStart(): void {
     runs.sort((a, b) => a - b);
     return runs[2] ?? NaN;
   };
-  const baseline = median("require('@google-cloud/functions-framework'); console.log(performance.now()); process.exit(0)");
-  const broker = median("require('./dist/functions/index.js'); console.log(performance.now()); process.exit(0)");
+  // What the framework's CLI has loaded before it loads the function: its package and its server
+  // module with express and body-parser (the public `testing` entry loads the same server module).
+  // The broker's entry is measured on top of the same.
+  const framework = "require('@google-cloud/functions-framework'); require('@google-cloud/functions-framework/testing');";
+  const baseline = median(`${framework} console.log(performance.now()); process.exit(0)`);
+  const broker = median(`${framework} require('./dist/functions/index.js'); console.log(performance.now()); process.exit(0)`);
   const firstAnswer = median(`
     require('./dist/functions/index.js');
     const { getTestServer } = require('@google-cloud/functions-framework/testing');
@@ -209,7 +213,7 @@ function benchColdStart(): void {
       process.exit(0);
     });`);
   console.log('\n## Cold start (process start → entry module loaded, median of 5)');
-  console.log(`  baseline  functions-framework alone        ${baseline.toFixed(0)} ms`);
+  console.log(`  baseline  functions-framework and its server  ${baseline.toFixed(0)} ms`);
   console.log(`  measured  broker entry point (compiled)    ${broker.toFixed(0)} ms`);
   console.log(`  ratio     ${(broker / baseline).toFixed(2)}× baseline time`);
   console.log(`  first audited answer (policy load + a refused exchange): ${firstAnswer.toFixed(0)} ms after process start`);
