@@ -98,7 +98,8 @@ export function createBroker(deps: BrokerDependencies): Broker {
     const principal = await principalFor(request, client, record);
     record.principal = { issuer: principal.issuer, subject: principal.subject };
 
-    const selection = selectWithTrace(principal, request.audience, record);
+    // A client principal (client credentials, jwt-bearer) is also the request's client.
+    const selection = selectWithTrace(principal, request.audience, client ?? (principal.kind === 'client' ? principal : undefined), record);
     record.auditClaims = pickAuditClaims(principal.claims, selection.rule.auditClaims);
     const grant = resolveGrant(selection.rule, request.scopes, request.lifetimeSeconds);
     record.grant = grant;
@@ -218,9 +219,9 @@ export function createBroker(deps: BrokerDependencies): Broker {
     }
   }
 
-  function selectWithTrace(principal: Parameters<typeof selectRule>[1], audience: string | undefined, record: ExchangeRecord) {
+  function selectWithTrace(principal: Principal, audience: string | undefined, client: Principal | undefined, record: ExchangeRecord) {
     try {
-      const selection = selectRule(deps.policy, principal, { audience, brokerAudiences: deps.brokerAudiences });
+      const selection = selectRule(deps.policy, principal, { audience, brokerAudiences: deps.brokerAudiences, client });
       record.ruleId = selection.rule.id;
       record.trace = selection.trace;
       return selection;

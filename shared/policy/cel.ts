@@ -7,6 +7,9 @@
  * What a condition sees:
  * - `claims`: the token's claims as `map(string, dyn)`; `assertion` is the same map, so
  *   conditions copied from WIF (`assertion.sub == '...'`) work unchanged.
+ * - `client`: the client that authenticated the request (`client_id`, `auth_method`, and
+ *   `api_key_id` for API keys), or an empty map when none did: `client.client_id == 'web'`
+ *   is then an error, i.e. "not matched", and `has(client.client_id)` is false.
  * - JSON numbers that are safe integers are CEL `int` (so `claims.iat + 60 < claims.exp`
  *   works); other numbers are `double`. A JSON `1.0` is therefore an `int`. Comparisons mix
  *   int and double freely (`claims.exp > 5.0`), arithmetic does not (`claims.ratio * 2` fails
@@ -16,7 +19,7 @@
  * - The standard library plus the cel-go `strings` extension (`lowerAscii`, `split`, ...).
  *
  * Compiling rejects syntax errors. cel-es does not export a type checker yet, so a walk of
- * the parsed AST here also rejects identifiers other than `claims`/`assertion` (comprehension
+ * the parsed AST here also rejects identifiers other than `claims`/`assertion`/`client` (comprehension
  * variables and type names aside), functions or methods that do not exist with that many
  * arguments, and literal `matches()` patterns RE2 does not accept. Type errors inside `dyn`
  * values (`claims.sub < 1`) can only show at evaluation. Evaluating never throws: a runtime
@@ -42,8 +45,8 @@ export type CelOutcome = { matched: true } | { matched: false; reason: 'false' |
 
 export interface CompiledCondition {
   readonly source: string;
-  /** Evaluates against verified claims. Never throws. */
-  evaluate(claims: Readonly<Record<string, unknown>>): CelOutcome;
+  /** Evaluates against verified claims and the authenticated client's, if any. Never throws. */
+  evaluate(claims: Readonly<Record<string, unknown>>, client?: Readonly<Record<string, unknown>>): CelOutcome;
 }
 
 type ParsedExpr = ReturnType<typeof parse>;
@@ -51,7 +54,7 @@ type Expr = ParsedExpr['expr'];
 type ExprKind<C extends Expr['exprKind']['case']> = Extract<Expr['exprKind'], { case: C }>['value'];
 
 /** The variables a condition may reference. */
-const VARIABLES = ['claims', 'assertion'] as const;
+const VARIABLES = ['claims', 'assertion', 'client'] as const;
 /** Type names usable as values, e.g. `type(claims.exp) == int`. */
 const TYPE_NAMES = new Set(['bool', 'bytes', 'double', 'int', 'list', 'map', 'null_type', 'string', 'type', 'uint']);
 /** Calls the cel-es planner implements itself rather than through its function registry. */
@@ -60,6 +63,7 @@ const SPECIAL_FORMS = new Set(['_&&_', '_||_', '_?_:_', '_[_]', '@not_strictly_f
 const MAX_CLAIM_DEPTH = 32;
 
 const MATCHED: CelOutcome = Object.freeze({ matched: true });
+const NO_CLIENT: Readonly<Record<string, unknown>> = Object.freeze(Object.create(null) as Record<string, unknown>);
 const NOT_MATCHED: CelOutcome = Object.freeze({ matched: false, reason: 'false' });
 
 let env: CelEnv | undefined;
@@ -67,7 +71,7 @@ let env: CelEnv | undefined;
 function getEnv(): CelEnv {
   if (env === undefined) {
     const claimsType = mapType(CelScalar.STRING, CelScalar.DYN);
-    env = celEnv({ variables: { claims: claimsType, assertion: claimsType }, funcs: strings, re2: cachedRe2() });
+    env = celEnv({ variables: { claims: claimsType, assertion: claimsType, client: claimsType }, funcs: strings, re2: cachedRe2() });
   }
   return env;
 }
@@ -102,7 +106,7 @@ let regexProbe: ((bindings: { claims: ReadonlyMap<string, ClaimValue> }) => unkn
 export function compileCondition(source: string): CompiledCondition {
   const parsed = parseOrThrow(source);
   const celEnvironment = getEnv();
-  let program: (bindings: { claims: ClaimValue; assertion: ClaimValue }) => unknown;
+  let program: (bindings: { claims: ClaimValue; assertion: ClaimValue; client: ClaimValue }) => unknown;
   try {
     new NameChecker(source, parsed, celEnvironment).check(parsed.expr, new Set(VARIABLES));
     program = plan(celEnvironment, parsed);
@@ -112,11 +116,11 @@ export function compileCondition(source: string): CompiledCondition {
   }
   return Object.freeze({
     source,
-    evaluate(claims: Readonly<Record<string, unknown>>): CelOutcome {
+    evaluate(claims: Readonly<Record<string, unknown>>, client: Readonly<Record<string, unknown>> = NO_CLIENT): CelOutcome {
       let result: unknown;
       try {
         const input = toClaimValue(claims, 0);
-        result = program({ claims: input, assertion: input });
+        result = program({ claims: input, assertion: input, client: toClaimValue(client, 0) });
       } catch (err) {
         return { matched: false, reason: 'error', detail: errorMessage(err) };
       }
@@ -159,7 +163,7 @@ class NameChecker {
         return;
       case 'identExpr':
         if (!scope.has(kind.value.name) && !TYPE_NAMES.has(kind.value.name)) {
-          this.fail(expr, `undeclared reference to '${kind.value.name}' (only ${VARIABLES.join(' and ')} are defined)`);
+          this.fail(expr, `undeclared reference to '${kind.value.name}' (only ${VARIABLES.slice(0, -1).join(', ')} and ${VARIABLES.at(-1)} are defined)`);
         }
         return;
       case 'selectExpr':

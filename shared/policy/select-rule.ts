@@ -32,6 +32,8 @@ export interface SelectionRequest {
   readonly audience?: string;
   /** Audience values that mean "the broker itself" (its issuer and token URLs). */
   readonly brokerAudiences: readonly string[];
+  /** The client that authenticated the request, if any: CEL's `client`. */
+  readonly client?: Principal;
 }
 
 export class PolicyDenial extends BrokerError {
@@ -46,7 +48,7 @@ export function selectRule(policy: CompiledPolicy, principal: Principal, request
   const audience = targetAudience(policy, request);
   const trace: RuleTrace[] = [];
   for (const rule of policy.rules) {
-    const step = tryRule(rule, principal, audience);
+    const step = tryRule(rule, principal, audience, request.client);
     trace.push(step);
     if (step.outcome === 'matched') return { rule, trace };
   }
@@ -73,10 +75,10 @@ function namesRule(audience: string, rule: CompiledRule): boolean {
   return audience === rule.id || audience === rule.grant.serviceAccount;
 }
 
-function tryRule(rule: CompiledRule, principal: Principal, audience: string | undefined): RuleTrace {
+function tryRule(rule: CompiledRule, principal: Principal, audience: string | undefined, client: Principal | undefined): RuleTrace {
   if (!ruleCovers(rule, principal)) return { rule: rule.id, outcome: 'issuer_mismatch' };
   if (audience !== undefined && !namesRule(audience, rule)) return { rule: rule.id, outcome: 'audience_mismatch' };
-  const result = rule.condition.evaluate(principal.claims);
+  const result = rule.condition.evaluate(principal.claims, client?.claims);
   if (result.matched) return { rule: rule.id, outcome: 'matched' };
   const outcome: RuleOutcome =
     result.reason === 'error' ? 'condition_error' : result.reason === 'not_bool' ? 'condition_not_bool' : 'condition_false';

@@ -216,6 +216,52 @@ describe('CORS', () => {
   });
 });
 
+describe('rules that name the client of a token exchange (CEL `client`)', () => {
+  let own: DevStack;
+  let ownCreds: ClientCredentialsSet;
+  const ownLines = new LineCapture();
+  beforeAll(async () => {
+    const policy = await clientPolicy();
+    ownCreds = policy.creds;
+    own = await startDevStack({
+      env: { BROKER_CACHE: 'none' },
+      auditTransport: ownLines,
+      policyText: (urls) => policy.text(urls).replace('rules:\n', `rules:
+  - id: web-via-bot
+    issuer: "${urls.issuer}"
+    condition: "client.client_id == 'bot' && client.auth_method == 'api_key' && claims.repository == 'acme/web'"
+    grant:
+      service_account: ${CLIENT_SA}
+      scopes: [https://www.googleapis.com/auth/devstorage.read_only]
+`),
+    });
+    await own.broker;
+  });
+  afterAll(() => own.close());
+
+  const exchange = async (headers: Record<string, string>) => {
+    const token = await own.issuer.sign({ sub: 'user-1', aud: own.url, repository: 'acme/web' });
+    return post(own.tokenUrl, { grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', subject_token: token }, { ...FORM, ...headers });
+  };
+
+  it('the named client, with the user\'s token: granted by that rule', async () => {
+    const res = await exchange({ 'x-goog-api-key': ownCreds.apiKey });
+    expect(res.status).toBe(200);
+    expect(own.google.lookup(String(res.body.access_token))?.serviceAccount).toBe(CLIENT_SA);
+    await own.audit.flush();
+    expect(ownLines.entries().at(-1)).toMatchObject({ policy: { ruleId: 'web-via-bot' }, client: { id: 'bot', authMethod: 'api_key' } });
+  });
+
+  it('the same token without a client, or through another client: no rule matches (403)', async () => {
+    const bare = await exchange({});
+    expect({ status: bare.status, error: bare.body.error }).toEqual({ status: 403, error: 'access_denied' });
+    const other = await exchange({ authorization: basic('reporter', ownCreds.reporterSecret) });
+    expect({ status: other.status, error: other.body.error }).toEqual({ status: 403, error: 'access_denied' });
+    await own.audit.flush();
+    expect(ownLines.entries().at(-1)).toMatchObject({ policy: { trace: expect.arrayContaining([{ rule: 'web-via-bot', outcome: 'condition_false' }]) } });
+  });
+});
+
 describe('deployment requirements checked at load', () => {
   it('refuses assertion clients without BROKER_ISSUER_URL, and shared-state features without Firestore in production', async () => {
     const { text } = await clientPolicy();

@@ -297,6 +297,27 @@ describe('assertion alias (Workload Identity Federation conditions)', () => {
   });
 });
 
+describe('client: the client that authenticated the request', () => {
+  const web = claimsOf({ client_id: 'web-app', auth_method: 'api_key', api_key_id: 'k1' });
+  const condition = compileCondition("client.client_id == 'web-app' && claims.email_verified == true");
+  const user = claimsOf({ sub: 'u1', email_verified: true });
+
+  it('sees the client\'s id and authentication method', () => {
+    expect(condition.evaluate(user, web)).toEqual({ matched: true });
+    expect(compileCondition("client.auth_method == 'api_key' && client.api_key_id == 'k1'").evaluate(user, web)).toEqual({ matched: true });
+  });
+
+  it('another client does not match', () => {
+    expect(condition.evaluate(user, claimsOf({ client_id: 'other', auth_method: 'client_secret_basic' }))).toEqual({ matched: false, reason: 'false' });
+  });
+
+  it('no client at all is an empty map: a condition on it fails closed, has() tells', () => {
+    expect(condition.evaluate(user)).toMatchObject({ matched: false, reason: 'error' });
+    expect(compileCondition('!has(client.client_id)').evaluate(user)).toEqual({ matched: true });
+    expect(compileCondition('!has(client.client_id)').evaluate(user, web)).toEqual({ matched: false, reason: 'false' });
+  });
+});
+
 describe('claims objects', () => {
   it('works on prototype-free objects, nested too', () => {
     const claims: Record<string, unknown> = Object.create(null);
