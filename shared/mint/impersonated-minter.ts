@@ -79,7 +79,6 @@ export function createImpersonatedMinter(options: ImpersonatedMinterOptions): Mi
           lifetime: `${request.lifetimeSeconds}s`,
         },
         retry: false,
-        timeout: timeoutMs,
         signal,
       }), signal));
     } catch (err) {

@@ -5,7 +5,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
-import { FirestoreClients } from '../helpers/firestore';
+import { FirestoreClients, stopThenClose } from '../helpers/firestore';
 import { startFirestoreEmulator } from '../../dev/firestore-emulator';
 import { EnvelopeCipher } from '../../shared/cache/envelope';
 import { createFirestoreStore } from '../../shared/cache/firestore-store';
@@ -251,11 +251,6 @@ it('keeps serving, by minting directly, when Firestore stops mid-run', async () 
     expect(Date.now() - started).toBeLessThan(100);
     expect(state.count).toBe(3);
   } finally {
-    await emulator.stop();
-    // Bring Firestore back on the same port so the SDK's background retries of the timed-out
-    // calls complete, then shut the client down cleanly.
-    const revived = await startFirestoreEmulator({ port: Number(emulator.host.split(':')[1]) });
-    await client.terminate();
-    await revived.stop();
+    await stopThenClose(emulator, () => client.terminate());
   }
 }, 60_000);

@@ -1,5 +1,6 @@
 /** Firestore clients for the real emulator, one per simulated broker instance. */
 import { Firestore } from '@google-cloud/firestore';
+import { startFirestoreEmulator, type FirestoreEmulator } from '../../dev/firestore-emulator';
 
 export class FirestoreClients {
   private readonly opened: Firestore[] = [];
@@ -22,4 +23,16 @@ export class FirestoreClients {
   async terminateAll(): Promise<void> {
     await Promise.all(this.opened.splice(0).map((client) => client.terminate()));
   }
+}
+
+/**
+ * Ends a test that took its own emulator away mid-run: stops it, brings Firestore back on the
+ * same port so the SDK's background retries of the abandoned calls complete, then runs `close`
+ * (terminating the client, or whatever owns it) and stops the revived emulator.
+ */
+export async function stopThenClose(emulator: FirestoreEmulator, close: () => Promise<void>): Promise<void> {
+  await emulator.stop();
+  const revived = await startFirestoreEmulator({ port: Number(emulator.host.split(':')[1]) });
+  await close();
+  await revived.stop();
 }

@@ -6,7 +6,7 @@
 import { rejection } from '../helpers/rejection';
 import { randomUUID } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
-import { FirestoreClients } from '../helpers/firestore';
+import { FirestoreClients, stopThenClose } from '../helpers/firestore';
 import { startFirestoreEmulator } from '../../dev/firestore-emulator';
 import { createFirestoreReplayStore, createMemoryReplayStore, replayDocumentId, type ReplayStore } from '../../shared/identity/replay-store';
 
@@ -138,12 +138,7 @@ describe('Firestore store', () => {
       // A key this instance has already marked is still refused, from memory.
       expect(await store.claim(seen, Date.now() + 60_000)).toBe(false);
     } finally {
-      await emulator.stop();
-      // Bring Firestore back on the same port so the SDK's background retries of the timed-out
-      // calls complete, then shut the client down cleanly.
-      const revived = await startFirestoreEmulator({ port: Number(emulator.host.split(':')[1]) });
-      await client.terminate();
-      await revived.stop();
+      await stopThenClose(emulator, () => client.terminate());
     }
   }, 60_000);
 });

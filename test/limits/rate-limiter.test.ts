@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Firestore, Timestamp } from '@google-cloud/firestore';
-import { FirestoreClients } from '../helpers/firestore';
+import { FirestoreClients, stopThenClose } from '../helpers/firestore';
 import { startFirestoreEmulator } from '../../dev/firestore-emulator';
 import { ConfigurationError } from '../../shared/errors';
 import {
@@ -316,12 +316,7 @@ describe('Firestore limiter', () => {
       expect(Date.now() - started).toBeLessThan(100);
       expect(a.events.filter((e) => e.type === 'store_unavailable')).toHaveLength(1);
     } finally {
-      await emulator.stop();
-      // Bring Firestore back on the same port so the SDK's background retries of the abandoned
-      // calls complete, then close (which waits for them and terminates the client).
-      const revived = await startFirestoreEmulator({ port: Number(emulator.host.split(':')[1]) });
-      await a.limiter.close();
-      await revived.stop();
+      await stopThenClose(emulator, () => a.limiter.close()); // close waits for the retries and terminates the client
     }
   }, 60_000);
 });
