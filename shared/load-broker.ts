@@ -12,7 +12,7 @@ import { SecretVerifier, verifySecret } from './identity/secret-hash';
 import { limitConcurrency } from './concurrency';
 import { createFirestoreRateLimiter, createMemoryRateLimiter } from './limits/rate-limiter';
 import type { AuditSink } from './audit/audit-sink';
-import { cacheAuthEvent, recordAuthEvent } from './audit/auth-events';
+import { cacheAuthEvent, keyAuthEvent, recordAuthEvent } from './audit/auth-events';
 import { compilePolicy } from './policy/compile-policy';
 import { parsePolicyText } from './policy/parse-document';
 import { PolicyLoadError } from './policy/policy-error';
@@ -51,10 +51,7 @@ export async function loadPolicyFile(
     network,
     maxLifetimeSeconds,
     keys,
-    onKeyEvent: (issuer, event) =>
-      recordAuthEvent(audit, event.type === 'fetch_failed'
-        ? { event: 'jwks_fetch_failed', issuer, url: event.url, detail: event.detail }
-        : { event: 'jwks_keys_changed', issuer, url: event.url, added: event.added, removed: event.removed }),
+    onKeyEvent: (issuer, event) => recordAuthEvent(audit, keyAuthEvent(issuer, event)),
   });
 }
 

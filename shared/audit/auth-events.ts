@@ -4,6 +4,7 @@
  * name from this closed set.
  */
 import type { CacheEvent } from '../cache/token-cache';
+import type { KeySourceEvent } from '../identity/key-source';
 import type { AuditSeverity } from './audit-log';
 import type { AuditSink } from './audit-sink';
 import { capString } from './sanitize';
@@ -13,6 +14,8 @@ export type AuthEvent =
   | { event: 'upstream_circuit'; upstream: string; state: 'open' | 'half_open' | 'closed'; failures: number; openSeconds?: number }
   | { event: 'jwks_fetch_failed'; issuer: string; url: string; detail: string }
   | { event: 'jwks_keys_changed'; issuer: string; url: string; added: string[]; removed: string[] }
+  | { event: 'jwks_key_rejected'; issuer: string; url: string; kid?: string; reason: string }
+  | { event: 'jwks_key_unusual'; issuer: string; url: string; kid?: string; warning: string }
   | { event: 'policy_loaded'; source: string; policyVersion: string; rules: number; issuers: number }
   | { event: 'policy_load_failed'; detail: string }
   | { event: 'cache_decrypt_failed'; cacheKey: string; reason: string }
@@ -22,7 +25,7 @@ export type AuthEvent =
   | { event: 'limits_store_unavailable'; detail: string };
 
 export const AUTH_EVENT_NAMES = [
-  'upstream_mint', 'upstream_circuit', 'jwks_fetch_failed', 'jwks_keys_changed', 'policy_loaded', 'policy_load_failed',
+  'upstream_mint', 'upstream_circuit', 'jwks_fetch_failed', 'jwks_keys_changed', 'jwks_key_rejected', 'jwks_key_unusual', 'policy_loaded', 'policy_load_failed',
   'cache_decrypt_failed', 'cache_store_unavailable', 'cache_lease_timeout', 'cache_refresh_failed', 'limits_store_unavailable',
 ] as const;
 
@@ -31,7 +34,8 @@ function severityOf(event: AuthEvent): AuditSeverity {
     case 'upstream_mint': return event.outcome === 'success' ? 'INFO' : 'ERROR';
     case 'upstream_circuit': return event.state === 'open' ? 'ERROR' : 'NOTICE';
     case 'policy_loaded': return 'NOTICE';
-    case 'jwks_keys_changed': return 'NOTICE';
+    case 'jwks_keys_changed': case 'jwks_key_unusual': return 'NOTICE';
+    case 'jwks_key_rejected': return 'ERROR';
     case 'cache_lease_timeout': return 'NOTICE';
     case 'policy_load_failed': case 'cache_refresh_failed': return 'ERROR';
     default: return 'WARNING';
@@ -41,10 +45,20 @@ function severityOf(event: AuthEvent): AuditSeverity {
 export function recordAuthEvent(sink: AuditSink | undefined, event: AuthEvent): void {
   if (!sink) return;
   const payload: Record<string, unknown> = { ...event };
-  for (const field of ['detail', 'error', 'reason'] as const) {
+  for (const field of ['detail', 'error', 'reason', 'warning', 'kid'] as const) {
     if (typeof payload[field] === 'string') payload[field] = capString(payload[field] as string, 512);
   }
   sink.write(severityOf(event), payload);
+}
+
+/** A key source's observation in audit vocabulary. */
+export function keyAuthEvent(issuer: string, event: KeySourceEvent): AuthEvent {
+  switch (event.type) {
+    case 'fetch_failed': return { event: 'jwks_fetch_failed', issuer, url: event.url, detail: event.detail };
+    case 'keys_changed': return { event: 'jwks_keys_changed', issuer, url: event.url, added: event.added, removed: event.removed };
+    case 'key_rejected': return { event: 'jwks_key_rejected', issuer, url: event.url, kid: event.kid, reason: event.reason };
+    case 'key_unusual': return { event: 'jwks_key_unusual', issuer, url: event.url, kid: event.kid, warning: event.warning };
+  }
 }
 
 /** Cache events in audit vocabulary (refreshes are audited as upstream mints instead). */

@@ -47,6 +47,17 @@ export const DEFAULTS = {
   jwksMaxStaleMs: 6 * 3600_000,
   /** Upper bound on an issuer's `max_key_staleness_seconds`. */
   jwksMaxStaleSecondsCeiling: 24 * 3600,
+  /**
+   * Smallest RSA modulus a verification key may have (RFC 8725 §3.2, NIST SP 800-131A). An
+   * issuer or client may raise it (`min_rsa_key_bits`), never lower it.
+   */
+  minRsaKeyBits: 2048,
+  /** Largest RSA modulus accepted: bigger keys buy nothing and slow every verification. */
+  maxRsaKeyBits: 16384,
+  /** Widest RSA public exponent accepted (OpenSSL's own bound for large moduli). */
+  maxRsaExponentBits: 64,
+  /** Most keys one JWKS (fetched or inline) may hold. */
+  jwksMaxKeys: 100,
   /** Largest accepted JWKS document. */
   jwksMaxBytes: 256 * 1024,
   /** Largest accepted OIDC discovery document. */

@@ -62,8 +62,8 @@ export function checkClaimsSetText(token: string): void {
  * bits are set decodes to the same bytes as its canonical neighbour, so without this check one
  * token would have up to 16 string forms (and 16 fingerprints).
  */
-function isCanonicalBase64url(segment: string): boolean {
-  return segment.length % 4 !== 1 && Buffer.from(segment, 'base64url').toString('base64url') === segment;
+export function isCanonicalBase64url(segment: string): boolean {
+  return segment.length > 0 && segment.length % 4 !== 1 && Buffer.from(segment, 'base64url').toString('base64url') === segment;
 }
 
 /** The text of a base64url segment that must be strict UTF-8 JSON (RFC 7515 §5.2 steps 3 and 8). */

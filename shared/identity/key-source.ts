@@ -5,17 +5,24 @@
  */
 import { createLocalJWKSet, errors as joseErrors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { DEFAULTS } from '../config/defaults';
+import { invalidGrant } from '../errors';
 import { boundedGet, KeyFetchError, type NetworkPolicy } from './bounded-fetch';
+import { acceptKeySet, printableKid, type AcceptedJwk, type KeyAcceptanceRules } from './key-acceptance';
 
 export type KeySourceSpec =
-  | { kind: 'inline'; jwks: JSONWebKeySet }
+  /** Keys the policy loader has already passed through `acceptKeySet`. */
+  | { kind: 'inline'; keys: AcceptedJwk[] }
   | { kind: 'jwks_uri'; jwksUri: string }
   | { kind: 'discovery'; issuer: string };
 
 /** What a key source observed, for the audit trail. URLs are the policy's, never a token's. */
 export type KeySourceEvent =
   | { type: 'fetch_failed'; url: string; detail: string }
-  | { type: 'keys_changed'; url: string; added: string[]; removed: string[] };
+  | { type: 'keys_changed'; url: string; added: string[]; removed: string[] }
+  /** A fetched key refused by `acceptJwk`: left out of the set. Never the key itself. */
+  | { type: 'key_rejected'; url: string; kid?: string; reason: string }
+  /** A fetched key accepted with a remark (an RSA exponent other than 65537). */
+  | { type: 'key_unusual'; url: string; kid?: string; warning: string };
 
 /** Bounds of a remote key cache; each defaults from DEFAULTS.jwks*. */
 export interface IssuerKeySettings {
@@ -31,6 +38,8 @@ export interface IssuerKeySettings {
 
 export interface KeySourceOptions extends IssuerKeySettings {
   network: NetworkPolicy;
+  /** What a fetched key must be to verify anything (the issuer's algorithms, RSA floor). */
+  acceptance: KeyAcceptanceRules;
   onEvent?: (event: KeySourceEvent) => void;
   /** Clock in ms (the broker's, so tests can travel in time). */
   now?: () => number;
@@ -39,7 +48,7 @@ export interface KeySourceOptions extends IssuerKeySettings {
 export function createKeySource(spec: KeySourceSpec, options: KeySourceOptions): JWTVerifyGetKey {
   switch (spec.kind) {
     case 'inline':
-      return createLocalJWKSet(spec.jwks);
+      return createLocalJWKSet({ keys: spec.keys } as JSONWebKeySet);
     case 'jwks_uri':
       return remoteKeySet(spec.jwksUri, options);
     case 'discovery':
@@ -61,7 +70,7 @@ function remoteKeySet(jwksUri: string, options: KeySourceOptions): JWTVerifyGetK
   const cooldownMs = options.cooldownMs ?? DEFAULTS.jwksCooldownMs;
   const maxAgeMs = options.cacheMaxAgeMs ?? DEFAULTS.jwksCacheMaxAgeMs;
   const maxStaleMs = Math.max(options.maxStaleMs ?? DEFAULTS.jwksMaxStaleMs, maxAgeMs);
-  let current: { getKey: JWTVerifyGetKey; kids: Set<string>; fetchedAt: number } | undefined;
+  let current: { getKey: JWTVerifyGetKey; kids: Set<string>; rejectedKids: Set<string>; fetchedAt: number } | undefined;
   let inflight: Promise<void> | undefined;
   let lastAttemptAt = -Infinity;
   let lastFailure: { error: unknown; at: number } | undefined;
@@ -75,19 +84,31 @@ function remoteKeySet(jwksUri: string, options: KeySourceOptions): JWTVerifyGetK
     } catch (cause) {
       throw new KeyFetchError(`${jwksUri} did not answer JSON`, { cause });
     }
-    let getKey: JWTVerifyGetKey;
-    try {
-      getKey = createLocalJWKSet(body as JSONWebKeySet);
-    } catch (cause) {
-      throw new KeyFetchError(`${jwksUri} did not answer a JWK set`, { cause });
-    }
+    const { getKey, rejectedKids } = acceptedKeys(body);
     const kids = kidsOf(body);
     if (current && !sameSet(kids, current.kids)) {
       const before = current.kids;
       emit(options, { type: 'keys_changed', url: jwksUri, added: [...kids].filter((k) => !before.has(k)), removed: [...before].filter((k) => !kids.has(k)) });
     }
-    current = { getKey, kids, fetchedAt: now() };
+    current = { getKey, kids, rejectedKids, fetchedAt: now() };
     lastFailure = undefined;
+  }
+
+  /** Only keys `acceptJwk` passes may verify; each refused one is reported, never used. */
+  function acceptedKeys(body: unknown): { getKey: JWTVerifyGetKey; rejectedKids: Set<string> } {
+    let verdict: ReturnType<typeof acceptKeySet>;
+    try {
+      verdict = acceptKeySet(body, options.acceptance);
+    } catch (cause) {
+      throw new KeyFetchError(`${jwksUri} did not answer a JWK set`, { cause });
+    }
+    const logged = (kid: string | undefined) => (kid === undefined ? {} : { kid: printableKid(kid) });
+    for (const { kid, reason } of verdict.rejected) emit(options, { type: 'key_rejected', url: jwksUri, ...logged(kid), reason });
+    for (const { kid, warning } of verdict.warnings) emit(options, { type: 'key_unusual', url: jwksUri, ...logged(kid), warning });
+    return {
+      getKey: createLocalJWKSet({ keys: verdict.keys } as JSONWebKeySet),
+      rejectedKids: new Set(verdict.rejected.flatMap(({ kid }) => (kid === undefined ? [] : [kid]))),
+    };
   }
 
   function refresh(): Promise<void> {
@@ -121,7 +142,7 @@ function remoteKeySet(jwksUri: string, options: KeySourceOptions): JWTVerifyGetK
     }
     const keys = current as NonNullable<typeof current>;
     try {
-      return await keys.getKey(header, token);
+      return await keyFrom(keys, header, token);
     } catch (err) {
       if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
       // A key we do not hold: perhaps a rotation. Ask the host, at most once per cooldown;
@@ -129,9 +150,21 @@ function remoteKeySet(jwksUri: string, options: KeySourceOptions): JWTVerifyGetK
       if (inflight || mayRefetch()) await refresh();
       else if (lastFailure && lastFailure.at >= keys.fetchedAt) throw lastError();
       else throw err;
-      return (current as NonNullable<typeof current>).getKey(header, token);
+      return keyFrom(current as NonNullable<typeof current>, header, token);
     }
   };
+}
+
+/**
+ * The key for a token from one fetched set. A `kid` that names a key acceptance refused is a
+ * refusal of its own, not a rotation: no refetch is made for it (the next scheduled one may
+ * bring a sound key).
+ */
+async function keyFrom(keys: { getKey: JWTVerifyGetKey; rejectedKids: Set<string> }, ...[header, token]: Parameters<JWTVerifyGetKey>) {
+  if (typeof header.kid === 'string' && keys.rejectedKids.has(header.kid)) {
+    throw invalidGrant('the issuer key the token names was refused as unsafe', 'key_rejected');
+  }
+  return keys.getKey(header, token);
 }
 
 /** The `kid`s of a key set, for the audit trail's rotation events. */

@@ -35,6 +35,7 @@ export async function verifyOidcToken(
   }
   const payload = await verifySignatureAndTimes(token, issuer, options.currentDate);
   const { claims, registered } = toClaims(payload);
+  checkAuthorizedParty(claims.azp, registered.aud, issuer);
   if (registered.exp - registered.iat > issuer.maxTokenValiditySeconds) {
     throw invalidGrant('token validity period is longer than the issuer allows', 'token_validity_too_long');
   }
@@ -47,6 +48,22 @@ export async function verifyOidcToken(
     credentialSha256: sha256Fingerprint(token),
     expiresAt: registered.exp,
   };
+}
+
+/**
+ * OIDC Core §2 `azp`, the party the token was issued to. A token with several audiences was
+ * issued to one of them, and only `azp` says which: it must be present and one of the issuer's
+ * authorized parties. A token with one audience and an `azp` (a Google ID token names the web
+ * client there) must name an authorized party too; without an `azp` it is the audience's.
+ */
+function checkAuthorizedParty(azp: unknown, aud: string | readonly string[], issuer: TrustedIssuer): void {
+  const severalAudiences = Array.isArray(aud) && aud.length > 1;
+  if (azp === undefined && !severalAudiences) return;
+  if (azp === undefined) throw invalidGrant('token has several audiences but no "azp" claim', 'authorized_party_mismatch');
+  if (typeof azp !== 'string') throw invalidGrant('token "azp" claim is invalid', 'invalid_claim_type');
+  if (!issuer.authorizedParties.includes(azp)) {
+    throw invalidGrant('token was issued to a party (azp) the broker does not accept', 'authorized_party_mismatch');
+  }
 }
 
 /** Firebase ID tokens: `auth_time` (when the user signed in) must be a NumericDate in the past. */
@@ -118,7 +135,20 @@ export function verificationError(err: unknown, issuer: string): BrokerError {
   if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid || err instanceof joseErrors.JOSENotSupported) {
     return invalidGrant('token is malformed or uses an unsupported feature', 'malformed_token', err.message);
   }
+  if (isKeyUseFailure(err)) {
+    return invalidGrant('the issuer key for this token cannot be used', 'key_unusable', `${issuer}: ${err instanceof Error ? err.message : String(err)}`);
+  }
   return toBrokerError(err);
+}
+
+/**
+ * What the platform throws while importing or using a key (a `TypeError` about its size or
+ * usages, a WebCrypto `DOMException`), once outages and jose's own errors are ruled out. Key
+ * acceptance keeps such keys out; should one get through, the token is refused, not answered
+ * with a 500.
+ */
+function isKeyUseFailure(err: unknown): boolean {
+  return err instanceof TypeError || (typeof DOMException !== 'undefined' && err instanceof DOMException);
 }
 
 function claimError(err: InstanceType<typeof joseErrors.JWTClaimValidationFailed>): BrokerError {

@@ -7,6 +7,8 @@ export interface TrustedIssuer {
   /** Other `iss` values that mean the same issuer (Google ID tokens may say `accounts.google.com`). */
   readonly aliases: readonly string[];
   readonly audiences: readonly string[];
+  /** Accepted `azp` values (OIDC Core §2): required of tokens with several audiences or an `azp`. */
+  readonly authorizedParties: readonly string[];
   readonly algorithms: readonly string[];
   readonly clockToleranceSeconds: number;
   readonly maxTokenAgeSeconds: number;

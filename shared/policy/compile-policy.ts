@@ -5,9 +5,9 @@
  * request time.
  */
 import ipaddr from 'ipaddr.js';
-import type { JSONWebKeySet } from 'jose';
 import { DEFAULTS } from '../config/defaults';
 import { urlRefusal, type NetworkPolicy } from '../identity/bounded-fetch';
+import { acceptKeySet, type KeyAcceptanceRules } from '../identity/key-acceptance';
 import { createKeySource, type IssuerKeySettings, type KeySourceEvent, type KeySourceSpec } from '../identity/key-source';
 import { parseSecretHash } from '../identity/secret-hash';
 import type { TrustedIssuer } from '../identity/trusted-issuer';
@@ -91,29 +91,48 @@ function compileIssuer(doc: ExpandedIssuer, path: string, options: CompileOption
   const before = issues.length;
   checkUrl(doc.issuer, `${path}.issuer`, network, issues);
   if (doc.jwks_uri !== undefined) checkUrl(doc.jwks_uri, `${path}.jwks_uri`, network, issues);
+  const algorithms = [...(doc.algorithms ?? DEFAULTS.algorithms)];
+  const acceptance = { algorithms, minRsaBits: doc.min_rsa_key_bits };
+  const spec = keySourceSpec(doc, acceptance, path, issues, (event) => onKeyEvent?.(doc.issuer, event));
   if (issues.length > before) return undefined;
   return Object.freeze({
     issuer: doc.issuer,
     aliases: Object.freeze(doc.aliases),
     audiences: Object.freeze([...doc.audiences]),
-    algorithms: Object.freeze([...(doc.algorithms ?? DEFAULTS.algorithms)]),
+    authorizedParties: Object.freeze([...(doc.authorized_parties ?? doc.audiences)]),
+    algorithms: Object.freeze(algorithms),
     clockToleranceSeconds: doc.clock_tolerance_seconds ?? DEFAULTS.clockToleranceSeconds,
     maxTokenAgeSeconds: doc.max_token_age_seconds ?? DEFAULTS.maxTokenAgeSeconds,
     maxTokenValiditySeconds: doc.max_token_validity_seconds ?? DEFAULTS.maxTokenValiditySeconds,
     browser: doc.browser ?? false,
     requireAuthTime: doc.requireAuthTime,
-    keys: createKeySource(keySourceSpec(doc), {
+    keys: createKeySource(spec, {
       ...keys,
       ...(doc.max_key_staleness_seconds === undefined ? {} : { maxStaleMs: doc.max_key_staleness_seconds * 1000 }),
       network,
+      acceptance,
       onEvent: onKeyEvent && ((event) => onKeyEvent(doc.issuer, event)) }),
   });
 }
 
-function keySourceSpec(doc: { jwks?: unknown; jwks_uri?: string; issuer?: string }): KeySourceSpec {
-  if (doc.jwks !== undefined) return { kind: 'inline', jwks: doc.jwks as JSONWebKeySet };
+/**
+ * Where keys come from. Inline keys pass `acceptKeySet` here, so a weak one is a load error
+ * with its path (`issuers[2].jwks.keys[0]: RSA public exponent 1 is not allowed …`); fetched
+ * sets pass the same function on arrival (key-source.ts).
+ */
+function keySourceSpec(
+  doc: { jwks?: unknown; jwks_uri?: string; issuer?: string },
+  acceptance: KeyAcceptanceRules,
+  path: string,
+  issues: PolicyIssue[],
+  onEvent: (event: KeySourceEvent) => void,
+): KeySourceSpec {
   if (doc.jwks_uri !== undefined) return { kind: 'jwks_uri', jwksUri: doc.jwks_uri };
-  return { kind: 'discovery', issuer: doc.issuer ?? '' };
+  if (doc.jwks === undefined) return { kind: 'discovery', issuer: doc.issuer ?? '' };
+  const verdict = acceptKeySet(doc.jwks, acceptance);
+  for (const { index, reason } of verdict.rejected) issues.push({ path: `${path}.jwks.keys[${index}]`, reason });
+  for (const { kid, warning } of verdict.warnings) onEvent({ type: 'key_unusual', url: `${path}.jwks (inline)`, ...(kid === undefined ? {} : { kid }), warning });
+  return { kind: 'inline', keys: verdict.keys };
 }
 
 function checkUrl(value: string, path: string, network: NetworkPolicy, issues: PolicyIssue[]): void {
@@ -152,20 +171,21 @@ function compileClient(
       }));
     }
   });
-  if (issues.length > before) return undefined;
   const hasKeys = doc.jwks !== undefined || doc.jwks_uri !== undefined;
+  const algorithms = [...(doc.algorithms ?? DEFAULTS.clientAlgorithms)];
+  const acceptance = { algorithms, minRsaBits: doc.min_rsa_key_bits };
+  const onEvent = (event: KeySourceEvent) => options.onKeyEvent?.(`client:${doc.id}`, event);
+  const spec = hasKeys ? keySourceSpec(doc, acceptance, path, issues, onEvent) : undefined;
+  if (issues.length > before) return undefined;
   return Object.freeze({
     id: doc.id,
     secrets,
     limits: limitSpec(doc.limits),
-    assertion: hasKeys
+    assertion: spec
       ? {
           id: doc.id,
-          keys: createKeySource(keySourceSpec(doc), {
-            network: options.network,
-            onEvent: options.onKeyEvent && ((event) => options.onKeyEvent?.(`client:${doc.id}`, event)),
-          }),
-          algorithms: [...(doc.algorithms ?? DEFAULTS.clientAlgorithms)],
+          keys: createKeySource(spec, { network: options.network, acceptance, onEvent }),
+          algorithms,
           maxAssertionLifetimeSeconds: doc.max_assertion_lifetime_seconds ?? DEFAULTS.maxAssertionLifetimeSeconds,
         }
       : undefined,

@@ -5,11 +5,7 @@
  */
 import { z } from 'zod';
 import { DEFAULTS } from '../config/defaults';
-
-/** JWS algorithms an issuer may list. Asymmetric only: an HMAC key would be a shared secret. */
-export const ASYMMETRIC_ALGORITHMS = [
-  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
-] as const;
+import { SIGNING_ALGORITHM_NAMES } from '../identity/signing-algorithms';
 
 /** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
 export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
@@ -18,16 +14,14 @@ const RULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const CLAIM_NAME = /^[A-Za-z0-9_.:/-]{1,128}$/;
 /** Client ids: never a URL, so an assertion can never pass for an OIDC token (RFC 8725 §3.12). */
 const CLIENT_ID = /^(?!https?:)[A-Za-z0-9._:-]{1,128}$/;
-/** JWK members that only private or symmetric keys carry. */
-const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
-
 const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
 
-const PublicJwk = z
-  .looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']), kid: z.string().max(256).optional() })
-  .refine((jwk) => PRIVATE_JWK_MEMBERS.every((m) => !(m in jwk)), {
-    message: 'must be a public key: private or symmetric key members (d, p, q, k, ...) are not allowed in a policy',
-  });
+/** A public JWK; what makes it acceptable (type, size, curve, algorithm) is checked at load by `acceptJwk`. */
+const PublicJwk = z.looseObject({}).describe(
+  `A public signature key: RSA of at least ${DEFAULTS.minRsaKeyBits} bits with an odd exponent >= 3, EC P-256/P-384/P-521, or Ed25519; no private members.`,
+);
+const minRsaKeyBits = z.number().int().min(DEFAULTS.minRsaKeyBits).max(DEFAULTS.maxRsaKeyBits).optional()
+  .describe(`Smallest RSA modulus accepted, in bits (default and floor ${DEFAULTS.minRsaKeyBits}).`);
 
 /** Issuer presets for browser sign-in: one line instead of five settings that are easy to get wrong. */
 export const ISSUER_PRESETS = ['firebase', 'google'] as const;
@@ -44,8 +38,11 @@ export const IssuerSchema = z
     audiences: z.array(z.string().min(1).max(512)).min(1).optional().describe('Accepted `aud` values; a token must name at least one. Required without a preset.'),
     browser: z.boolean().optional()
       .describe(`Tokens of browser users: rules for this issuer default to ${DEFAULTS.browserRuleMaxLifetimeSeconds}-second tokens (presets set it).`),
-    algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS)).min(1).optional()
+    algorithms: z.array(z.enum(SIGNING_ALGORITHM_NAMES)).min(1).optional()
       .describe(`Accepted JWS algorithms (default ${DEFAULTS.algorithms.join(', ')}).`),
+    authorized_parties: z.array(z.string().min(1).max(512)).min(1).max(50).optional()
+      .describe('Accepted `azp` values. A token with several audiences, or with an `azp`, must name one of these (default: the accepted audiences; preset google: its client_ids).'),
+    min_rsa_key_bits: minRsaKeyBits,
     jwks_uri: z.url({ protocol: /^https?$/ }).optional().describe('Fetch keys from this JWKS URL instead of OIDC discovery.'),
     jwks: z.strictObject({ keys: z.array(PublicJwk).min(1).max(100) }).optional()
       .describe('Inline public keys, for issuers that publish none (no fetching at all).'),
@@ -139,7 +136,8 @@ export const ClientSchema = z.strictObject({
   jwks: z.strictObject({ keys: z.array(PublicJwk).min(1).max(20) }).optional()
     .describe('Public keys for RFC 7523 assertions (private_key_jwt and the jwt-bearer grant).'),
   jwks_uri: z.url({ protocol: /^https?$/ }).optional().describe('Where the client publishes those public keys.'),
-  algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS)).min(1).optional().describe('Accepted assertion algorithms (default RS256, ES256).'),
+  algorithms: z.array(z.enum(SIGNING_ALGORITHM_NAMES)).min(1).optional().describe('Accepted assertion algorithms (default RS256, ES256).'),
+  min_rsa_key_bits: minRsaKeyBits,
   max_assertion_lifetime_seconds: seconds(10, 3600).optional().describe(`Longest exp − iat of an assertion (default ${DEFAULTS.maxAssertionLifetimeSeconds}).`),
   secrets: z.array(StoredSecret).min(1).max(2).optional().describe('Hashed client secrets: two during a rotation, one otherwise.'),
   api_keys: z.array(StoredApiKey).min(1).max(10).optional().describe('Hashed broker API keys of this client.'),

@@ -59,7 +59,7 @@ beforeAll(async () => {
   demo = await startDemoIssuer({ defaultAudience: TOKEN_URL });
   clients = new Map([
     ['ci-deployer', registered('ci-deployer', createLocalJWKSet({ keys: [rsa.publicJwk] }), ['RS256'])],
-    ['svc.remote:ec', registered('svc.remote:ec', createKeySource({ kind: 'jwks_uri', jwksUri: jwksUrl }, { network: { allowInsecureLoopback: true }, cooldownMs: 50 }), ['ES256'])],
+    ['svc.remote:ec', registered('svc.remote:ec', createKeySource({ kind: 'jwks_uri', jwksUri: jwksUrl }, { network: { allowInsecureLoopback: true }, cooldownMs: 50, acceptance: { algorithms: ['ES256'] } }), ['ES256'])],
   ]);
 });
 
@@ -265,7 +265,7 @@ describe('single use', () => {
 });
 
 it('maps an outage of the client\'s JWKS URL to 503, whatever the error code', async () => {
-  const outage = new Map([['svc.outage', registered('svc.outage', createKeySource({ kind: 'jwks_uri', jwksUri: jwksUrl.replace('/jwks', '/other') }, { network: { allowInsecureLoopback: true }, cooldownMs: 50 }), ['ES256'])]]);
+  const outage = new Map([['svc.outage', registered('svc.outage', createKeySource({ kind: 'jwks_uri', jwksUri: jwksUrl.replace('/jwks', '/other') }, { network: { allowInsecureLoopback: true }, cooldownMs: 50, acceptance: { algorithms: ['ES256'] } }), ['ES256'])]]);
   jwksUp = false;
   try {
     const replay = counting();
@@ -294,6 +294,7 @@ describe('mutual exclusivity with identity tokens (RFC 8725 §3.12)', () => {
       issuer: demo.issuer,
       aliases: [],
       audiences: [TOKEN_URL],
+      authorizedParties: [TOKEN_URL],
       algorithms: ['RS256'],
       clockToleranceSeconds: 30,
       maxTokenAgeSeconds: 3600,

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { startDemoIssuer, type DemoIssuer } from '../../dev/demo-issuer';
 import { DEFAULTS } from '../../shared/config/defaults';
+import type { AcceptedJwk } from '../../shared/identity/key-acceptance';
 import { createKeySource, type KeySourceSpec } from '../../shared/identity/key-source';
 import { verifyOidcToken } from '../../shared/identity/oidc-token';
 import type { TrustedIssuer } from '../../shared/identity/trusted-issuer';
@@ -24,6 +25,7 @@ function trusted(issuer: string, spec: KeySourceSpec, network = DEV): ReadonlyMa
   return new Map([[issuer, {
     issuer,
     audiences: [AUD],
+    authorizedParties: [AUD],
     algorithms: ['RS256'],
     clockToleranceSeconds: 30,
     maxTokenAgeSeconds: 3600,
@@ -31,7 +33,7 @@ function trusted(issuer: string, spec: KeySourceSpec, network = DEV): ReadonlyMa
     aliases: [],
     browser: false,
     requireAuthTime: false,
-    keys: createKeySource(spec, { network, cooldownMs: 50 }),
+    keys: createKeySource(spec, { network, cooldownMs: 50, acceptance: { algorithms: ['RS256'] } }),
   }]]);
 }
 
@@ -62,7 +64,7 @@ it('keeps a signed "__proto__" claim an ordinary key', async () => {
 
 it('verifies with inline keys without any fetch', async () => {
   const before = demo.jwksFetches();
-  const issuers = trusted(demo.issuer, { kind: 'inline', jwks: { keys: [demo.signingKey().publicJwk] } });
+  const issuers = trusted(demo.issuer, { kind: 'inline', keys: [demo.signingKey().publicJwk as AcceptedJwk] });
   await expect(verifyOidcToken(await demo.sign({ sub: 'w', aud: AUD }), issuers)).resolves.toMatchObject({ subject: 'w' });
   expect(demo.jwksFetches()).toBe(before);
 });

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compactVerify, createLocalJWKSet, type JWK } from 'jose';
 import { checkCompactJws } from '../../shared/identity/compact-jws';
-import { ASYMMETRIC_ALGORITHMS } from '../../shared/policy/schema';
+import { SIGNING_ALGORITHM_NAMES as ASYMMETRIC_ALGORITHMS } from '../../shared/identity/signing-algorithms';
 
 const FILE = join(__dirname, '..', '..', '..', 'shared', 'vectors', 'wycheproof', 'json_web_signature_test.json');
 
