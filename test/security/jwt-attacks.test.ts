@@ -152,6 +152,7 @@ const TOO_OLD = grant('token_too_old');
 const NOT_YET_VALID = grant('token_not_yet_valid');
 const ISSUED_IN_FUTURE = grant('issued_in_future');
 const VALIDITY_TOO_LONG = grant('token_validity_too_long');
+const AUTHORIZED_PARTY = grant('authorized_party_mismatch');
 const NO_RULE = { status: 403, error: 'access_denied', reason: 'no_rule_matched' } satisfies Expected;
 /** Refused at the HTTP edge: `subject_token` is over its 16 KiB parameter cap. */
 const TOKEN_TOO_LARGE = { status: 400, error: 'invalid_request', reason: 'parameter_too_large' } satisfies Expected;
@@ -650,9 +651,12 @@ describe('JWT attacks through POST /token', () => {
       ['aud [right, 123]', () => aud([stack.url, 123])(), CLAIM_TYPE],
       ['aud [right, ""]', () => aud([stack.url, ''])(), CLAIM_TYPE],
       // RFC 7519 §4.1.3: a list names every intended recipient; the broker must be one of them.
+      // With several, OIDC Core §2 asks for `azp`, the one the token was issued to.
       ['aud [right] where a single value is usual', () => aud([stack.url])(), ISSUED],
-      ['aud [right, another recipient]', () => aud([stack.url, 'https://elsewhere.example.test'])(), ISSUED],
-      ['aud [another recipient, right]', () => aud(['https://elsewhere.example.test', stack.url])(), ISSUED],
+      ['aud [right, another recipient] without azp', () => aud([stack.url, 'https://elsewhere.example.test'])(), AUTHORIZED_PARTY],
+      ['aud [another recipient, right] without azp', () => aud(['https://elsewhere.example.test', stack.url])(), AUTHORIZED_PARTY],
+      ['aud [right, another recipient], azp the other', () => demoToken({ aud: [stack.url, 'https://elsewhere.example.test'], azp: 'https://elsewhere.example.test' }), AUTHORIZED_PARTY],
+      ['aud [another recipient, right], azp right', () => demoToken({ aud: ['https://elsewhere.example.test', stack.url], azp: stack.url }), ISSUED],
       ['iss with a trailing slash', () => iss(`${stack.issuer.issuer}/`)(), UNTRUSTED_ISSUER],
       ['iss upper-cased', () => iss(stack.issuer.issuer.toUpperCase())(), UNTRUSTED_ISSUER],
       ['iss https instead of http', () => iss(stack.issuer.issuer.replace('http:', 'https:'))(), UNTRUSTED_ISSUER],
