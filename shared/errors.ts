@@ -18,7 +18,7 @@ export const ERROR_CATALOGUE = {
   unauthorized_client: { status: 400, summary: 'The client may not use this grant type.' },
   unsupported_grant_type: { status: 400, summary: 'The grant type is not supported by the broker.' },
   invalid_scope: { status: 400, summary: 'A requested scope is malformed or outside what the policy allows.' },
-  invalid_target: { status: 400, summary: 'The requested audience is unknown to the broker.' },
+  invalid_target: { status: 400, summary: 'The requested audience is unknown to the broker, or more than one audience was requested.' },
   access_denied: { status: 403, summary: 'The caller is authenticated but no policy rule grants it a token (or an API key restriction refuses it).' },
   slow_down: { status: 429, summary: 'The principal exceeded a rate limit or daily token budget; retry after the indicated delay.' },
   method_not_allowed: { status: 405, summary: 'Only POST is accepted on the token endpoint.' },

@@ -1,6 +1,6 @@
 /** Parameter readers every grant type shares. */
 import { DEFAULTS } from '../config/defaults';
-import { invalidRequest } from '../errors';
+import { BrokerError, invalidRequest } from '../errors';
 import { SCOPE_TOKEN } from '../policy/schema';
 import type { TokenParams } from './token-request';
 
@@ -19,13 +19,19 @@ export function optional(params: TokenParams, name: string): string | undefined 
   return value === '' ? undefined : value;
 }
 
-/** RFC 6749 §3.3: space-delimited scope tokens. */
+const invalidScope = (description: string, reason: string) => new BrokerError('invalid_scope', description, { reason });
+
+/**
+ * RFC 6749 §3.3: space-delimited scope tokens, each named once. A scope that is not well formed
+ * is `invalid_scope` (RFC 6749 §5.2: "invalid, unknown, malformed, or exceeds the scope granted").
+ */
 export function parseScope(scope: string | undefined): readonly string[] | undefined {
   if (scope === undefined || scope === '') return undefined;
   const scopes = scope.split(' ').filter((s) => s !== '');
-  if (scopes.length === 0) throw invalidRequest('scope must not be empty', 'empty_parameter');
-  if (scopes.length > DEFAULTS.maxScopes) throw invalidRequest(`at most ${DEFAULTS.maxScopes} scopes may be requested`, 'too_many_scopes');
-  if (!scopes.every((s) => SCOPE_TOKEN.test(s))) throw invalidRequest('scope contains invalid characters', 'malformed_scope');
+  if (scopes.length === 0) throw invalidScope('scope must name at least one scope', 'malformed_scope');
+  if (scopes.length > DEFAULTS.maxScopes) throw invalidScope(`at most ${DEFAULTS.maxScopes} scopes may be requested`, 'too_many_scopes');
+  if (!scopes.every((s) => SCOPE_TOKEN.test(s))) throw invalidScope('scope contains invalid characters', 'malformed_scope');
+  if (new Set(scopes).size !== scopes.length) throw invalidScope('scope names the same scope more than once', 'duplicate_scope');
   return scopes;
 }
 

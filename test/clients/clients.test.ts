@@ -191,10 +191,14 @@ describe('CORS', () => {
     expect(res.headers.get('vary')).toMatch(/Origin/);
   });
 
-  it('refuses a preflight from any other origin, without CORS headers', async () => {
-    const res = await preflight('https://evil.example.com');
-    expect(res.status).toBe(403);
+  it('refuses a preflight from any other origin with an RFC 6749 error, without CORS headers, unaudited', async () => {
+    const before = lines.entries().length;
+    const res = await answer(await preflight('https://evil.example.com'));
+    expectError(res, 403, 'access_denied');
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    expect(res.headers.get('vary')).toMatch(/Origin/);
+    expect(lines.entries().length).toBe(before);
   });
 
   it('marks actual responses for allowed origins only, and always varies by Origin', async () => {

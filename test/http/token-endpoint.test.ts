@@ -253,10 +253,45 @@ describe('the HTTP edge', () => {
     expectError(await exchange(await validToken(), { requested_token_type: 'urn:ietf:params:oauth:token-type:saml2' }), 400, 'invalid_request');
   });
 
-  it('refuses malformed options and scopes', async () => {
+  it('refuses malformed options', async () => {
     expectError(await exchange(await validToken(), { options: 'not json' }), 400, 'invalid_request');
     expectError(await exchange(await validToken(), { options: '{"accessBoundary":{}}' }), 400, 'invalid_request');
-    expectError(await exchange(await validToken(), { scope: 'bad"scope' }), 400, 'invalid_request');
+  });
+
+  // RFC 6749 §5.2: "invalid, unknown, malformed, or exceeds the scope granted" is invalid_scope.
+  it.each([
+    ['a malformed scope', 'bad"scope'],
+    ['a scope of spaces only', '  '],
+    ['more than 32 scopes', Array.from({ length: 33 }, (_, i) => `s${i}`).join(' ')],
+    ['the same scope twice', `${CLOUD_PLATFORM} ${CLOUD_PLATFORM}`],
+  ])('refuses %s with 400 invalid_scope', async (_name, scope) => {
+    expectError(await exchange(await validToken(), { scope }), 400, 'invalid_scope');
+  });
+
+  it('refuses two audience parameters with 400 invalid_target (RFC 8693 allows several; the broker serves one)', async () => {
+    const form = new URLSearchParams(exchangeForm(await validToken())).toString();
+    const res = await post(stack.tokenUrl, `${form}&audience=${encodeURIComponent(stack.url)}&audience=any-branch`);
+    expectError(res, 400, 'invalid_target');
+    expect(res.body.error_description).toBe('one audience per request');
+  });
+
+  it('accepts a subject token followed by a newline, as read from a token file', async () => {
+    const res = await exchange(`${await validToken()}\n`);
+    expect(res.status).toBe(200);
+    expect(stack.google.lookup(String(res.body.access_token))?.serviceAccount).toBe(DEPLOYER);
+  });
+
+  it('refuses a subject token with a newline inside it', async () => {
+    const [h, p, s] = (await validToken()).split('.');
+    expectError(await exchange(`${h}.\n${p}.${s}`), 400, 'invalid_grant');
+  });
+
+  it('answers a preflight when the policy allows no origin with 403 access_denied as JSON, without CORS headers', async () => {
+    const res = await answer(await fetch(stack.tokenUrl, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } }));
+    expectError(res, 403, 'access_denied');
+    expect(res.body.error_description).toMatch(/origin is not allowed/);
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    expect(res.headers.get('vary')).toMatch(/Origin/);
   });
 
   it('refuses a body over 64 KiB with 413', async () => {

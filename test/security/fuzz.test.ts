@@ -20,6 +20,7 @@ import fc from 'fast-check';
 import { base64url, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { startDevStack, type DevStack } from '../../dev/dev-stack';
+import { trimTokenWhitespace } from '../../functions/http/form-params';
 import { BrokerError } from '../../shared/errors';
 import { verifyOidcToken } from '../../shared/identity/oidc-token';
 import { compilePolicy } from '../../shared/policy/compile-policy';
@@ -128,6 +129,13 @@ const mutatedFrom = (tokens: () => string[]) =>
     return mutation(original).filter((m) => m !== original && !sameSignedBytes(m, original));
   });
 
+/**
+ * Mutations for requests over HTTP, where a token's surrounding ASCII whitespace is dropped
+ * (functions/http/form-params.ts): a space or newline put before the token is the token itself
+ * there, so it is left out of the "never accepted" properties. The verifier still sees it.
+ */
+const mutatedForHttp = (tokens: () => string[]) => mutatedFrom(tokens).filter((m) => !tokens().includes(trimTokenWhitespace(m)));
+
 // ---------------------------------------------------------------------------------------------
 // HTTP: answers and checks
 
@@ -182,8 +190,8 @@ const valueArb = fc.oneof(
   { weight: 2, arbitrary: fc.constantFrom('{"lifetimeSeconds":600}', '{"lifetimeSeconds":-1}', '{"lifetimeSeconds":1e400}', '{"__proto__":{}}', '[]', 'null', '{') },
   { weight: 1, arbitrary: fc.oneof(fc.jsonValue().map((v) => JSON.stringify(v) ?? 'null'), fc.record({ lifetimeSeconds: fc.oneof(fc.integer(), fc.double(), fc.string()) }).map((v) => JSON.stringify(v))) },
   { weight: 2, arbitrary: fc.constantFrom('', 'nobody', 'signer', 'https://evil.example.test', 'main-branch', 'any-branch').map((v) => v) },
-  { weight: 4, arbitrary: mutatedFrom(() => subjectTokens) },
-  { weight: 2, arbitrary: mutatedFrom(() => assertions) },
+  { weight: 4, arbitrary: mutatedForHttp(() => subjectTokens) },
+  { weight: 2, arbitrary: mutatedForHttp(() => assertions) },
   { weight: 2, arbitrary: fc.string({ maxLength: 40 }) },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
   { weight: 1, arbitrary: fc.constantFrom(4096, 4097, 16384, 16385).map((n) => 'x'.repeat(n)) },
@@ -243,8 +251,8 @@ describe('HTTP endpoint', () => {
   it('mutated real tokens as subject_token or assertion: invalid_grant (invalid_request when nothing is left), never a token', async () => {
     const arb = fc.record({
       grant: fc.constantFrom('exchange', 'bearer'),
-      subject: mutatedFrom(() => subjectTokens),
-      assertion: mutatedFrom(() => assertions),
+      subject: mutatedForHttp(() => subjectTokens),
+      assertion: mutatedForHttp(() => assertions),
       tokenType: fc.constantFrom(TOKEN_TYPE_JWT, TOKEN_TYPE_ID_TOKEN),
     });
     await fc.assert(

@@ -4,7 +4,9 @@
  * broker core, the demo issuer and the Google emulator on 127.0.0.1.
  *
  * For each grant type every parameter is missing, repeated (also under a percent-encoded
- * name), empty, oversized and wrongly typed; then unknown grant types, methods, content types,
+ * name), empty, oversized and wrongly typed; then whitespace around token parameters (dropped
+ * when it is ASCII space, tab, CR or LF around the token, refused anywhere else), unknown grant
+ * types, methods (CORS preflights included), content types,
  * content encodings (a real gzip bomb included), body caps, broken percent-encoding, raw
  * non-ASCII bytes and client authentication. Every refusal is checked to be exact: status,
  * `error`, an `error_description` string and nothing else, JSON, `Cache-Control: no-store`,
@@ -24,7 +26,9 @@ import {
   GRANT_TYPE_CLIENT_CREDENTIALS, GRANT_TYPE_JWT_BEARER, GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT,
 } from '../../shared/oauth-uris';
 import { APP_ORIGIN, assertion, basic, clientPolicy, type ClientCredentialsSet } from '../clients/client-fixture';
+import { sha256Fingerprint } from '../../shared/fingerprint';
 import { CLOUD_PLATFORM, GENERATIVE_LANGUAGE, STORAGE_READ } from '../http/policy-fixture';
+import { LineCapture } from '../helpers/capture';
 import type { Answer } from '../helpers/http';
 import { formBody, sendCounting, type RawRequest, type Sent } from '../helpers/raw-http';
 
@@ -40,12 +44,14 @@ type Pairs = Array<[string, string]>;
 
 let stack: DevStack;
 let creds: ClientCredentialsSet;
+const lines = new LineCapture();
+const lastExchange = () => lines.entries().filter((e) => e.event === 'token_exchange').at(-1) ?? {};
 
 beforeAll(async () => {
   const policy = await clientPolicy();
   creds = policy.creds;
   // No cache: every accepted request mints, so "nothing minted" is observable at the emulator.
-  stack = await startDevStack({ env: { BROKER_CACHE: 'none' }, policyText: policy.text });
+  stack = await startDevStack({ env: { BROKER_CACHE: 'none' }, policyText: policy.text, auditTransport: lines });
   await stack.broker;
 });
 afterAll(() => stack.close());
@@ -55,6 +61,7 @@ afterAll(() => stack.close());
 
 const mainClaims = () => ({ sub: 'repo:acme/app:ref:refs/heads/main', aud: stack.url, repository: 'acme/app', ref: 'refs/heads/main' });
 const subjectToken = () => stack.issuer.sign(mainClaims());
+const exchangePairs = async (): Promise<Pairs> => [['grant_type', GRANT_TYPE_TOKEN_EXCHANGE], ['subject_token', await subjectToken()], ['subject_token_type', TOKEN_TYPE_JWT]];
 const bearerAssertion = () => assertion(creds.signerKey, 'signer', stack.url);
 const foreignTypAssertion = () =>
   new SignJWT({ jti: randomUUID() }).setProtectedHeader({ alg: 'ES256', kid: 'signer-1', typ: 'at+jwt' }).setIssuer('signer').setSubject('signer')
@@ -139,16 +146,18 @@ const REPEATS: Array<[string, (name: string) => string, 'after' | 'before']> = [
   ['repeated fully percent-encoded in lowercase hex, before the plain one', (name) => [...name].map((ch) => hex(ch, true)).join(''), 'before'],
 ];
 
+/** RFC 6749 §5.2: a scope that is "invalid, unknown, malformed, or exceeds the scope granted" is invalid_scope. */
 const SCOPE_CASES = (good: string, outside: string): GrantSpec['typed'] => [
-  ['scope with a line feed between scopes', () => ({ scope: `${good}\n${good}` }), 400, 'invalid_request'],
-  ['scope with a tab as separator', () => ({ scope: `${good}\t${good}` }), 400, 'invalid_request'],
-  ['scope with a NUL byte', () => ({ scope: `${good}\u0000` }), 400, 'invalid_request'],
-  ['scope with DEL', () => ({ scope: `${good}\u007f` }), 400, 'invalid_request'],
-  ['scope with a double quote', () => ({ scope: `${good}"` }), 400, 'invalid_request'],
-  ['scope with a backslash', () => ({ scope: `${good}\\` }), 400, 'invalid_request'],
-  ['scope with a non-ASCII character', () => ({ scope: `${good}é` }), 400, 'invalid_request'],
-  ['scope of spaces only', () => ({ scope: '   ' }), 400, 'invalid_request'],
-  ['scope naming 33 scopes', () => ({ scope: Array.from({ length: 33 }, (_, i) => `s${i}`).join(' ') }), 400, 'invalid_request'],
+  ['scope with a line feed between scopes', () => ({ scope: `${good}\n${good}` }), 400, 'invalid_scope'],
+  ['scope with a tab as separator', () => ({ scope: `${good}\t${good}` }), 400, 'invalid_scope'],
+  ['scope with a NUL byte', () => ({ scope: `${good}\u0000` }), 400, 'invalid_scope'],
+  ['scope with DEL', () => ({ scope: `${good}\u007f` }), 400, 'invalid_scope'],
+  ['scope with a double quote', () => ({ scope: `${good}"` }), 400, 'invalid_scope'],
+  ['scope with a backslash', () => ({ scope: `${good}\\` }), 400, 'invalid_scope'],
+  ['scope with a non-ASCII character', () => ({ scope: `${good}é` }), 400, 'invalid_scope'],
+  ['scope of spaces only', () => ({ scope: '   ' }), 400, 'invalid_scope'],
+  ['scope naming 33 scopes', () => ({ scope: Array.from({ length: 33 }, (_, i) => `s${i}`).join(' ') }), 400, 'invalid_scope'],
+  ['scope naming the same scope twice', () => ({ scope: `${good} ${good}` }), 400, 'invalid_scope'],
   ['scope outside the matched rule', () => ({ scope: outside }), 400, 'invalid_scope'],
 ];
 
@@ -284,10 +293,14 @@ describe.each(GRANTS)('$label', (spec) => {
     return { ...(await spec.samples()), ...base };
   };
 
-  it.each(REPEATS)('every declared parameter %s → 400 invalid_request', async (_how, encode, where) => {
+  // RFC 6749 §3.2 forbids repeats; RFC 8693 §2.1 allows several audiences, which the broker cannot serve.
+  const repeatRefusal = (name: string): [string, RegExp] => (name === 'audience' ? ['invalid_target', /one audience per request/] : ['invalid_request', /repeated/]);
+
+  it.each(REPEATS)('every declared parameter %s → 400 invalid_request (audience: invalid_target)', async (_how, encode, where) => {
     const values = await declared();
     const names = Object.keys(values);
     expect(names.length).toBeGreaterThanOrEqual(baseNames().length);
+    expect(names).toContain('audience');
     for (const name of names) {
       const pairs = withParam(await spec.base(), name, values[name] ?? '');
       const plain = formBody(pairs);
@@ -295,8 +308,9 @@ describe.each(GRANTS)('$label', (spec) => {
       const req: RawRequest = { headers: { 'content-type': FORM, ...headers() }, body: where === 'after' ? `${plain}&${repeat}` : `${repeat}&${plain}` };
       const sent = await send(req);
       try {
-        expectRefusal(sent, 400, 'invalid_request', secretsIn(req));
-        expect(sent.res.body.error_description).toMatch(/repeated/);
+        const [error, description] = repeatRefusal(name);
+        expectRefusal(sent, 400, error, secretsIn(req));
+        expect(sent.res.body.error_description).toMatch(description);
       } catch (err) {
         throw new Error(`parameter ${name}: ${(err as Error).message}`);
       }
@@ -339,6 +353,89 @@ describe('empty optional parameters are treated as omitted (RFC 6749 §3.2)', ()
       expect(sent.res.body.scope).toBe(ALL_RULE_SCOPES);
     },
   );
+});
+
+describe('refused scopes carry their audit reason', () => {
+  it.each([
+    ['malformed', 'malformed_scope', `${CLOUD_PLATFORM}"`],
+    ['spaces only', 'malformed_scope', '   '],
+    ['33 scopes', 'too_many_scopes', Array.from({ length: 33 }, (_, i) => `s${i}`).join(' ')],
+    ['the same scope twice', 'duplicate_scope', `${CLOUD_PLATFORM} ${GENERATIVE_LANGUAGE} ${CLOUD_PLATFORM}`],
+  ])('%s → invalid_scope, reason %s', async (_name, reason, scope) => {
+    await runCase({ name: reason, make: async () => formRequest([...(await exchangePairs()), ['scope', scope]]), status: 400, error: 'invalid_scope' });
+    expect(lastExchange()).toMatchObject({ outcome: 'denied', error: { code: 'invalid_scope', reason } });
+  });
+
+  it('two audience parameters → invalid_target, reason multiple_audiences', async () => {
+    await runCase({ name: 'audiences', make: async () => formRequest([...(await exchangePairs()), ['audience', stack.url], ['audience', 'any-branch']]), status: 400, error: 'invalid_target' });
+    expect(lastExchange()).toMatchObject({ error: { code: 'invalid_target', reason: 'multiple_audiences' } });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Whitespace around token parameters: a token read from a file ends in a newline
+
+describe('token parameters: leading and trailing ASCII whitespace is dropped, nothing else', () => {
+  interface TokenParam {
+    name: string;
+    token: () => Promise<string>;
+    request: (token: string) => Pairs;
+    /** The refusal of a malformed token. */
+    refused: [number, string];
+    /** Whether the audit entry holds the token's fingerprint (as subjectTokenSha256). */
+    fingerprinted: boolean;
+  }
+  const PARAMS: TokenParam[] = [
+    {
+      name: 'subject_token', token: subjectToken, refused: [400, 'invalid_grant'], fingerprinted: true,
+      request: (token) => [['grant_type', GRANT_TYPE_TOKEN_EXCHANGE], ['subject_token', token], ['subject_token_type', TOKEN_TYPE_JWT]],
+    },
+    {
+      name: 'assertion', token: bearerAssertion, refused: [400, 'invalid_grant'], fingerprinted: true,
+      request: (token) => [['grant_type', GRANT_TYPE_JWT_BEARER], ['assertion', token]],
+    },
+    {
+      name: 'client_assertion', token: () => assertion(creds.signerKey, 'signer', stack.tokenUrl), refused: [401, 'invalid_client'], fingerprinted: false,
+      request: (token) => [['grant_type', GRANT_TYPE_CLIENT_CREDENTIALS], ['client_assertion_type', ASSERTION_TYPE], ['client_assertion', token]],
+    },
+  ];
+  const ASCII_WHITESPACE: Array<[string, string]> = [['a space', ' '], ['a tab', '\t'], ['a CR', '\r'], ['an LF', '\n'], ['CR LF', '\r\n'], ['all four', ' \t\r\n']];
+  // Whitespace to other definitions (String.prototype.trim, Unicode) but not to the broker.
+  const OTHER_WHITESPACE: Array<[string, string]> = [['U+00A0', '\u00a0'], ['U+2003', '\u2003'], ['U+FEFF', '\ufeff'], ['a vertical tab', '\u000b'], ['a form feed', '\u000c']];
+  const byParam = (rows: Array<[string, string]>): Array<[string, string, string, TokenParam]> =>
+    PARAMS.flatMap((param) => rows.map(([label, ws]): [string, string, string, TokenParam] => [param.name, label, ws, param]));
+
+  it.each(byParam(ASCII_WHITESPACE))('%s with %s before and after it is accepted, any audited fingerprint of the trimmed token', async (_name, _label, ws, param) => {
+    const token = await param.token();
+    expectIssued(await send(formRequest(param.request(`${ws}${token}${ws}`))));
+    if (param.fingerprinted) expect(lastExchange()).toMatchObject({ outcome: 'issued', subjectTokenSha256: sha256Fingerprint(token) });
+  });
+
+  it.each(PARAMS.map((param) => [param.name, param] as const))('%s followed by a newline only (a token file) is accepted', async (_name, param) => {
+    expectIssued(await send(formRequest(param.request(`${await param.token()}\n`))));
+  });
+
+  it.each(byParam(ASCII_WHITESPACE))('%s with %s inside it is refused', async (_name, _label, ws, param) => {
+    const token = await param.token();
+    const dot = token.indexOf('.');
+    const [status, error] = param.refused;
+    await runCase({ name: param.name, make: () => formRequest(param.request(`${token.slice(0, dot + 1)}${ws}${token.slice(dot + 1)}`)), status, error });
+  });
+
+  it.each(byParam(OTHER_WHITESPACE))('%s with %s after it is refused (not trimmed)', async (_name, _label, ws, param) => {
+    const [status, error] = param.refused;
+    await runCase({ name: param.name, make: async () => formRequest(param.request(`${await param.token()}${ws}`)), status, error });
+  });
+
+  it.each(byParam(OTHER_WHITESPACE))('%s with %s before it is refused (not trimmed)', async (_name, _label, ws, param) => {
+    const [status, error] = param.refused;
+    await runCase({ name: param.name, make: async () => formRequest(param.request(`${ws}${await param.token()}`)), status, error });
+  });
+
+  it.each(byParam(ASCII_WHITESPACE))('%s that is only %s is treated as omitted → 400 invalid_request', async (_name, _label, ws, param) => {
+    await runCase({ name: param.name, make: () => formRequest(param.request(ws)), status: 400, error: 'invalid_request' });
+    expect(lastExchange()).toMatchObject({ error: { reason: 'missing_parameter' } });
+  });
 });
 
 describe('unknown grant types → 400 unsupported_grant_type', () => {
@@ -393,16 +490,17 @@ describe('methods', () => {
   });
 
   it.each([
-    ['from an unlisted origin', { origin: 'https://evil.example.test', 'access-control-request-method': 'POST' }, null],
-    // The origin is listed, so it is named, but no method is allowed: the browser refuses the PUT.
-    ['from a listed origin for PUT', { origin: APP_ORIGIN, 'access-control-request-method': 'PUT' }, APP_ORIGIN],
-  ])('OPTIONS preflight %s → 403 with no body and no allowed methods', async (_name, headers, allowOrigin) => {
-    const { res, upstreamCalls } = await send({ method: 'OPTIONS', headers });
-    expect({
-      status: res.status, text: res.text, cache: res.headers.get('cache-control'),
-      origin: res.headers.get('access-control-allow-origin'), methods: res.headers.get('access-control-allow-methods'),
-    }).toEqual({ status: 403, text: '', cache: 'no-store', origin: allowOrigin, methods: null });
-    expect(upstreamCalls).toBe(0);
+    ['from an unlisted origin', { origin: 'https://evil.example.test', 'access-control-request-method': 'POST' }, /origin is not allowed/],
+    ['from an unlisted origin, without a requested method', { origin: 'https://evil.example.test' }, /origin is not allowed/],
+    // A listed origin gets no CORS headers either: the browser refuses the PUT.
+    ['from a listed origin for PUT', { origin: APP_ORIGIN, 'access-control-request-method': 'PUT' }, /only POST/],
+    ['from a listed origin without a requested method', { origin: APP_ORIGIN }, /only POST/],
+  ])('OPTIONS preflight %s → 403 access_denied as RFC 6749 JSON, no Access-Control-Allow-* headers', async (_name, headers, description) => {
+    const sent = await send({ method: 'OPTIONS', headers });
+    expectRefusal(sent, 403, 'access_denied');
+    expect(sent.res.body.error_description).toMatch(description);
+    expect(sent.res.headers.get('vary')).toMatch(/\bOrigin\b/);
+    expect([...sent.res.headers.keys()].filter((name) => name.startsWith('access-control-'))).toEqual([]);
   });
 
   it('POST from an unlisted browser origin → 403 access_denied, before anything is verified', async () => {
@@ -608,8 +706,8 @@ describe('truncated or invalid percent-encoding', () => {
     ['%zz inside the subject token', async () => exchangeWith({ subject_token: `${(await subjectToken()).slice(0, 20)}%zz${(await subjectToken()).slice(20)}` }), 400, 'invalid_grant'],
     ['a truncated UTF-8 sequence (%E0%A4) after the subject token', () => exchangeWith({}, '%E0%A4'), 400, 'invalid_grant'],
     ['an encoded NUL (%00) after the subject token', () => exchangeWith({}, '%00'), 400, 'invalid_grant'],
-    ['scope %E0%A4 (decodes to U+FFFD)', async () => ({ ...(await exchangeWith({})), body: `${(await exchangeWith({})).body}&scope=%E0%A4` }), 400, 'invalid_request'],
-    ['scope %C0%AF (overlong UTF-8)', async () => ({ ...(await exchangeWith({})), body: `${(await exchangeWith({})).body}&scope=%C0%AF` }), 400, 'invalid_request'],
+    ['scope %E0%A4 (decodes to U+FFFD)', async () => ({ ...(await exchangeWith({})), body: `${(await exchangeWith({})).body}&scope=%E0%A4` }), 400, 'invalid_scope'],
+    ['scope %C0%AF (overlong UTF-8)', async () => ({ ...(await exchangeWith({})), body: `${(await exchangeWith({})).body}&scope=%C0%AF` }), 400, 'invalid_scope'],
     ['scope a lone % (a legal scope character, not a rule scope)', async () => ({ ...(await exchangeWith({})), body: `${(await exchangeWith({})).body}&scope=%` }), 400, 'invalid_scope'],
     ['grant_type truncated mid-escape', async () => ({ headers: { 'content-type': FORM }, body: 'grant_type=urn%3Aietf%3Aparams%3' }), 400, 'unsupported_grant_type'],
     ['grant_type with an encoded NUL', async () => ({ headers: { 'content-type': FORM }, body: 'grant_type=client_credentials%00' }), 400, 'unsupported_grant_type'],
