@@ -169,6 +169,7 @@ function checkRsa(jwk: Record<string, unknown>, rules: KeyAcceptanceRules): Shap
   if (bits < floor) return { reason: `RSA modulus of ${bits} bits is too short (at least ${floor} bits)` };
   if (bits > DEFAULTS.maxRsaKeyBits) return { reason: `RSA modulus of ${bits} bits is too long (at most ${DEFAULTS.maxRsaKeyBits} bits)` };
   if ((n.value & 1n) === 0n) return { reason: 'RSA modulus is even' };
+  if (hasRocaFingerprint(n.value)) return { reason: 'RSA modulus has the ROCA fingerprint (CVE-2017-15361): its private key can be computed' };
   if (e.value < 3n) return { reason: `RSA public exponent ${e.value} is not allowed (at least 3; 65537 expected)` };
   if ((e.value & 1n) === 0n) return { reason: `RSA public exponent ${e.value} is not allowed: it must be odd` };
   if (e.value.toString(2).length > DEFAULTS.maxRsaExponentBits) return { reason: `RSA public exponent is wider than ${DEFAULTS.maxRsaExponentBits} bits` };
@@ -194,6 +195,23 @@ function checkOkp(jwk: Record<string, unknown>): Shape {
   if (refusal) return { reason: refusal };
   if (Object.hasOwn(jwk, 'y')) return { reason: 'Ed25519 keys have no "y" member' };
   return { members: { crv: 'Ed25519', x: jwk.x as string } };
+}
+
+/**
+ * Keys made by the Infineon library flawed by ROCA (CVE-2017-15361) have moduli of a special
+ * form that makes them factorable. Their fingerprint (Nemec et al., CCS 2017): for each of
+ * these small primes p, n mod p lies in the subgroup that 65537 generates modulo p. A random
+ * modulus passes all 38 tests with negligible probability.
+ */
+const ROCA_PRIMES = [3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167];
+const ROCA_SUBGROUPS = ROCA_PRIMES.map((p) => {
+  const members = new Set<number>();
+  for (let x = 1; !members.has(x); x = (x * 65537) % p) members.add(x);
+  return { p: BigInt(p), members };
+});
+
+function hasRocaFingerprint(n: bigint): boolean {
+  return ROCA_SUBGROUPS.every(({ p, members }) => members.has(Number(n % p)));
 }
 
 /** Node's import: the last word on whether the members form a key (EC: the point is on the curve). */
