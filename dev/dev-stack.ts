@@ -3,6 +3,15 @@
  * of Google's APIs, and the real `broker` function served by the Functions Framework on
  * 127.0.0.1. `npm start` and the HTTP tests both run it, so what the tests exercise is what
  * a developer runs.
+ *
+ * The broker's issuer URL is `BROKER_ISSUER_URL` from `env` when set (an https URL or a
+ * loopback one; trailing slashes dropped), else the loopback URL it listens on. As in
+ * production it is the RFC 8414 `issuer`, an accepted `audience` and the `aud` client
+ * assertions must carry; here it is also the `aud` of the demo issuer's tokens and the
+ * audience the development policy accepts from the demo issuer.
+ *
+ * The Google emulator mints for the built-in development service accounts and for every
+ * service account the loaded policy names (rules' targets and delegates).
  */
 import { http } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
@@ -14,6 +23,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBrokerFunction } from '../functions/broker';
 import type { Broker } from '../shared/broker';
+import type { CompiledPolicy } from '../shared/policy/compiled-policy';
+import { ConfigurationError } from '../shared/errors';
+import { isLoopbackHost } from '../shared/identity/bounded-fetch';
 import { AuditLog } from '../shared/audit/audit-log';
 import { loadBroker, type ResilienceOverrides } from '../shared/load-broker';
 import type { CacheWiring } from '../shared/cache/create-token-cache';
@@ -23,6 +35,7 @@ import { startGoogleEmulator, type GoogleEmulator } from './google-emulator';
 export const DEV_SOURCE_TOKEN = 'dev-broker-source-token';
 /** The Google Cloud project development mode pretends to run in (audit log and trace names). */
 export const DEV_PROJECT = 'token-broker-dev';
+/** Service accounts the Google emulator always knows, whatever the policy names. */
 export const DEV_SERVICE_ACCOUNTS = [
   'gemini-caller@token-broker-dev.iam.gserviceaccount.com',
   'reader@token-broker-dev.iam.gserviceaccount.com',
@@ -33,10 +46,11 @@ export interface DevStackOptions {
   port?: number;
   /** Use this policy file instead of the embedded development policy. */
   policyFile?: string;
-  /** Policy text, given the demo issuer and broker URLs (tests). */
+  /** Policy text, given the demo issuer's URL and the broker's issuer URL (tests). */
   policyText?: (urls: { issuer: string; broker: string }) => string;
+  /** The emulator's built-in service accounts (default DEV_SERVICE_ACCOUNTS); the policy's are added. */
   serviceAccounts?: string[];
-  /** Environment overrides passed to the configuration reader. */
+  /** Environment overrides passed to the configuration reader (BROKER_ISSUER_URL sets the issuer URL). */
   env?: NodeJS.ProcessEnv;
   /** Where audit entries go (default stdout; nowhere when BROKER_LOG=silent). */
   auditTransport?: Writable;
@@ -51,8 +65,11 @@ export interface DevStackOptions {
 }
 
 export interface DevStack {
+  /** Where the broker listens (loopback). */
   readonly url: string;
   readonly tokenUrl: string;
+  /** The broker's issuer URL: BROKER_ISSUER_URL when set, else `url`. */
+  readonly issuerUrl: string;
   readonly policyFile: string;
   readonly issuer: DemoIssuer;
   readonly google: GoogleEmulator;
@@ -65,6 +82,7 @@ export interface DevStack {
 let registered = 0;
 
 export async function startDevStack(options: DevStackOptions = {}): Promise<DevStack> {
+  const configuredIssuerUrl = developmentIssuerUrl(options.env?.BROKER_ISSUER_URL);
   const google = await startGoogleEmulator({
     serviceAccounts: options.serviceAccounts ?? DEV_SERVICE_ACCOUNTS,
     callerTokens: [DEV_SOURCE_TOKEN],
@@ -75,26 +93,35 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
   const getBroker = () => brokerPromise ?? Promise.reject(new Error('broker not ready'));
   const audit = new AuditLog({ projectId: DEV_PROJECT, transport: options.auditTransport ?? defaultAuditTransport() });
   const name = `broker-dev-${++registered}`;
-  http(name, createBrokerFunction({ getBroker, audit, trustForwardedFor: options.trustForwardedFor ?? false }));
+  // Without BROKER_ISSUER_URL the metadata's issuer is the origin the request addressed, i.e.
+  // the loopback URL below for a client that uses it.
+  http(name, createBrokerFunction({ getBroker, audit, trustForwardedFor: options.trustForwardedFor ?? false, issuerUrl: configuredIssuerUrl }));
   const server: Server = getTestServer(name);
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const issuerUrl = configuredIssuerUrl ?? url;
 
-  const issuer = await startDemoIssuer({ defaultAudience: url, defaultClaims: { repository: 'acme/demo', ref: 'refs/heads/main' } });
-  const policyFile = options.policyFile ?? (await writeDevPolicy({ issuer: issuer.issuer, broker: url }, options.policyText));
+  const issuer = await startDemoIssuer({ defaultAudience: issuerUrl, defaultClaims: { repository: 'acme/demo', ref: 'refs/heads/main' } });
+  const policyFile = options.policyFile ?? (await writeDevPolicy({ issuer: issuer.issuer, broker: issuerUrl }, options.policyText));
   brokerPromise = loadBroker({
     BROKER_MODE: 'development',
     BROKER_POLICY_FILE: policyFile,
     BROKER_IAM_ENDPOINT: google.url,
     BROKER_DEV_SOURCE_TOKEN: DEV_SOURCE_TOKEN,
-    BROKER_ISSUER_URL: url,
     ...options.env,
-  }, { audit, now: options.now, resilience: options.resilience, cache: options.cache });
+    BROKER_ISSUER_URL: issuerUrl,
+  }, { audit, now: options.now, resilience: options.resilience, cache: options.cache }).then((broker) => {
+    // Before anyone sees the broker, so no exchange can reach the emulator ahead of its accounts.
+    // Development mode loads its policy once; there is no reload to follow.
+    google.addServiceAccounts(policyServiceAccounts(broker.policy));
+    return broker;
+  });
   brokerPromise.catch(() => undefined); // surfaced to callers of `broker` and to requests
 
   return {
     url,
     tokenUrl: `${url}/token`,
+    issuerUrl,
     policyFile,
     issuer,
     google,
@@ -106,6 +133,35 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
       await Promise.all([issuer.close(), google.close(), brokerPromise?.then((b) => b.close(), () => undefined)]);
     },
   };
+}
+
+/** Every service account a policy's rules grant or delegate through, in document order, once each. */
+export function policyServiceAccounts(policy: Pick<CompiledPolicy, 'rules'>): string[] {
+  const accounts = new Set<string>();
+  for (const { grant } of policy.rules) {
+    accounts.add(grant.serviceAccount);
+    for (const delegate of grant.delegates) accounts.add(delegate);
+  }
+  return [...accounts];
+}
+
+/**
+ * BROKER_ISSUER_URL as the configuration reader keeps it (unset when empty, no trailing
+ * slashes), checked before anything starts: development mode takes an https URL, as
+ * production does, or a plain-http loopback one.
+ */
+function developmentIssuerUrl(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigurationError(`BROKER_ISSUER_URL is not a URL: "${value}"`);
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+    throw new ConfigurationError(`BROKER_ISSUER_URL must be an https URL or, in development mode, a loopback http URL, not "${value}"`);
+  }
+  return value.replace(/\/+$/, '');
 }
 
 function defaultAuditTransport(): Writable {

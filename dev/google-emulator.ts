@@ -21,6 +21,10 @@
  *    not found for email ..."). Unknown JSON fields are rejected the way
  *    Google's JSON transcoder does ("Invalid JSON payload received. Unknown
  *    name ...").
+ *    Only registered service accounts exist: those of the `serviceAccounts`
+ *    option plus any added later with `addServiceAccounts` (development mode
+ *    adds every account its loaded policy names). Any other account, as
+ *    target or delegate, is the 404 above.
  *  - STS v1 `POST /v1/token`, only the Credential Access Boundary flavour:
  *    an access token this emulator issued, exchanged for a downscoped one.
  *    Form-encoded (what google-auth-library sends) or JSON (camelCase, per
@@ -79,8 +83,8 @@ import {
 // ─────────────────────────────────────────────────────────────────────────────
 
 export interface GoogleEmulatorOptions {
-  /** Service accounts that exist; anything else → 404 NOT_FOUND. */
-  serviceAccounts: string[];
+  /** Service accounts that exist at start-up (more with `addServiceAccounts`); anything else → 404 NOT_FOUND. */
+  serviceAccounts: readonly string[];
   /** Bearer tokens accepted as the caller's (the broker's own) credentials on IAM Credentials; missing/other → 401 UNAUTHENTICATED. */
   callerTokens: string[];
   /**
@@ -108,6 +112,14 @@ export interface GoogleEmulator {
   lookup(accessToken: string): IssuedToken | undefined;
   /** The emulator's clock (the `now` option), in ms. */
   now(): number;
+  /**
+   * Makes these service accounts exist (case-insensitive; ones that already exist are kept as
+   * they are). They can then be impersonated, as target or delegate, subject to `canImpersonate`
+   * and `canDelegate` like those of the `serviceAccounts` option.
+   */
+  addServiceAccounts(emails: readonly string[]): void;
+  /** The service accounts that exist (lower-cased emails), in the order they were registered. */
+  serviceAccounts(): string[];
   close(): Promise<void>;
 }
 
@@ -329,8 +341,9 @@ interface Route {
 
 interface EmulatorState {
   readonly now: () => number;
-  readonly accountsByEmail: ReadonlyMap<string, ServiceAccount>;
-  readonly accountsByUniqueId: ReadonlyMap<string, ServiceAccount>;
+  /** Registered accounts; `addServiceAccounts` adds to both maps. */
+  readonly accountsByEmail: Map<string, ServiceAccount>;
+  readonly accountsByUniqueId: Map<string, ServiceAccount>;
   readonly callerTokens: ReadonlySet<string>;
   readonly canImpersonate: (callerToken: string, serviceAccount: string) => boolean;
   readonly canDelegate: (from: string, to: string) => boolean;
@@ -364,19 +377,17 @@ export async function startGoogleEmulator(opts: GoogleEmulatorOptions): Promise<
     requests: state.requests,
     lookup: (accessToken) => copyToken(state.tokens.get(accessToken)),
     now: state.now,
+    addServiceAccounts: (emails) => registerServiceAccounts(state, emails),
+    serviceAccounts: () => [...state.accountsByEmail.keys()],
     close: () => closeServer(server),
   };
 }
 
 function createState(opts: GoogleEmulatorOptions): EmulatorState {
-  const accounts = opts.serviceAccounts.map((email): ServiceAccount => ({
-    email: email.toLowerCase(),
-    uniqueId: uniqueIdFor(email.toLowerCase()),
-  }));
-  return {
+  const state: EmulatorState = {
     now: opts.now ?? Date.now,
-    accountsByEmail: new Map(accounts.map((sa) => [sa.email, sa])),
-    accountsByUniqueId: new Map(accounts.map((sa) => [sa.uniqueId, sa])),
+    accountsByEmail: new Map(),
+    accountsByUniqueId: new Map(),
     callerTokens: new Set(opts.callerTokens),
     canImpersonate: opts.canImpersonate ?? (() => true),
     canDelegate: opts.canDelegate ?? (() => true),
@@ -385,6 +396,18 @@ function createState(opts: GoogleEmulatorOptions): EmulatorState {
     faults: new FaultEngine(),
     requests: [],
   };
+  registerServiceAccounts(state, opts.serviceAccounts);
+  return state;
+}
+
+function registerServiceAccounts(state: EmulatorState, emails: readonly string[]): void {
+  for (const raw of emails) {
+    const email = raw.toLowerCase();
+    if (state.accountsByEmail.has(email)) continue;
+    const account: ServiceAccount = { email, uniqueId: uniqueIdFor(email) };
+    state.accountsByEmail.set(email, account);
+    state.accountsByUniqueId.set(account.uniqueId, account);
+  }
 }
 
 function copyToken(token: IssuedToken | undefined): IssuedToken | undefined {

@@ -23,6 +23,7 @@ import { toClaims, type Claims } from './claims';
 import { checkClaimsSetText, checkCompactJws } from './compact-jws';
 import { verificationError } from './oidc-token';
 import { replayStoreUnavailable, type ReplayStore } from './replay-store';
+import { isSigningAlgorithm } from './signing-algorithms';
 
 export interface RegisteredClient {
   /** client_id; the assertion's `iss` and `sub` must both equal it. */
@@ -60,11 +61,6 @@ export interface VerifiedAssertion {
   assertionSha256: string;
   claims: Claims;
 }
-
-/** Signature algorithms a client may register: asymmetric only (no HS*, never `none`). */
-export const ASSERTION_ALGORITHMS: ReadonlySet<string> = new Set([
-  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
-]);
 
 const CLIENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -106,7 +102,7 @@ export async function verifyClientAssertion(assertion: string, check: AssertionC
     throw fail('the assertion was not issued by the client named in client_id', 'client_id_mismatch');
   }
   const alg = header.alg as string;
-  if (!client.algorithms.includes(alg) || !ASSERTION_ALGORITHMS.has(alg)) {
+  if (!client.algorithms.includes(alg) || !isSigningAlgorithm(alg)) {
     throw fail('assertion algorithm is not accepted for this client', 'algorithm_not_allowed');
   }
 
@@ -115,7 +111,7 @@ export async function verifyClientAssertion(assertion: string, check: AssertionC
   try {
     ({ payload } = await jwtVerify(assertion, client.keys, {
       issuer: client.id,
-      algorithms: client.algorithms.filter((a) => ASSERTION_ALGORITHMS.has(a)),
+      algorithms: client.algorithms.filter(isSigningAlgorithm),
       clockTolerance: tolerance,
       // With maxTokenAge jose also refuses an `iat` in the future (beyond the tolerance).
       maxTokenAge: client.maxAssertionLifetimeSeconds,

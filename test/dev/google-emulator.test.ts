@@ -338,6 +338,38 @@ describe('generateAccessToken', () => {
     expect(viaDelegate.status).toBe(404);
   });
 
+  it('addServiceAccounts: an unregistered account is 404 NOT_FOUND with Google\'s body; once registered it mints, as target, delegate and by unique id', async () => {
+    const late = 'late@proj.iam.gserviceaccount.com';
+    const lateHop = 'late-hop@proj.iam.gserviceaccount.com';
+    const notFound = (email: string) => ({ error: { code: 404, message: `Not found; Gaia id not found for email ${email}`, status: 'NOT_FOUND' } });
+    const before = await postJson(iamUrl(google.url, late, 'generateAccessToken'), { scope: [CLOUD_PLATFORM] });
+    expect(before.status).toBe(404);
+    expect(before.headers.get('content-type')).toBe('application/json; charset=UTF-8');
+    expect(before.json).toEqual(notFound(late));
+    const hopBefore = await postJson(iamUrl(google.url, READER, 'generateAccessToken'), {
+      scope: [CLOUD_PLATFORM],
+      delegates: [`projects/-/serviceAccounts/${lateHop}`],
+    });
+    expect(hopBefore.status).toBe(404);
+    expect(hopBefore.json).toEqual(notFound(lateHop));
+    expect(google.serviceAccounts()).not.toContain(late);
+
+    google.addServiceAccounts(['LATE@proj.iam.gserviceaccount.com', lateHop, READER]);
+    expect(google.serviceAccounts()).toEqual([READER, ADMIN, HOP, LOCKED_HOP, late, lateHop]);
+
+    expect(google.lookup(await mintRaw(google.url, late))?.serviceAccount).toBe(late);
+    expect(google.lookup(await mintRaw(google.url, uniqueIdFor(late)))?.serviceAccount).toBe(late);
+    const viaHop = await postJson(iamUrl(google.url, READER, 'generateAccessToken'), {
+      scope: [CLOUD_PLATFORM],
+      delegates: [`projects/-/serviceAccounts/${lateHop}`],
+    });
+    expect(viaHop.status).toBe(200);
+    expect(google.lookup((viaHop.json as { accessToken: string }).accessToken)?.delegates).toEqual([lateHop]);
+    // Registered accounts obey the same impersonation rules as the others.
+    const otherCaller = await postJson(iamUrl(google.url, late, 'generateAccessToken'), { scope: [CLOUD_PLATFORM] }, OTHER_CALLER);
+    expect(otherCaller.status).toBe(403);
+  });
+
   it('400 INVALID_ARGUMENT for an out-of-range lifetime', async () => {
     const res = await postJson(iamUrl(google.url, READER, 'generateAccessToken'), { scope: [CLOUD_PLATFORM], lifetime: '7200s' });
     expect(res.status).toBe(400);

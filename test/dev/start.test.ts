@@ -1,10 +1,15 @@
 /**
  * `npm start` as a new user runs it: the process starts, prints a curl command, and that
- * command, pasted into a shell, performs a real exchange that returns an access token.
+ * command, pasted into a shell, performs a real exchange that returns an access token. The
+ * banner names the issuer URL (BROKER_ISSUER_URL or the loopback URL) and the service
+ * accounts the Google emulator mints for.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 
 const root = join(__dirname, '..', '..');
 let child: ChildProcess | undefined;
@@ -36,16 +41,103 @@ function startBroker(env: NodeJS.ProcessEnv): { output: () => string; ready: Pro
   return { output: () => output, ready };
 }
 
-it('prints a copy-paste curl command that returns an access token', async () => {
-  const { ready } = startBroker({});
-  const banner = await ready;
+const BUILT_IN_ACCOUNTS = ['gemini-caller@token-broker-dev.iam.gserviceaccount.com', 'reader@token-broker-dev.iam.gserviceaccount.com'];
+
+/** The printed exchange command, run as a user pastes it. */
+async function runPrintedCommand(banner: string): Promise<Record<string, unknown>> {
   const command = banner.slice(banner.indexOf('curl -s'), banner.indexOf('\n\nCtrl-C'));
   expect(command).toMatch(/^curl -s http:\/\/127\.0\.0\.1:\d+\/token/);
   const { stdout } = await promisify(execFile)('bash', ['-c', command]);
-  const body = JSON.parse(stdout) as Record<string, unknown>;
+  return JSON.parse(stdout) as Record<string, unknown>;
+}
+
+/** `label value` lines of the banner, continuation lines joined to the value before them. */
+function bannerField(banner: string, label: string): string[] {
+  const lines = banner.split('\n');
+  const start = lines.findIndex((line) => line.startsWith(`  ${label.padEnd(16)} `));
+  if (start < 0) return [];
+  const values = [lines[start]?.slice(19) ?? ''];
+  for (const line of lines.slice(start + 1)) {
+    if (!/^ {19}\S/.test(line)) break;
+    values.push(line.slice(19));
+  }
+  return values.map((value) => value.split('   (')[0]?.trim() ?? '');
+}
+
+it('prints a copy-paste curl command that returns an access token', async () => {
+  const { ready } = startBroker({ BROKER_ISSUER_URL: '' });
+  const banner = await ready;
+  const body = await runPrintedCommand(banner);
   expect(body).toMatchObject({ token_type: 'Bearer', issued_token_type: 'urn:ietf:params:oauth:token-type:access_token' });
   expect(String(body.access_token)).toMatch(/^ya29\./);
   expect(Number(body.expires_in)).toBeGreaterThan(800);
+  // Without BROKER_ISSUER_URL the issuer is the loopback URL the broker listens on.
+  const tokenUrl = /token endpoint +(\S+)/.exec(banner)?.[1];
+  expect(bannerField(banner, 'issuer (aud)')).toEqual([tokenUrl?.replace(/\/token$/, '')]);
+  expect(bannerField(banner, 'service accounts')).toEqual(BUILT_IN_ACCOUNTS);
+}, 60_000);
+
+it('honours BROKER_ISSUER_URL: printed as the issuer, and the printed command still exchanges', async () => {
+  const { ready } = startBroker({ BROKER_ISSUER_URL: 'https://broker.example.test/' });
+  const banner = await ready;
+  expect(bannerField(banner, 'issuer (aud)')).toEqual(['https://broker.example.test']);
+  const body = await runPrintedCommand(banner);
+  expect(body).toMatchObject({ token_type: 'Bearer' });
+  expect(String(body.access_token)).toMatch(/^ya29\./);
+}, 60_000);
+
+it('lists and mints for the service accounts of your own policy', async () => {
+  const custom = 'custom-sa@token-broker-dev.iam.gserviceaccount.com';
+  const hop = 'custom-hop@token-broker-dev.iam.gserviceaccount.com';
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1' };
+  const dir = await mkdtemp(join(tmpdir(), 'token-broker-start-'));
+  try {
+    const policyFile = join(dir, 'policy.yaml');
+    await writeFile(policyFile, `
+version: 1
+issuers:
+  - issuer: https://issuer.example.test
+    audiences: [https://broker.example.test]
+    algorithms: [ES256]
+    jwks: { keys: [${JSON.stringify(jwk)}] }
+rules:
+  - id: custom
+    issuer: https://issuer.example.test
+    condition: claims.sub == 'ci'
+    grant:
+      service_account: ${custom}
+      delegates: [${hop}]
+      scopes: [https://www.googleapis.com/auth/cloud-platform]
+`);
+    const { ready } = startBroker({ BROKER_POLICY_FILE: policyFile, BROKER_ISSUER_URL: 'https://broker.example.test' });
+    const banner = await ready;
+    expect(bannerField(banner, 'service accounts')).toEqual([...BUILT_IN_ACCOUNTS, custom, hop]);
+    expect(bannerField(banner, 'issuer (aud)')).toEqual(['https://broker.example.test']);
+
+    const now = Math.floor(Date.now() / 1000);
+    const subjectToken = await new SignJWT({ sub: 'ci' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'JWT' })
+      .setIssuer('https://issuer.example.test')
+      .setAudience('https://broker.example.test')
+      .setIssuedAt(now)
+      .setExpirationTime(now + 300)
+      .sign(privateKey);
+    const tokenUrl = /token endpoint +(\S+)/.exec(banner)?.[1] ?? '';
+    const res = await fetch(tokenUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+        subject_token: subjectToken,
+      }),
+    });
+    const body = (await res.json()) as Record<string, unknown>;
+    expect({ status: res.status, token_type: body.token_type }).toEqual({ status: 200, token_type: 'Bearer' });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }, 60_000);
 
 it('refuses to start on a policy file that does not load, naming the file', async () => {
