@@ -15,10 +15,10 @@
  */
 import type { ReadStream } from 'node:tty';
 import { API_KEY_PREFIX, generateApiKey, generateClientSecret, isClientSecretFormat, parseApiKey } from '../shared/identity/credential-format';
+import { CLIENT_ID_RULE, isValidClientId } from '../shared/identity/client-id';
 import { hashSecret } from '../shared/identity/secret-hash';
 
 /** Same rule as the policy schema's client ids. */
-const CLIENT_ID = /^(?!https?:)[A-Za-z0-9._:-]{1,128}$/;
 /** Longest secret hash-secret accepts. */
 const MAX_SECRET_LENGTH = 1024;
 /** Shortest secret hash-secret accepts (generated ones are 47 characters). */
@@ -76,7 +76,7 @@ function parseClientOption(command: string, args: string[]): string {
       throw new UsageError(/^--?[a-z][a-z-]{0,30}$/.test(arg) ? `${command}: unknown option ${arg}` : `${command}: unexpected argument`);
     }
     if (client !== undefined) throw new UsageError('--client given twice');
-    if (!CLIENT_ID.test(value)) throw new UsageError('--client must be a client id: 1–128 of A-Z a-z 0-9 . _ : - and not a URL');
+    if (!isValidClientId(value)) throw new UsageError(`--client must be a client id: ${CLIENT_ID_RULE}`);
     client = value;
   }
   if (client === undefined) throw new UsageError(`${command} needs --client <id>`);

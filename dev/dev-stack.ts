@@ -24,8 +24,7 @@ import { join } from 'node:path';
 import { createBrokerFunction } from '../functions/broker';
 import type { Broker } from '../shared/broker';
 import type { CompiledPolicy } from '../shared/policy/compiled-policy';
-import { ConfigurationError } from '../shared/errors';
-import { isLoopbackHost } from '../shared/identity/bounded-fetch';
+import { readIssuerUrl } from '../shared/config/environment';
 import { AuditLog } from '../shared/audit/audit-log';
 import { loadBroker, type ResilienceOverrides } from '../shared/load-broker';
 import type { CacheWiring } from '../shared/cache/create-token-cache';
@@ -82,7 +81,7 @@ export interface DevStack {
 let registered = 0;
 
 export async function startDevStack(options: DevStackOptions = {}): Promise<DevStack> {
-  const configuredIssuerUrl = developmentIssuerUrl(options.env?.BROKER_ISSUER_URL);
+  const configuredIssuerUrl = readIssuerUrl(options.env?.BROKER_ISSUER_URL, true);
   const google = await startGoogleEmulator({
     serviceAccounts: options.serviceAccounts ?? DEV_SERVICE_ACCOUNTS,
     callerTokens: [DEV_SOURCE_TOKEN],
@@ -93,9 +92,7 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
   const getBroker = () => brokerPromise ?? Promise.reject(new Error('broker not ready'));
   const audit = new AuditLog({ projectId: DEV_PROJECT, transport: options.auditTransport ?? defaultAuditTransport() });
   const name = `broker-dev-${++registered}`;
-  // Without BROKER_ISSUER_URL the metadata's issuer is the origin the request addressed, i.e.
-  // the loopback URL below for a client that uses it.
-  http(name, createBrokerFunction({ getBroker, audit, trustForwardedFor: options.trustForwardedFor ?? false, issuerUrl: configuredIssuerUrl }));
+  http(name, createBrokerFunction({ getBroker, audit, trustForwardedFor: options.trustForwardedFor ?? false }));
   const server: Server = getTestServer(name);
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -143,25 +140,6 @@ export function policyServiceAccounts(policy: Pick<CompiledPolicy, 'rules'>): st
     for (const delegate of grant.delegates) accounts.add(delegate);
   }
   return [...accounts];
-}
-
-/**
- * BROKER_ISSUER_URL as the configuration reader keeps it (unset when empty, no trailing
- * slashes), checked before anything starts: development mode takes an https URL, as
- * production does, or a plain-http loopback one.
- */
-function developmentIssuerUrl(value: string | undefined): string | undefined {
-  if (!value) return undefined;
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ConfigurationError(`BROKER_ISSUER_URL is not a URL: "${value}"`);
-  }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
-    throw new ConfigurationError(`BROKER_ISSUER_URL must be an https URL or, in development mode, a loopback http URL, not "${value}"`);
-  }
-  return value.replace(/\/+$/, '');
 }
 
 function defaultAuditTransport(): Writable {

@@ -23,15 +23,13 @@ export interface BrokerFunctionOptions {
   audit: AuditSink;
   /** Believe the last X-Forwarded-For entry (behind Google's front end); default from the environment. */
   trustForwardedFor?: boolean;
-  /** The broker's public base URL; when unset it is derived from the request. */
-  issuerUrl?: string;
 }
 
 export function createBrokerFunction(options: BrokerFunctionOptions) {
   // Before the framework builds its server: it must not parse (or inflate) bodies its own way.
   takeOverFrameworkBodyParsing(DEFAULTS.maxBodyBytes);
   const token = createTokenHandler(options.getBroker, options.audit, options.trustForwardedFor ?? trustsForwardedFor());
-  const metadata = createMetadataHandler(options.getBroker, (req) => options.issuerUrl ?? requestOrigin(req));
+  const metadata = createMetadataHandler(options.getBroker, requestOrigin);
   return async function broker(req: Request, res: Response): Promise<void> {
     if (TOKEN_PATHS.has(req.path)) return token(req, res);
     if (req.path === METADATA_PATH) return metadata(req, res);

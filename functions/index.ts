@@ -37,4 +37,4 @@ function brokerFromEnvironment(): Promise<Broker> {
   return broker;
 }
 
-http('broker', createBrokerFunction({ getBroker: brokerFromEnvironment, audit, issuerUrl: process.env.BROKER_ISSUER_URL || undefined }));
+http('broker', createBrokerFunction({ getBroker: brokerFromEnvironment, audit }));

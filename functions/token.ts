@@ -34,7 +34,7 @@ export function createTokenHandler(getBroker: BrokerProvider, audit: AuditSink, 
         // A browser on a page the policy does not list: refused before anything is verified or minted.
         throw new BrokerError('access_denied', 'requests from this origin are not allowed', { reason: 'origin_not_allowed' });
       }
-      if (req.method !== 'POST') throw new BrokerError('method_not_allowed', 'the token endpoint accepts POST only', { reason: 'method_not_allowed' });
+      if (req.method !== 'POST') throw new BrokerError('method_not_allowed', 'the token endpoint accepts POST only', { reason: 'method_not_allowed', allowedMethods: ['POST'] });
       const credentials = readClientCredentials(req, trustForwardedFor);
       const params = readFormParams(req);
       response = await broker.exchange(params, record, credentials);

@@ -45,6 +45,8 @@ export interface BrokerDependencies {
   cache?: TokenCache;
   /** Receives one `upstream_mint` entry per upstream call. */
   audit?: AuditSink;
+  /** The broker's public base URL (RFC 8414 issuer), normalised by the configuration reader. */
+  issuerUrl?: string;
   /** `audience` values that name the broker itself (its issuer and token URLs). */
   brokerAudiences: readonly string[];
   maxTokenBytes?: number;
@@ -60,6 +62,8 @@ export interface BrokerDependencies {
 
 export interface Broker {
   readonly policy: CompiledPolicy;
+  /** The configured public base URL, if any (metadata derives it from the request otherwise). */
+  readonly issuerUrl?: string;
   readonly grantTypes: readonly string[];
   exchange(params: TokenParams, record: ExchangeRecord, credentials?: ClientCredentials): Promise<TokenResponse>;
   /** Waits for background work and releases clients. */
@@ -231,7 +235,7 @@ export function createBroker(deps: BrokerDependencies): Broker {
     }
   }
 
-  return { policy: deps.policy, grantTypes: [...GRANT_TYPES.keys()], exchange, close: async () => deps.cache?.close() };
+  return { policy: deps.policy, issuerUrl: deps.issuerUrl, grantTypes: [...GRANT_TYPES.keys()], exchange, close: async () => deps.cache?.close() };
 }
 
 /** The grant type's request, and the parameters it declares (all others are dropped). */

@@ -46,6 +46,8 @@ export interface BrokerErrorOptions {
   reason?: string;
   /** `WWW-Authenticate` challenge for 401 answers (RFC 6749 §5.2: Basic when Basic was tried). */
   challenge?: string;
+  /** The methods the endpoint does accept, for a 405's `Allow` header (RFC 9110 §15.5.6). */
+  allowedMethods?: readonly string[];
   cause?: unknown;
 }
 
@@ -57,6 +59,7 @@ export class BrokerError extends Error {
   readonly retryAfterSeconds?: number;
   readonly reason: string;
   readonly challenge?: string;
+  readonly allowedMethods?: readonly string[];
 
   constructor(code: CatalogueCode, description: string, options: BrokerErrorOptions = {}) {
     super(description, options.cause === undefined ? undefined : { cause: options.cause });
@@ -67,6 +70,7 @@ export class BrokerError extends Error {
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.reason = options.reason ?? code;
     this.challenge = options.challenge;
+    this.allowedMethods = options.allowedMethods;
   }
 
   get status(): number {

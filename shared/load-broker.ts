@@ -106,6 +106,7 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
         }),
       }),
       requestDeadlineMs: options.resilience?.requestDeadlineMs,
+      issuerUrl: config.issuerUrl,
       brokerAudiences: brokerAudiences(config.issuerUrl),
       // At most two scrypt computations at once per instance (see shared/concurrency.ts).
       clientAuth: { secrets: new SecretVerifier({ verify: limitConcurrency(verifySecret, 2) }), throttle: new FailureThrottle(), replay },

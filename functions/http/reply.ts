@@ -11,7 +11,7 @@ export function replyJson(res: Response, status: number, body: unknown, headers:
 export function replyError(res: Response, err: BrokerError, status: number = err.status): void {
   const headers: Record<string, string> = {};
   if (err.retryAfterSeconds !== undefined) headers['Retry-After'] = String(err.retryAfterSeconds);
-  if (err.code === 'method_not_allowed') headers.Allow = 'POST';
+  if (err.allowedMethods) headers.Allow = err.allowedMethods.join(', ');
   if (err.challenge) headers['WWW-Authenticate'] = err.challenge;
   replyJson(res, status, errorBody(err), headers);
 }

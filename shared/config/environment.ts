@@ -59,12 +59,10 @@ export function readBrokerConfig(env: NodeJS.ProcessEnv = process.env): BrokerCo
   if (!policyFile) throw new ConfigurationError('BROKER_POLICY_FILE must name the trust-policy file');
   const iamEndpoint = env.BROKER_IAM_ENDPOINT || DEFAULTS.iamCredentialsEndpoint;
   checkEndpoint('BROKER_IAM_ENDPOINT', iamEndpoint, development);
-  const issuerUrl = env.BROKER_ISSUER_URL || undefined;
-  if (issuerUrl !== undefined) checkEndpoint('BROKER_ISSUER_URL', issuerUrl, development);
   return {
     mode,
     policyFile,
-    issuerUrl: issuerUrl?.replace(/\/+$/, ''),
+    issuerUrl: readIssuerUrl(env.BROKER_ISSUER_URL, development),
     iamEndpoint: iamEndpoint.replace(/\/+$/, ''),
     maxLifetimeSeconds: readSeconds(
       'BROKER_MAX_LIFETIME_SECONDS', env.BROKER_MAX_LIFETIME_SECONDS,
@@ -127,6 +125,18 @@ function readMode(value: string | undefined): BrokerMode {
   throw new ConfigurationError(`BROKER_MODE must be "production" or "development", not "${value}"`);
 }
 
+/**
+ * `BROKER_ISSUER_URL`, the one place it is checked and normalised: unset when empty, trailing
+ * slashes dropped (people paste `https://broker.example.com/`), https to a non-loopback host in
+ * production, https or loopback in development. Metadata, accepted audiences and the assertion
+ * `aud` all use the result.
+ */
+export function readIssuerUrl(value: string | undefined, development: boolean): string | undefined {
+  if (!value) return undefined;
+  checkEndpoint('BROKER_ISSUER_URL', value, development);
+  return value.replace(/\/+$/, '');
+}
+
 function checkEndpoint(name: string, value: string, development: boolean): void {
   let url: URL;
   try {
@@ -134,7 +144,10 @@ function checkEndpoint(name: string, value: string, development: boolean): void 
   } catch {
     throw new ConfigurationError(`${name} is not a URL`);
   }
-  if (development && (url.protocol === 'https:' || isLoopbackHost(url.hostname))) return;
+  if (development) {
+    if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname))) return;
+    throw new ConfigurationError(`${name} must be an https URL or, in development mode, a loopback http URL`);
+  }
   if (url.protocol !== 'https:' || isLoopbackHost(url.hostname)) {
     throw new ConfigurationError(`${name} must be an https URL to a non-loopback host in production`);
   }

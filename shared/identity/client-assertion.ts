@@ -6,7 +6,7 @@
  * Mutually exclusive with identity-token verification (RFC 8725 §3.12): the option set here
  * is separate from `oidc-token.ts`'s, and the two kinds of JWT are told apart by their
  * issuer. An assertion's `iss` is a client id, which is never a URL (`isValidClientId`,
- * enforced here and by the policy); a subject token's `iss` is an OIDC issuer, which is. So an
+ * shared/identity/client-id.ts); a subject token's `iss` is an OIDC issuer, which is. So an
  * identity token is never taken for an assertion (its `iss` names no client) and an
  * assertion never for an identity token (its `iss` names no trusted issuer; and its `typ`
  * `client-authentication+jwt`, when set, is refused there outright).
@@ -24,6 +24,7 @@ import { checkClaimsSetText, checkCompactJws } from './compact-jws';
 import { verificationError } from './oidc-token';
 import { replayStoreUnavailable, type ReplayStore } from './replay-store';
 import { isSigningAlgorithm } from './signing-algorithms';
+import { isValidClientId } from './client-id';
 
 export interface RegisteredClient {
   /** client_id; the assertion's `iss` and `sub` must both equal it. */
@@ -60,18 +61,6 @@ export interface VerifiedAssertion {
   /** SHA-256 of the assertion (base64url): the only form of it that may be logged. */
   assertionSha256: string;
   claims: Claims;
-}
-
-const CLIENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/**
- * Whether `id` may name a registered client: 1–128 of `[A-Za-z0-9._:-]`, not starting with
- * `http`. Client ids must never look like URLs, because OIDC issuers are URLs and the two
- * kinds of JWT are told apart by their `iss` (RFC 8725 §3.12). The policy must refuse other
- * ids at load time; `verifyClientAssertion` refuses them again.
- */
-export function isValidClientId(id: string): boolean {
-  return typeof id === 'string' && CLIENT_ID.test(id) && !/^http/i.test(id);
 }
 
 /** `typ` values an assertion may carry (RFC 7523 has none; rfc7523bis names the second). */

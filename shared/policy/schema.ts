@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DEFAULTS } from '../config/defaults';
+import { CLIENT_ID_PATTERN, CLIENT_ID_RULE } from '../identity/client-id';
 import { SIGNING_ALGORITHM_NAMES } from '../identity/signing-algorithms';
 
 /** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
@@ -12,8 +13,6 @@ export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 const SERVICE_ACCOUNT = /^[a-z0-9][a-z0-9._-]{0,99}@[a-z0-9][a-z0-9.-]{0,99}\.gserviceaccount\.com$/;
 const RULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const CLAIM_NAME = /^[A-Za-z0-9_.:/-]{1,128}$/;
-/** Client ids: never a URL, so an assertion can never pass for an OIDC token (RFC 8725 §3.12). */
-const CLIENT_ID = /^(?!https?:)[A-Za-z0-9._:-]{1,128}$/;
 const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
 
 /** A public JWK; what makes it acceptable (type, size, curve, algorithm) is checked at load by `acceptJwk`. */
@@ -101,7 +100,7 @@ export const RuleSchema = z.strictObject({
   id: z.string().regex(RULE_ID, 'must be 1–63 letters, digits, ".", "_" or "-"').describe('Unique rule name (audit, `audience`).'),
   description: z.string().max(1024).optional(),
   issuer: z.string().min(1).optional().describe('Issuer this rule applies to; must be declared under `issuers`. Exactly one of issuer and clients.'),
-  clients: z.array(z.string().regex(CLIENT_ID, 'must be a client id')).min(1).max(100).optional()
+  clients: z.array(z.string().regex(CLIENT_ID_PATTERN, `must be a client id: ${CLIENT_ID_RULE}`)).min(1).max(100).optional()
     .describe('Registered clients (under `clients`) this rule applies to. Exactly one of issuer and clients.'),
   limits: LimitsSchema.optional().describe('Per-principal rate limit and daily token budget for this rule.'),
   condition: z.string().min(1).max(4096).describe('CEL expression over `claims` that must be true. `\'true\'` accepts every token of the issuer: never do that for a multi-tenant issuer (GitHub, GitLab).'),
@@ -131,7 +130,7 @@ const StoredApiKey = z.strictObject({
 });
 
 export const ClientSchema = z.strictObject({
-  id: z.string().regex(CLIENT_ID, 'must be 1–128 of A-Z a-z 0-9 . _ : - and not a URL').describe('The client_id.'),
+  id: z.string().regex(CLIENT_ID_PATTERN, `must be ${CLIENT_ID_RULE}`).describe('The client_id.'),
   description: z.string().max(1024).optional(),
   jwks: z.strictObject({ keys: z.array(PublicJwk).min(1).max(20) }).optional()
     .describe('Public keys for RFC 7523 assertions (private_key_jwt and the jwt-bearer grant).'),

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exchangeForm, post, type Answer } from '../helpers/http';
+import { answer as parse, exchangeForm, post, type Answer } from '../helpers/http';
 import { captureProcessOutput } from '../helpers/capture';
 import type { AuditLog } from '../../shared/audit/audit-log';
 
@@ -33,8 +33,8 @@ rules:
       scopes: [https://www.googleapis.com/auth/cloud-platform]
 `;
 
-/** Loads functions/index.ts in a fresh module registry with `env` and posts one request. */
-async function requestWith(env: Record<string, string>, body: Record<string, string>): Promise<Answer> {
+/** Loads functions/index.ts in a fresh module registry with `env` and sends one request (a POST of `body`, or a GET of `path`). */
+async function requestWith(env: Record<string, string>, body: Record<string, string> | { get: string }): Promise<Answer> {
   process.env = { ...SAVED, ...env };
   let server: Server | undefined;
   let audit: AuditLog | undefined;
@@ -47,7 +47,8 @@ async function requestWith(env: Record<string, string>, body: Record<string, str
   const listening = server;
   await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
   try {
-    const answer = await post(`http://127.0.0.1:${(listening.address() as AddressInfo).port}/token`, body);
+    const base = `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
+    const answer = 'get' in body ? await parse(await fetch(`${base}${body.get}`)) : await post(`${base}/token`, body);
     await audit?.flush(); // entries queued while the logging library loads are written by now
     return answer;
   } finally {
@@ -118,4 +119,33 @@ it('retries a failed load after the back-off, picking up a fixed policy', async 
     listening.closeAllConnections();
     await new Promise<void>((resolve) => listening.close(() => resolve()));
   }
+});
+
+describe('BROKER_ISSUER_URL as people paste it (with a trailing slash)', () => {
+  const ed25519Policy = (issuer: string) => `${policy(issuer)}
+clients:
+  - id: ed-signer
+    jwks: { keys: [{ kty: OKP, crv: Ed25519, x: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo" }] }
+    algorithms: [EdDSA, ES256]
+`;
+
+  it('gives metadata whose issuer and token_endpoint have one slash, and lists the policy\'s assertion algorithms (EdDSA)', async () => {
+    const file = await policyFile(ed25519Policy('https://issuer.example.com'));
+    const { result: res } = await captureProcessOutput(() => requestWith(
+      { BROKER_POLICY_FILE: file, BROKER_ISSUER_URL: 'https://broker.example.com/' },
+      { get: '/.well-known/oauth-authorization-server' },
+    ));
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      issuer: 'https://broker.example.com',
+      token_endpoint: 'https://broker.example.com/token',
+      token_endpoint_auth_signing_alg_values_supported: ['ES256', 'EdDSA'],
+    });
+  });
+
+  it('advertises the default assertion algorithms when no client registers keys', async () => {
+    const file = await policyFile(policy('https://issuer.example.com'));
+    const { result: res } = await captureProcessOutput(() => requestWith({ BROKER_POLICY_FILE: file }, { get: '/.well-known/oauth-authorization-server' }));
+    expect(res.body.token_endpoint_auth_signing_alg_values_supported).toEqual(['RS256', 'ES256']);
+  });
 });

@@ -347,8 +347,20 @@ describe('metadata', () => {
     });
   });
 
-  it('refuses POST on the metadata endpoint', async () => {
-    const res = await answer(await fetch(`${stack.url}/.well-known/oauth-authorization-server`, { method: 'POST' }));
+  it.each(['POST', 'PUT', 'DELETE', 'PATCH'])('refuses %s on the metadata endpoint with Allow: GET, HEAD', async (method) => {
+    const res = await answer(await fetch(`${stack.url}/.well-known/oauth-authorization-server`, { method }));
     expectError(res, 405, 'invalid_request');
+    expect(res.headers.get('allow')).toBe('GET, HEAD');
+  });
+
+  it('answers HEAD like GET, without a body', async () => {
+    const res = await fetch(`${stack.url}/.well-known/oauth-authorization-server`, { method: 'HEAD' });
+    expect({ status: res.status, type: res.headers.get('content-type'), body: await res.text() }).toEqual({ status: 200, type: expect.stringContaining('application/json'), body: '' });
+  });
+
+  it('keeps Allow: POST on the token endpoint', async () => {
+    const res = await answer(await fetch(stack.tokenUrl, { method: 'GET' }));
+    expectError(res, 405, 'invalid_request');
+    expect(res.headers.get('allow')).toBe('POST');
   });
 });
