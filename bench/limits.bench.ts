@@ -93,8 +93,11 @@ export async function benchLimits(): Promise<string> {
     return firestore;
   };
   const limiters: FirestoreRateLimiter[] = [];
+  const clients: Firestore[] = [];
   const limiter = () => {
-    const created = createFirestoreRateLimiter({ firestore: client(), instanceId: randomUUID(), budgets: { reserveMs: 5000 } });
+    const firestore = client();
+    clients.push(firestore);
+    const created = createFirestoreRateLimiter({ firestore, instanceId: randomUUID(), budgets: { reserveMs: 5000 } });
     limiters.push(created);
     return created;
   };
@@ -139,6 +142,7 @@ export async function benchLimits(): Promise<string> {
     return lines.join('\n');
   } finally {
     await Promise.all(limiters.map((l) => l.close()));
+    await Promise.all(clients.map((c) => c.terminate())); // the limiters never own their client
     await emulator?.stop();
   }
 }

@@ -17,12 +17,13 @@ import type { ReadStream } from 'node:tty';
 import { API_KEY_PREFIX, generateApiKey, generateClientSecret, isClientSecretFormat, parseApiKey } from '../shared/identity/credential-format';
 import { CLIENT_ID_RULE, isValidClientId } from '../shared/identity/client-id';
 import { hashSecret } from '../shared/identity/secret-hash';
+import { DEFAULTS } from '../shared/config/defaults';
 
 /** Same rule as the policy schema's client ids. */
 /** Longest secret hash-secret accepts. */
-const MAX_SECRET_LENGTH = 1024;
+const MAX_SECRET_LENGTH = DEFAULTS.adminSecretLength.max;
 /** Shortest secret hash-secret accepts (generated ones are 47 characters). */
-const MIN_SECRET_LENGTH = 16;
+const MIN_SECRET_LENGTH = DEFAULTS.adminSecretLength.min;
 
 const USAGE = `Usage: npm run -s admin -- <command> [options]
 

@@ -7,9 +7,10 @@ import { loadBroker } from '../shared/load-broker';
 import type { Broker } from '../shared/broker';
 import { AuditLog } from '../shared/audit/audit-log';
 import { createBrokerFunction } from './broker';
+import { DEFAULTS } from '../shared/config/defaults';
 
 /** After a failed load, requests fail closed for this long before loading is tried again. */
-const RELOAD_AFTER_FAILURE_MS = 30_000;
+const RELOAD_AFTER_FAILURE_MS = DEFAULTS.reloadAfterFailureMs;
 
 /** The audit trail; @google-cloud/logging loads in the background, off the cold-start path. */
 export const audit = new AuditLog({ projectId: process.env.GOOGLE_CLOUD_PROJECT || process.env.GCLOUD_PROJECT || undefined });

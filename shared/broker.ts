@@ -16,13 +16,13 @@ import { BrokerError, invalidRequest } from './errors';
 import { Deadline } from './resilience/deadline';
 import type { ExchangeRecord } from './exchange-record';
 import { sha256Fingerprint } from './fingerprint';
-import { tokenExchange, type TokenExchangeRequest } from './grants/token-exchange';
-import { clientCredentials, type ClientCredentialsRequest } from './grants/client-credentials';
-import { jwtBearer, type JwtBearerRequest } from './grants/jwt-bearer';
-import { authenticateClient, clientFromGrantAssertion, type ClientAuthContext, type ClientCredentials } from './identity/client-authentication';
+import { tokenExchange } from './grants/token-exchange';
+import { clientCredentials } from './grants/client-credentials';
+import { jwtBearer } from './grants/jwt-bearer';
+import type { AuthenticatePrincipal, GrantType } from './grants/token-request';
+import { authenticateClient, type ClientAuthContext, type ClientCredentials } from './identity/client-authentication';
 import type { LimitSpec, RateLimiter } from './limits/rate-limiter';
-import type { GrantTypeDefinition, TokenParams } from './grants/token-request';
-import { verifyOidcToken } from './identity/oidc-token';
+import type { TokenParams } from './token-params';
 import type { Minter } from './mint/minter';
 import { cacheKey, principalHash } from './cache/cache-key';
 import type { TokenCache } from './cache/token-cache';
@@ -70,13 +70,8 @@ export interface Broker {
   close(): Promise<void>;
 }
 
-type GrantRequest = TokenExchangeRequest | ClientCredentialsRequest | JwtBearerRequest;
-
-const GRANT_TYPES: ReadonlyMap<string, GrantTypeDefinition<GrantRequest>> = new Map<string, GrantTypeDefinition<GrantRequest>>([
-  [tokenExchange.grantType, tokenExchange],
-  [jwtBearer.grantType, jwtBearer],
-  [clientCredentials.grantType, clientCredentials],
-]);
+/** Every grant type the broker serves, by `grant_type`; each module owns its parameters and principal. */
+const GRANT_TYPES: ReadonlyMap<string, GrantType> = new Map([tokenExchange, jwtBearer, clientCredentials].map((grant) => [grant.grantType, grant]));
 
 export function createBroker(deps: BrokerDependencies): Broker {
   const now = deps.now ?? Date.now;
@@ -95,19 +90,19 @@ export function createBroker(deps: BrokerDependencies): Broker {
   }
 
   async function exchangeWithin(deadline: Deadline, params: TokenParams, record: ExchangeRecord, credentials: ClientCredentials): Promise<TokenResponse> {
-    const [request, declared] = parseRequest(params, record);
+    const [authenticatePrincipal, declared] = parseRequest(params, record);
     record.policyVersion = deps.policy.version;
 
-    const client = await authenticate(declared, credentials, record);
-    const principal = await principalFor(request, client, record);
+    const client = await authenticate(declared, credentials, record, deadline);
+    const request = await authenticatePrincipal({ policy: deps.policy, clientAuth, client, record, deadline, now, maxTokenBytes: deps.maxTokenBytes });
+    const { principal } = request;
     record.principal = { issuer: principal.issuer, subject: principal.subject };
 
-    // A client principal (client credentials, jwt-bearer) is also the request's client.
-    const selection = selectWithTrace(principal, request.audience, client ?? (principal.kind === 'client' ? principal : undefined), record);
+    const selection = selectWithTrace(principal, request.audience, request.client, record);
     record.auditClaims = pickAuditClaims(principal.claims, selection.rule.auditClaims);
     const grant = resolveGrant(selection.rule, request.scopes, request.lifetimeSeconds);
     record.grant = grant;
-    await enforceLimits(selection.rule, principal, client);
+    await enforceLimits(selection.rule, principal, client, deadline);
 
     const started = now();
     const token = await obtainToken(principal, grant, record, deadline);
@@ -157,6 +152,7 @@ export function createBroker(deps: BrokerDependencies): Broker {
       key,
       { principalHash: principalHash(principal.issuer, principal.subject), ruleId: grant.ruleId, policyVersion: deps.policy.version },
       mint,
+      deadline,
     );
     record.cache = result.outcome;
     if (result.refreshStarted) record.cacheRefreshStarted = true;
@@ -164,47 +160,20 @@ export function createBroker(deps: BrokerDependencies): Broker {
   }
 
   /** Step 2: client credentials, when the request carries any. */
-  async function authenticate(params: TokenParams, credentials: ClientCredentials, record: ExchangeRecord): Promise<Principal | undefined> {
+  async function authenticate(params: TokenParams, credentials: ClientCredentials, record: ExchangeRecord, deadline: Deadline): Promise<Principal | undefined> {
     if (!clientAuth) {
       if (credentials.basic || credentials.apiKey !== undefined || params.has('client_secret') || params.has('client_assertion')) {
         throw new BrokerError('invalid_client', 'this broker has no registered clients', { reason: 'no_clients' });
       }
       return undefined;
     }
-    const client = await authenticateClient(params, credentials, clientAuth);
+    const client = await authenticateClient(params, credentials, clientAuth, deadline);
     if (client) record.client = { id: client.subject, authMethod: String(client.claims.auth_method), apiKeyId: client.claims.api_key_id as string | undefined };
     return client;
   }
 
-  /** Step 3: who the token will be for. */
-  async function principalFor(request: GrantRequest, client: Principal | undefined, record: ExchangeRecord): Promise<Principal> {
-    switch (request.grantType) {
-      case tokenExchange.grantType: {
-        const exchangeRequest = request as TokenExchangeRequest;
-        record.subjectTokenType = exchangeRequest.subjectTokenType;
-        record.subjectTokenSha256 = sha256Fingerprint(exchangeRequest.subjectToken);
-        return verifyOidcToken(exchangeRequest.subjectToken, deps.policy.issuers, { currentDate: new Date(now()), maxTokenBytes: deps.maxTokenBytes });
-      }
-      case clientCredentials.grantType:
-        if (!client) {
-          throw new BrokerError('invalid_client', 'client authentication is required for client_credentials', { reason: 'client_auth_required' });
-        }
-        return client;
-      default: {
-        const { assertion } = request as JwtBearerRequest;
-        record.subjectTokenSha256 = sha256Fingerprint(assertion);
-        if (!clientAuth) throw new BrokerError('invalid_grant', 'no client may present assertions to this broker', { reason: 'no_clients' });
-        const asserted = await clientFromGrantAssertion(assertion, clientAuth);
-        if (client && client.subject !== asserted.subject) {
-          throw new BrokerError('invalid_grant', 'the assertion is for another client', { reason: 'client_mismatch' });
-        }
-        return asserted;
-      }
-    }
-  }
-
   /** The rule's per-principal limits, then the client's own. Over either: 429 with Retry-After. */
-  async function enforceLimits(rule: { id: string; limits?: LimitSpec }, principal: Principal, client: Principal | undefined): Promise<void> {
+  async function enforceLimits(rule: { id: string; limits?: LimitSpec }, principal: Principal, client: Principal | undefined, deadline: Deadline): Promise<void> {
     if (!deps.limiter) return;
     const checks: Array<[string, string, LimitSpec]> = [];
     if (rule.limits) checks.push([`rule:${rule.id}`, `${principal.issuer}\u0000${principal.subject}`, rule.limits]);
@@ -212,7 +181,7 @@ export function createBroker(deps: BrokerDependencies): Broker {
     const clientLimits = owner && deps.policy.clients.get(owner.subject)?.limits;
     if (owner && clientLimits) checks.push([`client:${owner.subject}`, owner.subject, clientLimits]);
     for (const [scope, subject, limits] of checks) {
-      const admission = await deps.limiter.admit(scope, subject, limits);
+      const admission = await deps.limiter.admit(scope, subject, limits, deadline);
       if (!admission.allowed) {
         throw new BrokerError('slow_down', `rate limit reached (${admission.limit.replaceAll('_', ' ')})`, {
           reason: `limit_${admission.limit}`,
@@ -238,8 +207,8 @@ export function createBroker(deps: BrokerDependencies): Broker {
   return { policy: deps.policy, issuerUrl: deps.issuerUrl, grantTypes: [...GRANT_TYPES.keys()], exchange, close: async () => deps.cache?.close() };
 }
 
-/** The grant type's request, and the parameters it declares (all others are dropped). */
-function parseRequest(params: TokenParams, record: ExchangeRecord): [GrantRequest, TokenParams] {
+/** The grant type's principal step for this request, and the parameters it declares (all others are dropped). */
+function parseRequest(params: TokenParams, record: ExchangeRecord): [AuthenticatePrincipal, TokenParams] {
   const grantType = params.get('grant_type');
   if (grantType === undefined || grantType === '') throw invalidRequest('missing required parameter grant_type', 'missing_parameter');
   const definition = GRANT_TYPES.get(grantType);

@@ -11,6 +11,8 @@
  * never leaves the process. Neither ever holds a token, assertion, key or secret.
  */
 
+import type { ReasonFor, RefusalReason } from './refusal-reasons';
+
 export const ERROR_CATALOGUE = {
   invalid_request: { status: 400, summary: 'The request is missing a parameter, repeats one, or is otherwise malformed.' },
   invalid_client: { status: 401, summary: 'Client authentication failed.' },
@@ -37,13 +39,13 @@ export function wireErrorCode(code: CatalogueCode): string {
   return code === 'method_not_allowed' || code === 'request_too_large' ? 'invalid_request' : code;
 }
 
-export interface BrokerErrorOptions {
+export interface BrokerErrorOptions<C extends CatalogueCode = CatalogueCode> {
   /** Operator-facing detail for logs; never sent to the caller. */
   detail?: string;
   /** Seconds the caller should wait before retrying (sent as `Retry-After`). */
   retryAfterSeconds?: number;
-  /** A stable machine-readable reason for audit and metrics, e.g. `token_expired`. */
-  reason?: string;
+  /** The stable machine word for audit and metrics (`error.reason`): one REFUSAL_REASONS lists for the code. */
+  reason: ReasonFor<C>;
   /** `WWW-Authenticate` challenge for 401 answers (RFC 6749 §5.2: Basic when Basic was tried). */
   challenge?: string;
   /** The methods the endpoint does accept, for a 405's `Allow` header (RFC 9110 §15.5.6). */
@@ -51,24 +53,27 @@ export interface BrokerErrorOptions {
   cause?: unknown;
 }
 
-/** A failure caused by the request or a dependency, answered with an RFC 6749 error body. */
-export class BrokerError extends Error {
+/**
+ * A failure caused by the request or a dependency, answered with an RFC 6749 error body.
+ * `C` only ties `reason` to `code` where the error is raised (shared/refusal-reasons.ts).
+ */
+export class BrokerError<C extends CatalogueCode = CatalogueCode> extends Error {
   readonly code: CatalogueCode;
   readonly description: string;
   readonly detail?: string;
   readonly retryAfterSeconds?: number;
-  readonly reason: string;
+  readonly reason: RefusalReason;
   readonly challenge?: string;
   readonly allowedMethods?: readonly string[];
 
-  constructor(code: CatalogueCode, description: string, options: BrokerErrorOptions = {}) {
+  constructor(code: C, description: string, options: BrokerErrorOptions<NoInfer<C>>) {
     super(description, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'BrokerError';
     this.code = code;
     this.description = description;
     this.detail = options.detail;
     this.retryAfterSeconds = options.retryAfterSeconds;
-    this.reason = options.reason ?? code;
+    this.reason = options.reason;
     this.challenge = options.challenge;
     this.allowedMethods = options.allowedMethods;
   }
@@ -79,11 +84,11 @@ export class BrokerError extends Error {
 }
 
 /** Shorthands for the codes the core raises most. */
-export const invalidRequest = (description: string, reason?: string) =>
+export const invalidRequest = (description: string, reason: ReasonFor<'invalid_request'>) =>
   new BrokerError('invalid_request', description, { reason });
-export const invalidGrant = (description: string, reason: string, detail?: string) =>
+export const invalidGrant = (description: string, reason: ReasonFor<'invalid_grant'>, detail?: string) =>
   new BrokerError('invalid_grant', description, { reason, detail });
-export const temporarilyUnavailable = (description: string, retryAfterSeconds: number, reason: string, detail?: string) =>
+export const temporarilyUnavailable = (description: string, retryAfterSeconds: number, reason: ReasonFor<'temporarily_unavailable'>, detail?: string) =>
   new BrokerError('temporarily_unavailable', description, { retryAfterSeconds, reason, detail });
 
 /** The RFC 6749 §5.2 body for an error. */

@@ -2,9 +2,11 @@
 import { readFile } from 'node:fs/promises';
 import { createBroker, type Broker } from './broker';
 import { readBrokerConfig, type BrokerConfig } from './config/environment';
+import { DEFAULTS } from './config/defaults';
 import { ConfigurationError } from './errors';
 import { createImpersonatedMinter, type UpstreamResilience } from './mint/impersonated-minter';
-import { createTokenCache, openFirestore, type CacheWiring } from './cache/create-token-cache';
+import { createTokenCache, type CacheWiring } from './cache/create-token-cache';
+import { openFirestore } from './state/firestore';
 import { randomUUID } from 'node:crypto';
 import { createFirestoreReplayStore, createMemoryReplayStore } from './identity/replay-store';
 import { FailureThrottle } from './identity/failure-throttle';
@@ -67,7 +69,8 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
     checkStateRequirements(policy, config);
     // One Firestore client serves the token cache, the assertion replay store and the rate
     // limiter; without Firestore (development) all three live in this instance's memory.
-    const firestore = config.cache.kind === 'firestore' ? await openFirestore(config.cache) : undefined;
+    const state = config.cache.kind === 'firestore' ? await openFirestore(config.cache) : undefined;
+    const firestore = state?.client;
     const cache = await createTokenCache(config.cache, {
       onEvent: (event) => {
         const authEvent = cacheAuthEvent(event);
@@ -108,8 +111,8 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
       requestDeadlineMs: options.resilience?.requestDeadlineMs,
       issuerUrl: config.issuerUrl,
       brokerAudiences: brokerAudiences(config.issuerUrl),
-      // At most two scrypt computations at once per instance (see shared/concurrency.ts).
-      clientAuth: { secrets: new SecretVerifier({ verify: limitConcurrency(verifySecret, 2) }), throttle: new FailureThrottle(), replay },
+      // Bounded scrypt computations at once per instance (see shared/concurrency.ts).
+      clientAuth: { secrets: new SecretVerifier({ verify: limitConcurrency(verifySecret, DEFAULTS.secretVerifyConcurrency) }), throttle: new FailureThrottle(), replay },
       limiter,
       now: options.now,
     });
@@ -117,7 +120,7 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
     broker.close = async () => {
       await close();
       await Promise.allSettled([replay.close(), limiter.close()]);
-      await firestore?.terminate();
+      await state?.close();
     };
     recordAuthEvent(audit, { event: 'policy_loaded', source: policy.source, policyVersion: policy.version, rules: policy.rules.length, issuers: policy.issuers.size });
     return broker;

@@ -10,7 +10,7 @@
 import type { Request } from '@google-cloud/functions-framework';
 import { DEFAULTS } from '../../shared/config/defaults';
 import { BrokerError, invalidRequest } from '../../shared/errors';
-import type { TokenParams } from '../../shared/grants/token-request';
+import type { TokenParams } from '../../shared/token-params';
 import { frameworkBodyFailure } from './framework-body';
 
 const FORM_MEDIA_TYPE = /^application\/x-www-form-urlencoded\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
@@ -18,7 +18,6 @@ const TOKEN_PARAMETERS = new Set(['subject_token', 'actor_token', 'assertion', '
 /** Token parameters whose leading and trailing whitespace is dropped (`trimTokenWhitespace`). */
 const TRIMMED_PARAMETERS = new Set(['subject_token', 'assertion', 'client_assertion']);
 const TOKEN_WHITESPACE = new Set([' ', '\t', '\r', '\n']);
-const MAX_PARAMETERS = 32;
 const PRINTABLE_ASCII = /^[\x20-\x7E]*$/;
 
 export function readFormParams(req: Request): TokenParams {
@@ -74,8 +73,8 @@ function parseParams(body: string): TokenParams {
   const form = new URLSearchParams(body);
   let count = 0;
   for (const [name, raw] of form) {
-    if (++count > MAX_PARAMETERS) throw invalidRequest('too many parameters', 'too_many_parameters');
-    if (name === '' || name.length > 64) throw invalidRequest('malformed parameter name', 'malformed_body');
+    if (++count > DEFAULTS.maxParameters) throw invalidRequest('too many parameters', 'too_many_parameters');
+    if (name === '' || name.length > DEFAULTS.maxParameterNameLength) throw invalidRequest('malformed parameter name', 'malformed_body');
     if (seen.has(name)) throw repeatedParameter(name);
     seen.add(name);
     const value = TRIMMED_PARAMETERS.has(name) ? trimTokenWhitespace(raw) : raw;

@@ -4,6 +4,7 @@
  * name from this closed set.
  */
 import type { CacheEvent } from '../cache/token-cache';
+import { DEFAULTS } from '../config/defaults';
 import type { KeySourceEvent } from '../identity/key-source';
 import type { AuditSeverity } from './audit-log';
 import type { AuditSink } from './audit-sink';
@@ -46,7 +47,7 @@ export function recordAuthEvent(sink: AuditSink | undefined, event: AuthEvent): 
   if (!sink) return;
   const payload: Record<string, unknown> = { ...event };
   for (const field of ['detail', 'error', 'reason', 'warning', 'kid'] as const) {
-    if (typeof payload[field] === 'string') payload[field] = capString(payload[field] as string, 512);
+    if (typeof payload[field] === 'string') payload[field] = capString(payload[field] as string, DEFAULTS.auditDetailChars);
   }
   sink.write(severityOf(event), payload);
 }

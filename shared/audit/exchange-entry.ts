@@ -2,6 +2,7 @@
  * The one audit entry written for every token-endpoint request, whatever its outcome,
  * assembled from the request's ExchangeRecord at the end. It holds fingerprints, never tokens.
  */
+import { DEFAULTS } from '../config/defaults';
 import type { BrokerError } from '../errors';
 import { wireErrorCode } from '../errors';
 import type { ExchangeRecord } from '../exchange-record';
@@ -57,7 +58,7 @@ export function exchangeAuditEntry(
     event: EXCHANGE_EVENT,
     outcome,
     requestId: http.requestId,
-    error: error && { code: wireErrorCode(error.code), reason: error.reason, status: http.status, detail: error.detail && capString(error.detail, 512) },
+    error: error && { code: wireErrorCode(error.code), reason: error.reason, status: http.status, detail: error.detail && capString(error.detail, DEFAULTS.auditDetailChars) },
     grantType: record.grantType && capString(record.grantType),
     subjectTokenType: record.subjectTokenType,
     subjectTokenSha256: record.subjectTokenSha256,
@@ -85,9 +86,9 @@ export function exchangeAuditEntry(
     metadata: {
       httpRequest: {
         requestMethod: http.method,
-        requestUrl: capString(http.path, 128),
+        requestUrl: capString(http.path, DEFAULTS.auditPathChars),
         status: http.status,
-        userAgent: http.userAgent === undefined ? undefined : capString(http.userAgent, 256),
+        userAgent: http.userAgent === undefined ? undefined : capString(http.userAgent, DEFAULTS.auditUserAgentChars),
         remoteIp: http.remoteIp,
         latency: `${(http.latencyMs / 1000).toFixed(3)}s`,
       },

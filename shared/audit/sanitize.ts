@@ -3,13 +3,12 @@
  * plain strings, and capped in length, so no entry can be forged or grown without bound.
  * (The entry itself is serialised with JSON.stringify, which escapes control characters.)
  */
+import { DEFAULTS } from '../config/defaults';
+
 const ELLIPSIS = '…';
 
-export const MAX_AUDIT_STRING = 256;
-export const MAX_AUDIT_CLAIMS = 20;
-
 /** A string capped at `max` characters; longer ones end in "…". */
-export function capString(value: string, max = MAX_AUDIT_STRING): string {
+export function capString(value: string, max: number = DEFAULTS.auditStringChars): string {
   return value.length <= max ? value : `${value.slice(0, max - 1)}${ELLIPSIS}`;
 }
 
@@ -22,7 +21,7 @@ export function auditClaimValue(value: unknown): string {
 /** The listed claims of a verified token, in a prototype-free object, values encoded and capped. */
 export function pickAuditClaims(claims: Readonly<Record<string, unknown>>, names: readonly string[]): Record<string, string> {
   const picked: Record<string, string> = Object.create(null);
-  for (const name of names.slice(0, MAX_AUDIT_CLAIMS)) {
+  for (const name of names.slice(0, DEFAULTS.auditClaims)) {
     if (Object.prototype.hasOwnProperty.call(claims, name)) picked[name] = auditClaimValue(claims[name]);
   }
   return picked;

@@ -9,7 +9,7 @@ import { kmsKeyWrapper } from './kms-key-wrapper';
 import { TokenCache, type CacheEvent } from './token-cache';
 
 export interface CacheWiring {
-  /** The Firestore client to use (shared with the replay store and the limiter). */
+  /** The Firestore client (shared/state/firestore.ts; shared with the replay store and the limiter). Required by the firestore kind. */
   firestore?: import('@google-cloud/firestore').Firestore;
   onEvent?: (event: CacheEvent) => void;
   now?: () => number;
@@ -32,7 +32,8 @@ export async function createTokenCache(config: CacheConfig, wiring: CacheWiring 
   };
   if (config.kind === 'memory') return new TokenCache({ ...common, ...wiring.overrides });
 
-  const firestore = wiring.firestore ?? (await openFirestore(config));
+  const { firestore } = wiring;
+  if (!firestore) throw new TypeError('the firestore cache needs the Firestore client of shared/state/firestore.ts');
   const cipher = new EnvelopeCipher(keyWrapperFor(config.keyWrapping), { dekLifetimeMs: DEFAULTS.cacheDekLifetimeMs, now: wiring.now });
   const store = createFirestoreStore({
     firestore,
@@ -44,12 +45,6 @@ export async function createTokenCache(config: CacheConfig, wiring: CacheWiring 
   const cache = new TokenCache({ ...common, store, ...wiring.overrides });
   await cache.warmUp(DEFAULTS.cacheWarmUpMs);
   return cache;
-}
-
-/** A Firestore client for the configured project and database (the library loads here, lazily). */
-export async function openFirestore(config: Extract<CacheConfig, { kind: 'firestore' }>): Promise<import('@google-cloud/firestore').Firestore> {
-  const { Firestore } = await import('@google-cloud/firestore');
-  return new Firestore({ projectId: config.projectId, databaseId: config.databaseId, ignoreUndefinedProperties: true });
 }
 
 function keyWrapperFor(wrapping: Extract<CacheConfig, { kind: 'firestore' }>['keyWrapping']): KeyWrapper {

@@ -10,6 +10,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import type { KeyWrapper } from './key-wrapper';
 import { KmsError } from './kms-key-wrapper';
 import { LruMap } from './lru';
+import { DEFAULTS } from '../config/defaults';
 
 export interface Sealed {
   readonly keyName: string;
@@ -39,12 +40,12 @@ export interface EnvelopeOptions {
 
 export class EnvelopeCipher {
   private current?: Promise<{ dek: Buffer; wrapped: Buffer; createdAt: number }>;
-  private readonly unwrapped = new LruMap<string, Promise<Buffer>>(64);
+  private readonly unwrapped = new LruMap<string, Promise<Buffer>>(DEFAULTS.cacheUnwrappedKeys);
   private readonly dekLifetimeMs: number;
   private readonly now: () => number;
 
   constructor(private readonly wrapper: KeyWrapper, options: EnvelopeOptions = {}) {
-    this.dekLifetimeMs = options.dekLifetimeMs ?? 3600_000;
+    this.dekLifetimeMs = options.dekLifetimeMs ?? DEFAULTS.cacheDekLifetimeMs;
     this.now = options.now ?? Date.now;
   }
 

@@ -18,6 +18,9 @@
  * StoreUnavailable and the broker mints directly.
  */
 import type { DocumentReference, Firestore, Timestamp } from '@google-cloud/firestore';
+import { DEFAULTS } from '../config/defaults';
+import { BudgetExceeded, withinBudget } from '../resilience/time-budget';
+import { warmUpFirestore } from '../state/firestore';
 import { DecryptError, type EnvelopeCipher, type Sealed } from './envelope';
 import type { CachedToken } from './token-timing';
 import { StoreUnavailable, type EntryMetadata, type LeaseResult, type StoredRead, type TokenStore } from './token-store';
@@ -29,9 +32,7 @@ export interface StoreBudgets {
 }
 
 /** Reads and compare-and-set writes before a contended lease gives up (and the broker mints). */
-const MAX_LEASE_ATTEMPTS = 4;
-/** Read (never written) to open the client's connection; cache keys are 64 hex digits, so it cannot collide. */
-const WARM_UP_DOCUMENT = 'warm-up';
+const MAX_LEASE_ATTEMPTS = DEFAULTS.cacheLeaseAttempts;
 /** gRPC codes of a lost compare-and-set: ALREADY_EXISTS, FAILED_PRECONDITION, ABORTED. */
 const CONFLICT_CODES = new Set([6, 9, 10]);
 
@@ -121,12 +122,12 @@ export function createFirestoreStore(options: FirestoreStoreOptions): TokenStore
     },
 
     async close() {
-      // The Firestore client belongs to whoever created it (shared with the replay store and
-      // the rate limiter); it terminates it.
+      // The Firestore client belongs to shared/state/firestore.ts (shared with the replay store
+      // and the rate limiter), which terminates it.
     },
 
     async warmUp(timeoutMs) {
-      await withBudget(timeoutMs, 'warm-up', () => collection.doc(WARM_UP_DOCUMENT).get());
+      if (!(await warmUpFirestore(firestore, timeoutMs))) throw new StoreUnavailable(`Firestore warm-up exceeded ${timeoutMs} ms or failed`);
     },
 
     async release(key, holder) {
@@ -176,18 +177,12 @@ function isBytes(value: unknown): value is Buffer {
   return Buffer.isBuffer(value);
 }
 
-/** Runs a store operation within a time budget; any failure becomes StoreUnavailable. */
+/** Runs a store operation within its budget; any failure becomes StoreUnavailable. */
 async function withBudget<T>(ms: number, what: string, operation: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreUnavailable(`Firestore ${what} exceeded ${ms} ms`)), ms);
-  });
   try {
-    return await Promise.race([operation(), timeout]);
+    return await withinBudget(ms, `Firestore ${what}`, operation);
   } catch (err) {
     if (err instanceof StoreUnavailable) throw err;
-    throw new StoreUnavailable(`Firestore ${what} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  } finally {
-    clearTimeout(timer);
+    throw new StoreUnavailable(err instanceof BudgetExceeded ? err.message : `Firestore ${what} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }

@@ -21,6 +21,7 @@
  * a server that never answers.
  */
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
+import { DEFAULTS } from '../config/defaults';
 import { crc32c } from './crc32c';
 import { DEK_AAD, type KeyWrapper } from './key-wrapper';
 
@@ -97,12 +98,12 @@ export class KmsError extends Error {
   }
 }
 
-const DEFAULT_TIMEOUT_MS = 5000;
+const DEFAULT_TIMEOUT_MS = DEFAULTS.kmsTimeoutMs;
 const PROJECT_ID = '(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20}|[a-z0-9][a-z0-9.-]{0,62}:[a-z][a-z0-9-]{4,61}[a-z0-9])';
 const RESOURCE_ID = '[a-zA-Z0-9_-]{1,63}';
 const KEY_NAME_PATTERN = new RegExp(`^projects/${PROJECT_ID}/locations/[a-z0-9-]{1,63}/keyRings/${RESOURCE_ID}/cryptoKeys/${RESOURCE_ID}$`);
 const AAD_CRC32C = crc32c(DEK_AAD);
-const MAX_SERVER_MESSAGE = 300;
+const MAX_SERVER_MESSAGE = DEFAULTS.dependencyMessageChars;
 
 const GRPC_CODE_NAMES = [
   'OK',
@@ -206,7 +207,7 @@ export function kmsKeyWrapper(options: KmsKeyWrapperOptions): KeyWrapper {
       if (response.verifiedAdditionalAuthenticatedDataCrc32c !== true) fail('the server did not verify the additional authenticated data checksum');
       const versionName = response.name ?? '';
       if (!versionName.startsWith(`${keyName}/cryptoKeyVersions/`)) {
-        fail(`the response names another key (${JSON.stringify(versionName.slice(0, 300))})`);
+        fail(`the response names another key (${JSON.stringify(versionName.slice(0, MAX_SERVER_MESSAGE))})`);
       }
       const ciphertext = toBuffer(response.ciphertext);
       if (!ciphertext || ciphertext.length === 0) return fail('the response has no ciphertext');

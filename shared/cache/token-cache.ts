@@ -14,6 +14,7 @@
  *       L2 failing or too slow     → mint directly → degraded (L2 skipped for a while)
  * A token is never served with less than its minimum remaining life (see token-timing.ts).
  */
+import type { Deadline } from '../resilience/deadline';
 import { LruMap } from './lru';
 import { SingleFlight } from './singleflight';
 import { freshness, type CachedToken } from './token-timing';
@@ -104,7 +105,12 @@ export class TokenCache {
     this.background.add(tracked);
   }
 
-  async obtain(key: string, metadata: EntryMetadata, mint: Mint): Promise<CacheResult> {
+  /**
+   * The token for `key`. A request waits for it no longer than its `deadline`: filling a key is
+   * shared by every request waiting on it (and bounded by the store's own budgets), so the
+   * deadline ends the wait, not the work.
+   */
+  async obtain(key: string, metadata: EntryMetadata, mint: Mint, deadline?: Deadline): Promise<CacheResult> {
     const cached = this.memory.get(key);
     if (cached) {
       const state = freshness(cached, this.now(), this.options.minRemainingMs);
@@ -112,12 +118,13 @@ export class TokenCache {
       if (state === 'refresh-ahead') return { token: cached, outcome: 'hit', refreshStarted: this.refreshInBackground(key, metadata, mint) };
       this.memory.delete(key);
     }
-    const { token, outcome } = await this.fills.run(key, () => this.fill(key, metadata, mint));
+    const filled = this.fills.run(key, () => this.fill(key, metadata, mint, deadline));
+    const { token, outcome } = await (deadline ? deadline.race(filled) : filled);
     return { token, outcome, refreshStarted: false };
   }
 
   /** Fills L1 for a key: from the shared store, from another instance's mint, or by minting. */
-  private async fill(key: string, metadata: EntryMetadata, mint: Mint): Promise<{ token: CachedToken; outcome: CacheOutcome }> {
+  private async fill(key: string, metadata: EntryMetadata, mint: Mint, deadline?: Deadline): Promise<{ token: CachedToken; outcome: CacheOutcome }> {
     const store = this.availableStore();
     if (!store) return { token: this.remember(key, await mint('request')), outcome: store === null ? 'degraded' : 'miss' };
     try {
@@ -127,7 +134,7 @@ export class TokenCache {
         return { token: this.remember(key, stored.token), outcome: 'hit-shared' };
       }
       if (stored.kind === 'undecryptable') this.emit({ type: 'decrypt_failed', key, reason: stored.reason });
-      return await this.mintUnderLease(store, key, metadata, mint, (token) => this.servable(token));
+      return await this.mintUnderLease(store, key, metadata, mint, (token) => this.servable(token), deadline);
     } catch (err) {
       if (!(err instanceof StoreUnavailable)) throw err;
       this.storeFailed(key, err);
@@ -137,12 +144,12 @@ export class TokenCache {
 
   /** Takes the lease and mints, or waits for the holder's token. */
   private async mintUnderLease(
-    store: TokenStore, key: string, metadata: EntryMetadata, mint: Mint, usable: (token: CachedToken) => boolean,
+    store: TokenStore, key: string, metadata: EntryMetadata, mint: Mint, usable: (token: CachedToken) => boolean, deadline?: Deadline,
   ): Promise<{ token: CachedToken; outcome: CacheOutcome }> {
     const lease = await store.claimLease(key, this.options.instanceId, this.options.leaseMs, usable);
     if (lease.kind === 'token') return { token: this.remember(key, lease.token), outcome: 'hit-shared' };
     if (lease.kind === 'held') {
-      const delivered = await this.waitForHolder(store, key, usable);
+      const delivered = await this.waitForHolder(store, key, usable, deadline);
       if (delivered) return { token: this.remember(key, delivered), outcome: 'waited' };
       this.emit({ type: 'lease_timeout', key });
       return { token: await this.mintAndStore(store, key, metadata, () => mint('request'), false), outcome: 'miss' };
@@ -173,9 +180,11 @@ export class TokenCache {
     return token;
   }
 
-  private async waitForHolder(store: TokenStore, key: string, usable: (token: CachedToken) => boolean): Promise<CachedToken | undefined> {
-    const deadline = this.now() + this.options.leaseWaitMs;
-    while (this.now() < deadline) {
+  /** Polls for the lease holder's token for at most leaseWaitMs, and never past half the request's remaining time (the other half is for minting ourselves). */
+  private async waitForHolder(store: TokenStore, key: string, usable: (token: CachedToken) => boolean, deadline?: Deadline): Promise<CachedToken | undefined> {
+    const waitMs = Math.min(this.options.leaseWaitMs, (deadline?.remainingMs() ?? Infinity) / 2);
+    const until = this.now() + waitMs;
+    while (this.now() < until) {
       await sleep(this.options.leasePollMs);
       const stored = await store.read(key);
       if (stored.kind === 'token' && usable(stored.token)) return stored.token;

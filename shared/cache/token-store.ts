@@ -20,7 +20,11 @@ export interface EntryMetadata {
   readonly policyVersion: string;
 }
 
-/** The shared cache layer used by every broker instance. */
+/**
+ * The shared cache layer used by every broker instance. Each operation has its own time budget;
+ * it is work shared by every request waiting on a key, so no single request's deadline cuts it
+ * short (each request stops *waiting* at its own deadline: TokenCache.obtain).
+ */
 export interface TokenStore {
   read(key: string): Promise<StoredRead>;
   /** In one transaction: return a usable stored token, report a live lease, or take the lease. */
@@ -34,7 +38,7 @@ export interface TokenStore {
    * take most of a second, far beyond the per-operation budgets).
    */
   warmUp(timeoutMs: number): Promise<void>;
-  /** Releases the client (tests and graceful shutdown). */
+  /** Waits for this store's own work; the Firestore client belongs to shared/state/firestore.ts. */
   close(): Promise<void>;
 }
 

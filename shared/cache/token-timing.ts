@@ -10,6 +10,8 @@
  * token about to expire, and short tokens are still cacheable. refreshAt sits 25% of the
  * servable span before servableUntil, so refreshes finish before anyone has to wait.
  */
+import { DEFAULTS } from '../config/defaults';
+
 export interface CachedToken {
   readonly accessToken: string;
   readonly mintedAtMs: number;
@@ -19,7 +21,7 @@ export interface CachedToken {
 export type Freshness = 'fresh' | 'refresh-ahead' | 'unusable';
 
 /** Share of the servable span that is spent in refresh-ahead. */
-const REFRESH_AHEAD_SHARE = 0.25;
+const REFRESH_AHEAD_SHARE = DEFAULTS.cacheRefreshAheadShare;
 
 export function minRemainingMs(token: CachedToken, configuredMinMs: number): number {
   return Math.min(configuredMinMs, (token.expiresAtMs - token.mintedAtMs) / 2);

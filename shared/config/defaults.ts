@@ -12,6 +12,12 @@ export const DEFAULTS = {
   maxParamBytes: 4 * 1024,
   /** Most scopes one request may name. */
   maxScopes: 32,
+  /** Most parameters one token request may carry. */
+  maxParameters: 32,
+  /** Longest parameter name accepted (the longest the broker reads has 21 characters). */
+  maxParameterNameLength: 64,
+  /** After the broker failed to load (a bad policy or setting), requests fail closed for this long before loading is retried. */
+  reloadAfterFailureMs: 30_000,
 
   /** Broker-wide ceiling for a minted token's lifetime: IAM Credentials' default maximum. */
   maxTokenLifetimeSecondsCeiling: 3600,
@@ -32,6 +38,12 @@ export const DEFAULTS = {
   maxTokenAgeSecondsCeiling: 48 * 3600,
   /** Algorithms accepted when an issuer does not list its own. Asymmetric only. */
   algorithms: ['RS256'] as readonly string[],
+  /** Deepest nesting of a verified token's claims (`{"a":{"b":…}}` counts 2). */
+  maxClaimDepth: 8,
+  /** Most values (objects, arrays and leaves) in a verified token's claims. */
+  maxClaimNodes: 2000,
+  /** Longest `sub` or `jti` claim of a verified token or assertion. */
+  maxIdClaimLength: 1024,
 
   /** Timeout of one JWKS or discovery fetch (jose's default). */
   jwksTimeoutMs: 5000,
@@ -58,6 +70,10 @@ export const DEFAULTS = {
   maxRsaExponentBits: 64,
   /** Most keys one JWKS (fetched or inline) may hold. */
   jwksMaxKeys: 100,
+  /** Longest `kid` a key may carry. */
+  maxKidLength: 256,
+  /** Longest `kid` quoted in an operator message or audit event. */
+  logKidChars: 128,
   /** Largest accepted JWKS document. */
   jwksMaxBytes: 256 * 1024,
   /** Largest accepted OIDC discovery document. */
@@ -66,6 +82,10 @@ export const DEFAULTS = {
   jwksRetryAfterSeconds: 30,
   /** `Retry-After` sent when Google IAM is unavailable and says nothing more precise. */
   upstreamRetryAfterSeconds: 5,
+  /** Longest `Retry-After` of Google IAM's the broker passes on to its caller. */
+  upstreamRetryAfterSecondsCeiling: 300,
+  /** Longest part of a dependency's (IAM Credentials, Cloud KMS) error message kept in an operator detail. */
+  dependencyMessageChars: 300,
   /** Timeout of one IAM Credentials call (its p99 is well under a second). */
   upstreamTimeoutMs: 5_000,
   /**
@@ -87,6 +107,10 @@ export const DEFAULTS = {
 
   /** Token cache: never serve a cached token with less remaining life than this (or half its lifetime). */
   cacheMinRemainingSeconds: 300,
+  /** Upper bound on BROKER_CACHE_MIN_REMAINING_SECONDS. */
+  cacheMinRemainingSecondsCeiling: 1800,
+  /** Share of a cached token's servable span spent in refresh-ahead: a background refresh starts that long before it stops being served. */
+  cacheRefreshAheadShare: 0.25,
   /** Tokens kept in each instance's memory (L1). */
   cacheMemoryEntries: 1000,
   /** Firestore collection of the shared (L2) cache. */
@@ -102,19 +126,78 @@ export const DEFAULTS = {
   /** How long an instance waits for the lease holder's token before minting itself. */
   cacheLeaseWaitMs: 3000,
   cacheLeasePollMs: 100,
+  /** Reads and compare-and-set writes before a contended lease gives up (and the broker mints). */
+  cacheLeaseAttempts: 4,
   /** After a Firestore failure, skip Firestore for this long (mint directly). */
   cacheStoreBackoffMs: 10_000,
   /** How long one data-encryption key serves new cache entries before a new one is wrapped. */
   cacheDekLifetimeMs: 3600_000,
+  /** Unwrapped data-encryption keys each instance keeps in memory (each key sealed an hour of entries). */
+  cacheUnwrappedKeys: 64,
+  /** Timeout of one Cloud KMS call; the cache's own budgets usually end it sooner. */
+  kmsTimeoutMs: 5000,
 
   /** Lifetime of tokens granted to browser users (issuers with `browser: true`) unless a rule says otherwise. */
   browserRuleMaxLifetimeSeconds: 300,
   /** Longest exp − iat of an RFC 7523 client assertion. */
   maxAssertionLifetimeSeconds: 300,
+  /** Longest `jti` of a client assertion (it is part of the replay store's key). */
+  maxAssertionJtiLength: 256,
+  /** Replay store: Firestore collection of the `jti`s of used assertions. */
+  replayCollection: 'token-broker-replay',
+  /** Live `jti` marks the in-memory replay store holds before it refuses new assertions (`replay_store_full`). */
+  replayMemoryEntries: 10_000,
+  /** Time budget of one Firestore replay claim: a create-if-absent is one round trip; this leaves room for a slow one, not for an outage. */
+  replayClaimBudgetMs: 1000,
+  /** `Retry-After` sent when the replay store is unavailable. */
+  replayRetryAfterSeconds: 5,
+
+  /** scrypt cost of new secret and API key hashes: N = 2^15, r = 8, p = 1 (32 MiB). */
+  scrypt: { ln: 15, r: 8, p: 1 },
+  /** scrypt parameters a policy's hash may have: below the minimum is weak, above the maximum one verification is a denial of service. */
+  scryptLimits: { ln: { min: 14, max: 20 }, r: { min: 8, max: 16 }, p: { min: 1, max: 4 } },
+  /** Salt of new hashes, and the shortest salt a policy's hash may have. */
+  scryptSaltBytes: 16,
+  /** Longest salt a policy's hash may have. */
+  scryptMaxSaltBytes: 48,
+  /** Longest hash string a policy may hold. */
+  secretHashMaxLength: 256,
+  /** scrypt verifications one instance runs at once (each takes 32 MiB and a core for ~100 ms). */
+  secretVerifyConcurrency: 2,
+  /** How long a verified (secret, hash) pair is remembered, so a busy client pays no scrypt. */
+  secretCacheTtlMs: 5 * 60_000,
+  /** Verified pairs remembered per instance. */
+  secretCacheEntries: 1000,
+  /**
+   * Repeated failed client authentications, per client id and instance: within a 5-minute window
+   * the first 3 failures are free; each further one doubles a delay from 250 ms up to 2 s. At most
+   * 10 000 client ids are tracked.
+   */
+  authFailureThrottle: { windowMs: 5 * 60_000, freeFailures: 3, baseDelayMs: 250, maxDelayMs: 2000, maxClients: 10_000 },
+  /** Shortest and longest secret `admin hash-secret` accepts (generated ones are 47 characters). */
+  adminSecretLength: { min: 16, max: 1024 },
   /** Algorithms accepted for client assertions when a client does not list its own. */
   clientAlgorithms: ['RS256', 'ES256'] as readonly string[],
   /** How long browsers may cache a CORS preflight answer. */
   corsMaxAgeSeconds: 600,
+
+  /** Policy documents: YAML aliases beyond this are refused (no "billion laughs"). */
+  policyMaxAliases: 50,
+  /** CEL evaluation refuses claim trees deeper than this (the claim copier allows far less). */
+  celMaxClaimDepth: 32,
+  /** Compiled `matches()` patterns kept per instance; policy literals are few, claim-supplied ones are bounded. */
+  celCachedPatterns: 256,
+
+  /** Audit entries: longest caller-supplied string (subject, issuer, claim value). */
+  auditStringChars: 256,
+  /** Audit entries: longest user agent. */
+  auditUserAgentChars: 256,
+  /** Audit entries: longest request path. */
+  auditPathChars: 128,
+  /** Audit entries: longest operator detail (`error.detail`, an auth event's `error` or `reason`). */
+  auditDetailChars: 512,
+  /** Audit entries: most claims a rule's `audit_claims` records. */
+  auditClaims: 20,
 
   /** Production IAM Credentials endpoint. */
   iamCredentialsEndpoint: 'https://iamcredentials.googleapis.com',
@@ -131,4 +214,10 @@ export const DEFAULTS = {
   limitsStoreBackoffMs: 10_000,
   /** Counter states (reserved units, exhausted windows) one instance remembers; forgetting one only costs a round trip. */
   limitsMemoryCounters: 50_000,
+  /** One reservation takes 1/this of the limit (at least 1 unit, at most limitsMaxChunk). */
+  limitsChunkDivisor: 10,
+  /** Lost compare-and-sets are retried for this share of the reservation budget; the rest is headroom for the last attempt. */
+  limitsContentionShare: 0.6,
+  /** Random pause before retrying a lost compare-and-set: up to 2 ms per attempt so far, at most 20 ms. */
+  limitsConflictBackoffMs: { perAttempt: 2, max: 20 },
 } as const;

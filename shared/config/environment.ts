@@ -76,7 +76,7 @@ export function readBrokerConfig(env: NodeJS.ProcessEnv = process.env): BrokerCo
 
 function readCache(env: NodeJS.ProcessEnv, development: boolean): CacheConfig {
   const kind = env.BROKER_CACHE || (development ? 'memory' : 'firestore');
-  const minRemainingSeconds = readSeconds('BROKER_CACHE_MIN_REMAINING_SECONDS', env.BROKER_CACHE_MIN_REMAINING_SECONDS, DEFAULTS.cacheMinRemainingSeconds, 0, 1800);
+  const minRemainingSeconds = readSeconds('BROKER_CACHE_MIN_REMAINING_SECONDS', env.BROKER_CACHE_MIN_REMAINING_SECONDS, DEFAULTS.cacheMinRemainingSeconds, 0, DEFAULTS.cacheMinRemainingSecondsCeiling);
   if (env.BROKER_CACHE_LOCAL_KEY && !development) throw new ConfigurationError('BROKER_CACHE_LOCAL_KEY is refused outside development mode');
   if (kind === 'none') return { kind };
   if (kind === 'memory') return { kind, minRemainingSeconds };

@@ -1,25 +1,18 @@
 /** RFC 6749 §4.4 client credentials: the authenticated client is the principal. */
-import { GRANT_TYPE_CLIENT_CREDENTIALS } from '../oauth-uris';
+import { BrokerError } from '../errors';
 import { CLIENT_AUTH_PARAMETERS } from '../identity/client-authentication';
+import { GRANT_TYPE_CLIENT_CREDENTIALS } from '../oauth-uris';
 import { optional, parseOptions, parseScope } from './common';
-import type { GrantTypeDefinition, TokenParams } from './token-request';
+import type { GrantType } from './token-request';
 
-export interface ClientCredentialsRequest {
-  readonly grantType: typeof GRANT_TYPE_CLIENT_CREDENTIALS;
-  readonly audience?: string;
-  readonly scopes?: readonly string[];
-  readonly lifetimeSeconds?: number;
-}
-
-export const clientCredentials: GrantTypeDefinition<ClientCredentialsRequest> = {
+export const clientCredentials: GrantType = {
   grantType: GRANT_TYPE_CLIENT_CREDENTIALS,
   parameters: ['grant_type', 'scope', 'audience', 'options', ...CLIENT_AUTH_PARAMETERS],
-  parse(params: TokenParams): ClientCredentialsRequest {
-    return {
-      grantType: GRANT_TYPE_CLIENT_CREDENTIALS,
-      audience: optional(params, 'audience'),
-      scopes: parseScope(params.get('scope')),
-      lifetimeSeconds: parseOptions(params.get('options')),
+  parse(params) {
+    const request = { audience: optional(params, 'audience'), scopes: parseScope(params.get('scope')), lifetimeSeconds: parseOptions(params.get('options')) };
+    return async ({ client }) => {
+      if (!client) throw new BrokerError('invalid_client', 'client authentication is required for client_credentials', { reason: 'client_auth_required' });
+      return { principal: client, client, ...request };
     };
   },
 };

@@ -2,7 +2,8 @@
 import { DEFAULTS } from '../config/defaults';
 import { BrokerError, invalidRequest } from '../errors';
 import { SCOPE_TOKEN } from '../policy/schema';
-import type { TokenParams } from './token-request';
+import type { ReasonFor } from '../refusal-reasons';
+import type { TokenParams } from '../token-params';
 
 /** Keys the broker reads from the JSON `options` parameter; `userProject` is accepted for STS compatibility and ignored. */
 const OPTION_KEYS = new Set(['lifetimeSeconds', 'userProject']);
@@ -19,7 +20,7 @@ export function optional(params: TokenParams, name: string): string | undefined 
   return value === '' ? undefined : value;
 }
 
-const invalidScope = (description: string, reason: string) => new BrokerError('invalid_scope', description, { reason });
+const invalidScope = (description: string, reason: ReasonFor<'invalid_scope'>) => new BrokerError('invalid_scope', description, { reason });
 
 /**
  * RFC 6749 §3.3: space-delimited scope tokens, each named once. A scope that is not well formed

@@ -1,27 +1,25 @@
 /** RFC 7523 §2.1: a JWT assertion signed by a registered client is the grant. */
+import { BrokerError } from '../errors';
+import { sha256Fingerprint } from '../fingerprint';
+import { CLIENT_AUTH_PARAMETERS, clientFromGrantAssertion } from '../identity/client-authentication';
 import { GRANT_TYPE_JWT_BEARER } from '../oauth-uris';
-import { CLIENT_AUTH_PARAMETERS } from '../identity/client-authentication';
 import { optional, parseOptions, parseScope, required } from './common';
-import type { GrantTypeDefinition, TokenParams } from './token-request';
+import type { GrantType } from './token-request';
 
-export interface JwtBearerRequest {
-  readonly grantType: typeof GRANT_TYPE_JWT_BEARER;
-  readonly assertion: string;
-  readonly audience?: string;
-  readonly scopes?: readonly string[];
-  readonly lifetimeSeconds?: number;
-}
-
-export const jwtBearer: GrantTypeDefinition<JwtBearerRequest> = {
+export const jwtBearer: GrantType = {
   grantType: GRANT_TYPE_JWT_BEARER,
   parameters: ['grant_type', 'assertion', 'scope', 'audience', 'options', ...CLIENT_AUTH_PARAMETERS],
-  parse(params: TokenParams): JwtBearerRequest {
-    return {
-      grantType: GRANT_TYPE_JWT_BEARER,
-      assertion: required(params, 'assertion'),
-      audience: optional(params, 'audience'),
-      scopes: parseScope(params.get('scope')),
-      lifetimeSeconds: parseOptions(params.get('options')),
+  parse(params) {
+    const assertion = required(params, 'assertion');
+    const request = { audience: optional(params, 'audience'), scopes: parseScope(params.get('scope')), lifetimeSeconds: parseOptions(params.get('options')) };
+    return async ({ clientAuth, client, record, deadline }) => {
+      record.subjectTokenSha256 = sha256Fingerprint(assertion);
+      if (!clientAuth) throw new BrokerError('invalid_grant', 'no client may present assertions to this broker', { reason: 'no_clients' });
+      const asserted = await clientFromGrantAssertion(assertion, clientAuth, deadline);
+      if (client && client.subject !== asserted.subject) {
+        throw new BrokerError('invalid_grant', 'the assertion is for another client', { reason: 'client_mismatch' });
+      }
+      return { principal: asserted, client: asserted, ...request };
     };
   },
 };

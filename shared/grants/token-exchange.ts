@@ -3,31 +3,22 @@
  * OIDC ID token; the result is a Google OAuth 2.0 access token.
  */
 import { invalidRequest } from '../errors';
-import { optional, parseOptions, parseScope, required } from './common';
+import { sha256Fingerprint } from '../fingerprint';
 import { CLIENT_AUTH_PARAMETERS } from '../identity/client-authentication';
+import { verifyOidcToken } from '../identity/oidc-token';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT } from '../oauth-uris';
-import type { GrantTypeDefinition, TokenParams } from './token-request';
-
-export interface TokenExchangeRequest {
-  readonly grantType: typeof GRANT_TYPE_TOKEN_EXCHANGE;
-  readonly subjectToken: string;
-  readonly subjectTokenType: string;
-  readonly audience?: string;
-  /** Undefined when the caller sent no `scope`. */
-  readonly scopes?: readonly string[];
-  readonly lifetimeSeconds?: number;
-}
+import { optional, parseOptions, parseScope, required } from './common';
+import type { GrantType } from './token-request';
 
 const SUBJECT_TOKEN_TYPES = [TOKEN_TYPE_JWT, TOKEN_TYPE_ID_TOKEN];
 
-
-export const tokenExchange: GrantTypeDefinition<TokenExchangeRequest> = {
+export const tokenExchange: GrantType = {
   grantType: GRANT_TYPE_TOKEN_EXCHANGE,
   parameters: [
     'grant_type', 'subject_token', 'subject_token_type', 'audience', 'scope', 'requested_token_type', 'options', 'resource',
     'actor_token', 'actor_token_type', ...CLIENT_AUTH_PARAMETERS,
   ],
-  parse(params: TokenParams): TokenExchangeRequest {
+  parse(params) {
     const subjectToken = required(params, 'subject_token');
     const subjectTokenType = required(params, 'subject_token_type');
     if (!SUBJECT_TOKEN_TYPES.includes(subjectTokenType)) {
@@ -41,13 +32,12 @@ export const tokenExchange: GrantTypeDefinition<TokenExchangeRequest> = {
       throw invalidRequest('delegation with actor_token is not supported', 'actor_token_unsupported');
     }
     if (optional(params, 'resource') !== undefined) throw invalidRequest('the resource parameter is not supported; use audience', 'resource_unsupported');
-    return {
-      grantType: GRANT_TYPE_TOKEN_EXCHANGE,
-      subjectToken,
-      subjectTokenType,
-      audience: optional(params, 'audience'),
-      scopes: parseScope(optional(params, 'scope')),
-      lifetimeSeconds: parseOptions(params.get('options')),
+    const request = { audience: optional(params, 'audience'), scopes: parseScope(optional(params, 'scope')), lifetimeSeconds: parseOptions(params.get('options')) };
+    return async ({ policy, client, record, deadline, now, maxTokenBytes }) => {
+      record.subjectTokenType = subjectTokenType;
+      record.subjectTokenSha256 = sha256Fingerprint(subjectToken);
+      const principal = await verifyOidcToken(subjectToken, policy.issuers, { currentDate: new Date(now()), maxTokenBytes, deadline });
+      return { principal, client, ...request };
     };
   },
 };

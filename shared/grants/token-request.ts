@@ -1,9 +1,48 @@
-/** The parameters of one token request, already checked to be single strings. */
-export type TokenParams = ReadonlyMap<string, string>;
+/**
+ * What a grant type is: its URI, the parameters it reads (all others are dropped before it
+ * runs), and how it turns them into the principal the token will be for plus what the caller
+ * asks of the rule (audience, scopes, lifetime). The broker picks the module by `grant_type`
+ * and never looks inside.
+ */
+import type { ExchangeRecord } from '../exchange-record';
+import type { ClientAuthContext } from '../identity/client-authentication';
+import type { Principal } from '../identity/principal';
+import type { CompiledPolicy } from '../policy/compiled-policy';
+import type { Deadline } from '../resilience/deadline';
+import type { TokenParams } from '../token-params';
 
-/** A grant type's declaration: its URI and the parameters it reads; all others are dropped. */
-export interface GrantTypeDefinition<Request> {
+export interface GrantContext {
+  readonly policy: CompiledPolicy;
+  /** Client authentication; absent when the broker has no registered clients. */
+  readonly clientAuth?: ClientAuthContext;
+  /** The client the request authenticated as (client credentials in the request), if any. */
+  readonly client?: Principal;
+  readonly record: ExchangeRecord;
+  readonly deadline: Deadline;
+  readonly now: () => number;
+  readonly maxTokenBytes?: number;
+}
+
+export interface GrantOutcome {
+  /** Who the token will be for. */
+  readonly principal: Principal;
+  /** The client the request acts for: the authenticated one, or the principal when it is a client. */
+  readonly client?: Principal;
+  readonly audience?: string;
+  /** Undefined when the caller sent no `scope`. */
+  readonly scopes?: readonly string[];
+  readonly lifetimeSeconds?: number;
+}
+
+/** Authenticates the principal of a parsed request and fills in the record. */
+export type AuthenticatePrincipal = (context: GrantContext) => Promise<GrantOutcome>;
+
+export interface GrantType {
   readonly grantType: string;
   readonly parameters: readonly string[];
-  parse(params: TokenParams): Request;
+  /**
+   * Checks the declared parameters (a malformed request is refused here, before any credential
+   * is looked at) and returns the step that authenticates the principal.
+   */
+  parse(params: TokenParams): AuthenticatePrincipal;
 }

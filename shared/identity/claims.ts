@@ -5,24 +5,22 @@
  * an ordinary key instead of becoming a prototype.
  */
 import { z } from 'zod';
+import { DEFAULTS } from '../config/defaults';
 import { invalidGrant } from '../errors';
 
 /** Claims as the policy sees them: a prototype-free, frozen, JSON-shaped tree. */
 export type Claims = Readonly<Record<string, unknown>>;
 
-const MAX_DEPTH = 8;
-const MAX_NODES = 2000;
-
 const NumericDate = z.number().int().positive();
 const Audience = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 const RegisteredClaims = z.object({
   iss: z.string().min(1),
-  sub: z.string().min(1).max(1024),
+  sub: z.string().min(1).max(DEFAULTS.maxIdClaimLength),
   aud: Audience,
   exp: NumericDate,
   iat: NumericDate,
   nbf: NumericDate.optional(),
-  jti: z.string().max(1024).optional(),
+  jti: z.string().max(DEFAULTS.maxIdClaimLength).optional(),
 });
 
 export type RegisteredClaimValues = z.infer<typeof RegisteredClaims>;
@@ -44,13 +42,13 @@ export function toClaims(payload: unknown): { claims: Claims; registered: Regist
 }
 
 function copy(value: unknown, depth: number, budget: { nodes: number }): unknown {
-  if (++budget.nodes > MAX_NODES) throw invalidGrant('token has too many claims', 'too_many_claims');
+  if (++budget.nodes > DEFAULTS.maxClaimNodes) throw invalidGrant('token has too many claims', 'too_many_claims');
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw invalidGrant('token has a non-finite number', 'invalid_claim_type');
     return value;
   }
-  if (depth >= MAX_DEPTH) throw invalidGrant('token claims are nested too deeply', 'too_many_claims');
+  if (depth >= DEFAULTS.maxClaimDepth) throw invalidGrant('token claims are nested too deeply', 'too_many_claims');
   if (Array.isArray(value)) return Object.freeze(value.map((item) => copy(item, depth + 1, budget)));
   if (typeof value === 'object') {
     const out: Record<string, unknown> = Object.create(null);

@@ -18,10 +18,12 @@
 import { decodeJwt, jwtVerify, type JWTVerifyGetKey, type ProtectedHeaderParameters } from 'jose';
 import { DEFAULTS } from '../config/defaults';
 import { BrokerError } from '../errors';
+import type { ReasonFor } from '../refusal-reasons';
 import { sha256Fingerprint } from '../fingerprint';
 import { toClaims, type Claims } from './claims';
 import { checkClaimsSetText, checkCompactJws } from './compact-jws';
 import { verificationError } from './oidc-token';
+import type { Deadline } from '../resilience/deadline';
 import { replayStoreUnavailable, type ReplayStore } from './replay-store';
 import { isSigningAlgorithm } from './signing-algorithms';
 import { isValidClientId } from './client-id';
@@ -46,6 +48,8 @@ export interface AssertionCheck {
   errorCode: 'invalid_grant' | 'invalid_client';
   /** When client_id was also sent, the assertion must be for that client. */
   expectedClientId?: string;
+  /** The request's deadline: the single-use check waits no longer. */
+  deadline?: Deadline;
   currentDate?: Date;
   /** Default 30. */
   clockToleranceSeconds?: number;
@@ -65,14 +69,14 @@ export interface VerifiedAssertion {
 
 /** `typ` values an assertion may carry (RFC 7523 has none; rfc7523bis names the second). */
 const ASSERTION_TYPES = new Set(['jwt', 'client-authentication+jwt']);
-const MAX_JTI_LENGTH = 256;
 
 export async function verifyClientAssertion(assertion: string, check: AssertionCheck): Promise<VerifiedAssertion> {
-  const fail = (description: string, reason: string, detail?: string): BrokerError =>
+  const fail = (description: string, reason: ReasonFor<AssertionCheck['errorCode']>, detail?: string): BrokerError =>
     new BrokerError(check.errorCode, description, { reason, detail });
+  // The shared JWT checks' reasons list both codes (shared/refusal-reasons.ts; test/audit/refusal-reasons.test.ts drives them through here).
   const recode = (err: BrokerError): BrokerError =>
     err.code === 'invalid_grant' || err.code === 'invalid_request'
-      ? new BrokerError(check.errorCode, err.description, { reason: err.reason, detail: err.detail, cause: err })
+      ? new BrokerError(check.errorCode, err.description, { reason: err.reason as ReasonFor<AssertionCheck['errorCode']>, detail: err.detail, cause: err })
       : err;
   const tolerance = check.clockToleranceSeconds ?? DEFAULTS.clockToleranceSeconds;
 
@@ -129,15 +133,15 @@ export async function verifyClientAssertion(assertion: string, check: AssertionC
   const nowSeconds = Math.floor((check.currentDate ?? new Date()).getTime() / 1000);
   if (registered.iat > nowSeconds + tolerance) throw fail('assertion issue time is in the future', 'issued_in_future');
   const jti = registered.jti;
-  if (typeof jti !== 'string' || jti.length < 1 || jti.length > MAX_JTI_LENGTH) {
-    throw fail(`assertion "jti" must be a string of 1 to ${MAX_JTI_LENGTH} characters`, 'invalid_jti');
+  if (typeof jti !== 'string' || jti.length < 1 || jti.length > DEFAULTS.maxAssertionJtiLength) {
+    throw fail(`assertion "jti" must be a string of 1 to ${DEFAULTS.maxAssertionJtiLength} characters`, 'invalid_jti');
   }
 
   // 5. Single use — last, once everything else has passed.
   const replayUntilMs = (registered.exp + tolerance) * 1000;
   let first: boolean;
   try {
-    first = await check.replay.claim(`${client.id}\u0000${jti}`, replayUntilMs);
+    first = await check.replay.claim(`${client.id}\u0000${jti}`, replayUntilMs, check.deadline);
   } catch (err) {
     throw err instanceof BrokerError ? err : replayStoreUnavailable(`replay store failed: ${err instanceof Error ? err.message : String(err)}`, err);
   }
@@ -176,7 +180,7 @@ function preCheck(assertion: string, maxBytes: number, recode: (err: BrokerError
 function selectClient(
   assertion: string,
   clients: ReadonlyMap<string, RegisteredClient>,
-  fail: (description: string, reason: string, detail?: string) => BrokerError,
+  fail: (description: string, reason: ReasonFor<AssertionCheck['errorCode']>, detail?: string) => BrokerError,
 ): RegisteredClient {
   let iss: unknown;
   try {

@@ -10,10 +10,13 @@
  * More than one method in one request is refused (RFC 6749 §2.3).
  */
 import ipaddr from 'ipaddr.js';
+import { DEFAULTS } from '../config/defaults';
 import { BrokerError, invalidRequest } from '../errors';
 import { sha256Fingerprint } from '../fingerprint';
-import type { TokenParams } from '../grants/token-request';
+import type { Deadline } from '../resilience/deadline';
+import type { TokenParams } from '../token-params';
 import type { CompiledApiKey, CompiledClient, CompiledPolicy } from '../policy/compiled-policy';
+import type { ReasonFor } from '../refusal-reasons';
 import { verifyClientAssertion } from './client-assertion';
 import { parseApiKey } from './credential-format';
 import type { FailureThrottle } from './failure-throttle';
@@ -48,11 +51,13 @@ export interface ClientAuthContext {
 /** Parameters client authentication reads; every grant type declares them. */
 export const CLIENT_AUTH_PARAMETERS = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'] as const;
 
-/** A hash nobody's secret matches: unknown clients pay the same scrypt as known ones. */
-const DUMMY_HASH = parseSecretHash('$scrypt$ln=15,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+/** A hash nobody's secret matches, at the default cost: unknown clients pay the same scrypt as known ones. */
+const DUMMY_HASH = parseSecretHash(
+  `$scrypt$ln=${DEFAULTS.scrypt.ln},r=${DEFAULTS.scrypt.r},p=${DEFAULTS.scrypt.p}$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`,
+);
 
 /** The client the request authenticates as, or undefined when it carries no client credentials. */
-export async function authenticateClient(params: TokenParams, credentials: ClientCredentials, ctx: ClientAuthContext): Promise<Principal | undefined> {
+export async function authenticateClient(params: TokenParams, credentials: ClientCredentials, ctx: ClientAuthContext, deadline?: Deadline): Promise<Principal | undefined> {
   const methods = presentMethods(params, credentials);
   if (methods.length > 1) throw invalidRequest('use exactly one client authentication method', 'multiple_client_auth');
   const clientIdParam = params.get('client_id');
@@ -68,7 +73,7 @@ export async function authenticateClient(params: TokenParams, credentials: Clien
       if (!clientIdParam) throw invalidRequest('client_secret requires client_id', 'missing_parameter');
       return bySecret(clientIdParam, params.get('client_secret') ?? '', 'client_secret_post', ctx);
     case 'private_key_jwt':
-      return byAssertion(params, ctx);
+      return byAssertion(params, ctx, deadline);
     case 'api_key': {
       const client = await byApiKey(credentials, ctx);
       if (clientIdParam !== undefined && clientIdParam !== client.subject) throw invalidRequest('client_id does not match the API key', 'client_id_mismatch');
@@ -110,7 +115,7 @@ async function bySecret(clientId: string, secret: string, method: ClientAuthMeth
   return clientPrincipal(client, method, secret);
 }
 
-async function byAssertion(params: TokenParams, ctx: ClientAuthContext): Promise<Principal> {
+async function byAssertion(params: TokenParams, ctx: ClientAuthContext, deadline?: Deadline): Promise<Principal> {
   if (params.get('client_assertion_type') !== CLIENT_ASSERTION_TYPE) {
     throw invalidRequest(`client_assertion_type must be ${CLIENT_ASSERTION_TYPE}`, 'unsupported_client_assertion_type');
   }
@@ -123,19 +128,21 @@ async function byAssertion(params: TokenParams, ctx: ClientAuthContext): Promise
     errorCode: 'invalid_client',
     expectedClientId: params.get('client_id'),
     currentDate: new Date(ctx.now()),
+    deadline,
   });
   const client = ctx.policy.clients.get(verified.clientId) as CompiledClient;
   return clientPrincipal(client, 'private_key_jwt', assertion, verified.expiresAt);
 }
 
 /** RFC 7523 §2.1: the jwt-bearer grant's `assertion` proves the client itself. */
-export async function clientFromGrantAssertion(assertion: string, ctx: ClientAuthContext): Promise<Principal> {
+export async function clientFromGrantAssertion(assertion: string, ctx: ClientAuthContext, deadline?: Deadline): Promise<Principal> {
   const verified = await verifyClientAssertion(assertion, {
     clients: ctx.policy.assertionClients,
     audiences: ctx.audiences,
     replay: ctx.replay,
     errorCode: 'invalid_grant',
     currentDate: new Date(ctx.now()),
+    deadline,
   });
   const client = ctx.policy.clients.get(verified.clientId) as CompiledClient;
   return clientPrincipal(client, 'jwt_bearer', assertion, verified.expiresAt);
@@ -185,6 +192,6 @@ function clientPrincipal(client: CompiledClient, method: ClientAuthMethod, crede
   };
 }
 
-function invalidClient(description: string, reason: string, basic: boolean): BrokerError {
+function invalidClient(description: string, reason: ReasonFor<'invalid_client'>, basic: boolean): BrokerError {
   return new BrokerError('invalid_client', description, { reason, challenge: basic ? 'Basic realm="token-broker", charset="UTF-8"' : undefined });
 }

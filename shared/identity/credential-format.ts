@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 
 export const CLIENT_SECRET_PREFIX = 'tbs_';
 export const API_KEY_PREFIX = 'tbk_';
+/** The credential format (the patterns below spell them out), not tunables: changing them would orphan every issued credential. */
 export const API_KEY_ID_LENGTH = 12;
 const SECRET_BYTES = 32;
 

@@ -13,6 +13,7 @@
  * Record failures only for client ids the policy knows: ids a caller makes up would
  * otherwise fill the map and evict real clients' counts.
  */
+import { DEFAULTS } from '../config/defaults';
 
 export interface FailureThrottleOptions {
   /** Length of the sliding window (default 5 minutes). */
@@ -42,11 +43,12 @@ export class FailureThrottle {
   private readonly failures = new Map<string, number[]>();
 
   constructor(options: FailureThrottleOptions = {}) {
-    this.windowMs = options.windowMs ?? 5 * 60_000;
-    this.freeFailures = options.freeFailures ?? 3;
-    this.baseDelayMs = options.baseDelayMs ?? 250;
-    this.maxDelayMs = options.maxDelayMs ?? 2000;
-    this.maxClients = options.maxClients ?? 10_000;
+    const defaults = DEFAULTS.authFailureThrottle;
+    this.windowMs = options.windowMs ?? defaults.windowMs;
+    this.freeFailures = options.freeFailures ?? defaults.freeFailures;
+    this.baseDelayMs = options.baseDelayMs ?? defaults.baseDelayMs;
+    this.maxDelayMs = options.maxDelayMs ?? defaults.maxDelayMs;
+    this.maxClients = options.maxClients ?? defaults.maxClients;
     this.now = options.now ?? Date.now;
     for (const [name, value] of Object.entries({
       windowMs: this.windowMs, freeFailures: this.freeFailures, baseDelayMs: this.baseDelayMs, maxDelayMs: this.maxDelayMs, maxClients: this.maxClients,

@@ -55,9 +55,9 @@ export interface KeySetVerdict {
 
 /** Members only private or symmetric keys carry (RFC 7518 §6.3.2, §6.2.2, §6.4; RFC 8037 §2). */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
+/** Fixed by the curves (RFC 7518 §6.2.1.2, RFC 8037 §2), not tunable. */
 const EC_COORDINATE_BYTES: Readonly<Record<string, number>> = { 'P-256': 32, 'P-384': 48, 'P-521': 66 };
 const ED25519_KEY_BYTES = 32;
-const MAX_KID_LENGTH = 256;
 const EXPECTED_RSA_EXPONENT = 65537n;
 
 /** One key against the rules. Never throws. */
@@ -113,8 +113,8 @@ function checkJwk(value: unknown, rules: KeyAcceptanceRules): KeyVerdict {
     return refuse(`private key members (${privateMembers.join(', ')}) are not allowed: publish the public key only`);
   }
   const kid = value.kid;
-  if (kid !== undefined && (typeof kid !== 'string' || kid.length < 1 || kid.length > MAX_KID_LENGTH)) {
-    return refuse(`kid must be a string of 1 to ${MAX_KID_LENGTH} characters`);
+  if (kid !== undefined && (typeof kid !== 'string' || kid.length < 1 || kid.length > DEFAULTS.maxKidLength)) {
+    return refuse(`kid must be a string of 1 to ${DEFAULTS.maxKidLength} characters`);
   }
   const use = value.use;
   if (use !== undefined && use !== 'sig') return refuse(`use ${describe(use)} does not allow signature verification (use "sig")`);
@@ -250,9 +250,9 @@ function kidOf(value: unknown): string | undefined {
   return isObject(value) && typeof value.kid === 'string' ? value.kid : undefined;
 }
 
-/** A `kid` fit for a message or log line: printable ASCII, at most 128 characters. */
+/** A `kid` fit for a message or log line: printable ASCII, at most DEFAULTS.logKidChars characters. */
 export function printableKid(kid: string): string {
-  return kid.replace(/[^\x20-\x7E]/g, '?').slice(0, 128);
+  return kid.replace(/[^\x20-\x7E]/g, '?').slice(0, DEFAULTS.logKidChars);
 }
 
 /** A member's value for a message: short strings quoted, anything else by type. */

@@ -6,8 +6,15 @@
 import { createLocalJWKSet, errors as joseErrors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { DEFAULTS } from '../config/defaults';
 import { invalidGrant } from '../errors';
+import type { Deadline } from '../resilience/deadline';
 import { boundedGet, KeyFetchError, type NetworkPolicy } from './bounded-fetch';
 import { acceptKeySet, printableKid, type AcceptedJwk, type KeyAcceptanceRules } from './key-acceptance';
+
+/**
+ * jose's key lookup, plus the request's deadline: a request waits for a key fetch no longer
+ * than that (the fetch itself, shared with other requests, runs on within its own timeout).
+ */
+export type KeySource = (header: Parameters<JWTVerifyGetKey>[0], token: Parameters<JWTVerifyGetKey>[1], deadline?: Deadline) => ReturnType<JWTVerifyGetKey>;
 
 export type KeySourceSpec =
   /** Keys the policy loader has already passed through `acceptKeySet`. */
@@ -45,7 +52,7 @@ export interface KeySourceOptions extends IssuerKeySettings {
   now?: () => number;
 }
 
-export function createKeySource(spec: KeySourceSpec, options: KeySourceOptions): JWTVerifyGetKey {
+export function createKeySource(spec: KeySourceSpec, options: KeySourceOptions): KeySource {
   switch (spec.kind) {
     case 'inline':
       return createLocalJWKSet({ keys: spec.keys } as JSONWebKeySet);
@@ -64,7 +71,7 @@ export function createKeySource(spec: KeySourceSpec, options: KeySourceOptions):
  * per cooldown; so does an unusable set. Refetches are single-flight and, after a failure,
  * wait out the cooldown: a dead host is asked once per cooldown, not once per request.
  */
-function remoteKeySet(jwksUri: string, options: KeySourceOptions): JWTVerifyGetKey {
+function remoteKeySet(jwksUri: string, options: KeySourceOptions): KeySource {
   const now = options.now ?? (() => Date.now());
   const timeoutMs = options.timeoutMs ?? DEFAULTS.jwksTimeoutMs;
   const cooldownMs = options.cooldownMs ?? DEFAULTS.jwksCooldownMs;
@@ -131,11 +138,12 @@ function remoteKeySet(jwksUri: string, options: KeySourceOptions): JWTVerifyGetK
   const mayRefetch = () => now() - lastAttemptAt >= cooldownMs;
   const lastError = () => lastFailure?.error ?? new KeyFetchError(`no usable keys from ${jwksUri}`);
 
-  return async (header, token) => {
+  return async (header, token, deadline) => {
+    const waitFor = (fetch: Promise<void>) => (deadline ? deadline.race(fetch) : fetch);
     const age = current ? now() - current.fetchedAt : Infinity;
     if (age >= maxStaleMs) {
       // Nothing usable in hand: this request waits for keys (or fails, retryably).
-      if (inflight || mayRefetch()) await refresh();
+      if (inflight || mayRefetch()) await waitFor(refresh());
       else throw lastError();
     } else if (age >= maxAgeMs && !inflight && mayRefetch()) {
       refresh().catch(() => undefined); // in the background; the keys in hand serve meanwhile
@@ -147,7 +155,7 @@ function remoteKeySet(jwksUri: string, options: KeySourceOptions): JWTVerifyGetK
       if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
       // A key we do not hold: perhaps a rotation. Ask the host, at most once per cooldown;
       // while it is failing, the answer is "retry later", not "invalid token".
-      if (inflight || mayRefetch()) await refresh();
+      if (inflight || mayRefetch()) await waitFor(refresh());
       else if (lastFailure && lastFailure.at >= keys.fetchedAt) throw lastError();
       else throw err;
       return keyFrom(current as NonNullable<typeof current>, header, token);
@@ -170,7 +178,7 @@ async function keyFrom(keys: { getKey: JWTVerifyGetKey; rejectedKids: Set<string
 /** The `kid`s of a key set, for the audit trail's rotation events. */
 function kidsOf(body: unknown): Set<string> {
   const keys = (body as { keys?: unknown }).keys;
-  return new Set((Array.isArray(keys) ? keys : []).map((key: unknown) => String((key as { kid?: unknown })?.kid ?? '(no kid)').slice(0, 128)));
+  return new Set((Array.isArray(keys) ? keys : []).map((key: unknown) => String((key as { kid?: unknown })?.kid ?? '(no kid)').slice(0, DEFAULTS.logKidChars)));
 }
 
 function sameSet(a: Set<string>, b: Set<string>): boolean {
@@ -190,14 +198,14 @@ function emit(options: KeySourceOptions, event: KeySourceEvent): void {
  * exactly the configured one (OIDC Discovery §4.3), then uses its `jwks_uri`. A failed
  * discovery is retried at most once per cooldown window; callers in between get the error.
  */
-function discoveredKeySet(issuer: string, options: KeySourceOptions): JWTVerifyGetKey {
+function discoveredKeySet(issuer: string, options: KeySourceOptions): KeySource {
   const cooldownMs = options.cooldownMs ?? DEFAULTS.jwksCooldownMs;
   const now = options.now ?? (() => Date.now());
-  let keySet: Promise<JWTVerifyGetKey> | undefined;
+  let keySet: Promise<KeySource> | undefined;
   let failedAt = -Infinity;
   let lastError: unknown;
 
-  const resolve = (): Promise<JWTVerifyGetKey> => {
+  const resolve = (): Promise<KeySource> => {
     if (keySet) return keySet;
     if (now() - failedAt < cooldownMs) return Promise.reject(lastError);
     const attempt = discoverJwksUri(issuer, options).then((jwksUri) => remoteKeySet(jwksUri, options));
@@ -211,7 +219,10 @@ function discoveredKeySet(issuer: string, options: KeySourceOptions): JWTVerifyG
     return attempt;
   };
 
-  return async (header, token) => (await resolve())(header, token);
+  return async (header, token, deadline) => {
+    const discovered = resolve();
+    return (await (deadline ? deadline.race(discovered) : discovered))(header, token, deadline);
+  };
 }
 
 async function discoverJwksUri(issuer: string, options: KeySourceOptions): Promise<string> {

@@ -9,6 +9,7 @@ import { decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
 import { DEFAULTS } from '../config/defaults';
 import { BrokerError, invalidGrant, temporarilyUnavailable, toBrokerError } from '../errors';
 import { sha256Fingerprint } from '../fingerprint';
+import type { Deadline } from '../resilience/deadline';
 import { KeyFetchError } from './bounded-fetch';
 import { toClaims } from './claims';
 import { checkClaimsSetText, checkCompactJws, refuseForeignTokenType } from './compact-jws';
@@ -19,6 +20,8 @@ export interface VerifyOptions {
   /** Clock for tests; defaults to now. */
   currentDate?: Date;
   maxTokenBytes?: number;
+  /** The request's deadline: waiting for the issuer's keys ends there. */
+  deadline?: Deadline;
 }
 
 export async function verifyOidcToken(
@@ -33,7 +36,7 @@ export async function verifyOidcToken(
   if (!issuer.algorithms.includes(header.alg as string)) {
     throw invalidGrant('token algorithm is not accepted for this issuer', 'algorithm_not_allowed');
   }
-  const payload = await verifySignatureAndTimes(token, issuer, options.currentDate);
+  const payload = await verifySignatureAndTimes(token, issuer, options.currentDate, options.deadline);
   const { claims, registered } = toClaims(payload);
   checkAuthorizedParty(claims.azp, registered.aud, issuer);
   if (registered.exp - registered.iat > issuer.maxTokenValiditySeconds) {
@@ -89,9 +92,9 @@ function selectIssuer(token: string, issuers: ReadonlyMap<string, TrustedIssuer>
   return issuer;
 }
 
-async function verifySignatureAndTimes(token: string, issuer: TrustedIssuer, currentDate?: Date): Promise<unknown> {
+async function verifySignatureAndTimes(token: string, issuer: TrustedIssuer, currentDate?: Date, deadline?: Deadline): Promise<unknown> {
   try {
-    const { payload } = await jwtVerify(token, issuer.keys, {
+    const { payload } = await jwtVerify(token, (header, jws) => issuer.keys(header, jws, deadline), {
       issuer: [issuer.issuer, ...issuer.aliases],
       audience: [...issuer.audiences],
       algorithms: [...issuer.algorithms],

@@ -24,7 +24,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { Firestore, Timestamp } from '@google-cloud/firestore';
+import type { Deadline } from '../resilience/deadline';
+import { withinBudget } from '../resilience/time-budget';
 import { BrokerError } from '../errors';
+import { DEFAULTS } from '../config/defaults';
 
 export interface ReplayStore {
   /**
@@ -32,17 +35,18 @@ export interface ReplayStore {
    * when it was already marked and that mark has not expired. Throws a BrokerError
    * (`temporarily_unavailable`) when it cannot tell.
    */
-  claim(key: string, expiresAtMs: number): Promise<boolean>;
+  claim(key: string, expiresAtMs: number, deadline?: Deadline): Promise<boolean>;
+  /** Forgets this instance's marks; the Firestore client belongs to shared/state/firestore.ts. */
   close(): Promise<void>;
 }
 
 /** Default bound of a memory store: ~10k live assertions (a few MiB at most). */
-const DEFAULT_MAX_ENTRIES = 10_000;
-const DEFAULT_COLLECTION = 'token-broker-replay';
+const DEFAULT_MAX_ENTRIES = DEFAULTS.replayMemoryEntries;
+const DEFAULT_COLLECTION = DEFAULTS.replayCollection;
 /** A create-if-absent is one round trip; this leaves room for a slow one, not for an outage. */
-export const REPLAY_CLAIM_BUDGET_MS = 1000;
+export const REPLAY_CLAIM_BUDGET_MS = DEFAULTS.replayClaimBudgetMs;
 /** `Retry-After` when the shared store is unavailable. */
-const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+const UNAVAILABLE_RETRY_AFTER_SECONDS = DEFAULTS.replayRetryAfterSeconds;
 /** gRPC codes: ALREADY_EXISTS (create of an existing document), FAILED_PRECONDITION, ABORTED. */
 const ALREADY_EXISTS = 6;
 const CONFLICT_CODES = new Set([ALREADY_EXISTS, 9, 10]);
@@ -202,12 +206,12 @@ export function createFirestoreReplayStore(options: FirestoreReplayStoreOptions)
   };
 
   return {
-    async claim(key, expiresAtMs) {
+    async claim(key, expiresAtMs, deadline) {
       // Also refuses a second concurrent claim of a key in this instance before any round trip.
       if (!front.claim(key, expiresAtMs)) return false;
       let first: boolean;
       try {
-        first = await withinBudget(budgetMs, () => markInFirestore(key, expiresAtMs));
+        first = await withinBudget(budgetMs, 'Firestore replay claim', () => markInFirestore(key, expiresAtMs), { deadline });
       } catch (err) {
         front.forget(key); // nothing was accepted: a retry must not be mistaken for a replay here
         throw replayStoreUnavailable(`Firestore replay claim failed: ${err instanceof Error ? err.message : String(err)}`, err);
@@ -217,7 +221,6 @@ export function createFirestoreReplayStore(options: FirestoreReplayStoreOptions)
     },
     async close() {
       front.clear();
-      await firestore.terminate();
     },
   };
 }
@@ -226,16 +229,4 @@ function errorCode(err: unknown): number | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
   const code = (err as { code?: unknown }).code;
   return typeof code === 'number' ? code : undefined;
-}
-
-async function withinBudget<T>(ms: number, operation: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`exceeded the ${ms} ms budget`)), ms);
-  });
-  try {
-    return await Promise.race([operation(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

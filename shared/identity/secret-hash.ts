@@ -13,6 +13,7 @@
  * operator who pastes a secret where its hash belongs must not see it echoed into a log.
  */
 import { createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { DEFAULTS } from '../config/defaults';
 
 export interface ScryptParams {
   /** log2 of the CPU/memory cost N. */
@@ -34,19 +35,16 @@ export interface ParsedHash extends Readonly<ScryptParams> {
 }
 
 /** What {@link hashSecret} uses unless told otherwise: N = 32768, r = 8, p = 1 (32 MiB). */
-export const DEFAULT_SCRYPT_PARAMS: Readonly<ScryptParams> = Object.freeze({ ln: 15, r: 8, p: 1 });
+export const DEFAULT_SCRYPT_PARAMS: Readonly<ScryptParams> = Object.freeze({ ...DEFAULTS.scrypt });
 
 /** Accepted parameter ranges: below the minimum is weak, above the maximum a DoS risk. */
-export const SCRYPT_LIMITS = Object.freeze({
-  ln: { min: 14, max: 20 },
-  r: { min: 8, max: 16 },
-  p: { min: 1, max: 4 },
-});
+export const SCRYPT_LIMITS = DEFAULTS.scryptLimits;
 
-export const SALT_BYTES = 16;
+export const SALT_BYTES = DEFAULTS.scryptSaltBytes;
+/** The derived key's length: part of the hash format (every stored hash has it), not a tunable. */
 export const KEY_BYTES = 32;
-const MAX_SALT_BYTES = 48;
-const MAX_ENCODED_LENGTH = 256;
+const MAX_SALT_BYTES = DEFAULTS.scryptMaxSaltBytes;
+const MAX_ENCODED_LENGTH = DEFAULTS.secretHashMaxLength;
 const FORMAT = '$scrypt$ln=<cost>,r=<block size>,p=<parallelism>$<salt>$<hash>';
 
 /** Other hash schemes' identifiers: named in an error (anything else might be a pasted secret). */
@@ -137,7 +135,7 @@ function deriveKey(secret: string, salt: Buffer, keyLength: number, params: Scry
   });
 }
 
-/** Hashes a secret with a fresh 16-byte salt. Runs on the libuv thread pool (~0.1 s at the defaults). */
+/** Hashes a secret with a fresh salt (DEFAULTS.scryptSaltBytes). Runs on the libuv thread pool (~0.1 s at the defaults). */
 export async function hashSecret(secret: string, params: ScryptParams = DEFAULT_SCRYPT_PARAMS): Promise<string> {
   if (typeof secret !== 'string' || secret.length === 0) throw new TypeError('secret must be a non-empty string');
   checkParams(params, (message) => new RangeError(`scrypt parameters: ${message}`));
@@ -201,8 +199,8 @@ export class SecretVerifier {
   private readonly inFlight = new Map<string, Promise<boolean>>();
 
   constructor(options: SecretVerifierOptions = {}) {
-    this.ttlMs = options.ttlMs ?? 5 * 60_000;
-    this.maxEntries = options.maxEntries ?? 1000;
+    this.ttlMs = options.ttlMs ?? DEFAULTS.secretCacheTtlMs;
+    this.maxEntries = options.maxEntries ?? DEFAULTS.secretCacheEntries;
     this.now = options.now ?? Date.now;
     this.fullVerify = options.verify ?? verifySecret;
     if (!(this.ttlMs >= 0) || !Number.isSafeInteger(this.maxEntries) || this.maxEntries < 0) {

@@ -1,4 +1,4 @@
-import type { JWTVerifyGetKey } from 'jose';
+import type { KeySource } from './key-source';
 
 /** An issuer the policy trusts, with its verification settings resolved to concrete values. */
 export interface TrustedIssuer {
@@ -17,5 +17,5 @@ export interface TrustedIssuer {
   readonly browser: boolean;
   /** Firebase: `auth_time` must be present and not in the future. */
   readonly requireAuthTime: boolean;
-  readonly keys: JWTVerifyGetKey;
+  readonly keys: KeySource;
 }

@@ -77,6 +77,9 @@ import type { Firestore, Timestamp } from '@google-cloud/firestore';
 import { SingleFlight } from '../cache/singleflight';
 import { DEFAULTS } from '../config/defaults';
 import { ConfigurationError } from '../errors';
+import type { Deadline } from '../resilience/deadline';
+import { BudgetExceeded, withinBudget } from '../resilience/time-budget';
+import { warmUpFirestore } from '../state/firestore';
 
 export interface LimitSpec {
   requestsPerMinute?: number;
@@ -89,7 +92,8 @@ export type Admission = { allowed: true } | { allowed: false; limit: LimitKind; 
 
 export interface RateLimiter {
   /** Counts one request (and one issued token) for `subject` under `scope` (e.g. the rule id) against `limits`; never over-admits across instances. */
-  admit(scope: string, subject: string, limits: LimitSpec): Promise<Admission>;
+  /** `deadline`: the request stops waiting for a shared reservation then (the reservation itself runs on). */
+  admit(scope: string, subject: string, limits: LimitSpec, deadline?: Deadline): Promise<Admission>;
   close(): Promise<void>;
 }
 
@@ -139,19 +143,17 @@ export interface FirestoreRateLimiterOptions {
   onEvent?: (event: LimiterEvent) => void;
 }
 
-const WINDOW_MS: Readonly<Record<LimitKind, number>> = { requests_per_minute: 60_000, tokens_per_day: 86_400_000 };
 /** Epoch milliseconds count no leap seconds, so multiples of 86 400 000 are exactly UTC midnights. */
+const WINDOW_MS: Readonly<Record<LimitKind, number>> = { requests_per_minute: 60_000, tokens_per_day: 86_400_000 };
 const ALLOWED: Admission = Object.freeze({ allowed: true });
-/** Read (never written) to open the client's connection; counter ids are 64 hex digits, so it cannot collide. */
-const WARM_UP_DOCUMENT = 'warm-up';
 /** Conflicts are retried for this share of the reservation budget; the rest is headroom for the last attempt. */
-const CONTENTION_SHARE = 0.6;
+const CONTENTION_SHARE = DEFAULTS.limitsContentionShare;
 /** gRPC codes of a lost compare-and-set: ALREADY_EXISTS, FAILED_PRECONDITION, ABORTED. */
 const CONFLICT_CODES = new Set([6, 9, 10]);
 
 /** Units one reservation takes: a tenth of the limit, at least 1 and at most DEFAULTS.limitsMaxChunk. */
 export function chunkSize(limit: number): number {
-  return Math.min(DEFAULTS.limitsMaxChunk, Math.max(1, Math.floor(limit / 10)));
+  return Math.min(DEFAULTS.limitsMaxChunk, Math.max(1, Math.floor(limit / DEFAULTS.limitsChunkDivisor)));
 }
 
 /** The document id of a counter: SHA-256 hex of scope, subject, limit kind and window start. */
@@ -341,7 +343,7 @@ export function createFirestoreRateLimiter(options: FirestoreRateLimiterOptions)
         stats.conflicts++;
       }
       if (Date.now() >= giveUpAt) return { kind: 'contended', attempts: attempt };
-      await sleep(Math.random() * Math.min(20, 2 * attempt));
+      await sleep(Math.random() * Math.min(DEFAULTS.limitsConflictBackoffMs.max, DEFAULTS.limitsConflictBackoffMs.perAttempt * attempt));
       const snapshot = await call(() => ref.get());
       seen = snapshot.exists && snapshot.updateTime ? { count: storedCount(snapshot.data()?.count, counter.limit), updateTime: snapshot.updateTime } : undefined;
     }
@@ -356,9 +358,9 @@ export function createFirestoreRateLimiter(options: FirestoreRateLimiterOptions)
       const giveUpAt = Date.now() + budgets.reserveMs * CONTENTION_SHARE;
       let result: CasResult;
       try {
-        result = await withBudget(budgets.reserveMs, 'quota reservation', background, (signal) => compareAndSet(target, counter, signal, giveUpAt));
+        result = await withinBudget(budgets.reserveMs, 'Firestore quota reservation', (signal) => compareAndSet(target, counter, signal, giveUpAt), { background });
       } catch (err) {
-        storeFailed(err instanceof Error ? err.message : String(err));
+        storeFailed(err instanceof BudgetExceeded ? err.message : `Firestore quota reservation failed: ${err instanceof Error ? err.message : String(err)}`);
         return 'failed';
       }
       if (result.kind === 'full') {
@@ -387,7 +389,7 @@ export function createFirestoreRateLimiter(options: FirestoreRateLimiterOptions)
   };
 
   return {
-    async admit(scope, subject, limits) {
+    async admit(scope, subject, limits, deadline) {
       for (;;) {
         const t = now();
         const counters = countersFor(scope, subject, limits, t);
@@ -419,7 +421,8 @@ export function createFirestoreRateLimiter(options: FirestoreRateLimiterOptions)
           return ALLOWED;
         }
         const waiting = pending;
-        const outcomes = await Promise.all(waiting.map((i) => reserve(counters[i] as Counter, states[i] as CounterState)));
+        const reservations = Promise.all(waiting.map((i) => reserve(counters[i] as Counter, states[i] as CounterState)));
+        const outcomes = await (deadline ? deadline.race(reservations) : reservations);
         const contended = waiting.filter((_, j) => outcomes[j] === 'contended').map((i) => counters[i] as Counter);
         if (contended.length > 0) {
           stats.refused++;
@@ -430,20 +433,16 @@ export function createFirestoreRateLimiter(options: FirestoreRateLimiterOptions)
     },
 
     async warmUp(timeoutMs) {
-      try {
-        await withBudget(timeoutMs, 'warm-up', background, () => collection.doc(WARM_UP_DOCUMENT).get());
-        return true;
-      } catch (err) {
-        storeFailed(err instanceof Error ? err.message : String(err));
-        return false;
-      }
+      if (await warmUpFirestore(firestore, timeoutMs)) return true;
+      storeFailed(`Firestore warm-up did not answer within ${timeoutMs} ms`);
+      return false;
     },
 
     stats: () => ({ ...stats }),
 
     async close() {
+      // The Firestore client belongs to shared/state/firestore.ts, which terminates it.
       await Promise.allSettled([...background]);
-      await firestore.terminate();
     },
   };
 }
@@ -455,31 +454,6 @@ function isConflict(err: unknown): boolean {
 /** A stored count that is not a non-negative integer (hand-edited?) counts as exhausted: never admit on a count we cannot read. */
 function storedCount(value: unknown, limit: number): number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : limit;
-}
-
-/**
- * Runs Firestore work within a time budget; past it (or on any error) the call fails, the
- * work is told to stop issuing calls, and it is tracked until it settles.
- */
-async function withBudget<T>(ms: number, what: string, background: Set<Promise<unknown>>, operation: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const abort = new AbortController();
-  const exceeded = new Error(`Firestore ${what} exceeded ${ms} ms`);
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(exceeded), ms);
-  });
-  const work = Promise.resolve().then(() => operation(abort.signal));
-  const tracked = work.catch(() => undefined).finally(() => background.delete(tracked));
-  background.add(tracked);
-  try {
-    return await Promise.race([work, timeout]);
-  } catch (err) {
-    if (err === exceeded) throw err;
-    throw new Error(`Firestore ${what} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  } finally {
-    abort.abort(); // settled or abandoned: the work issues no further calls
-    clearTimeout(timer);
-  }
 }
 
 function sleep(ms: number): Promise<void> {

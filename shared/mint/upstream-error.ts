@@ -34,10 +34,10 @@ export function describeUpstreamFailure(err: unknown, operation: string, timedOu
   const response = responseOf(err);
   const message = err instanceof Error ? err.message : String(err);
   if (timedOut) return new UpstreamFailure('upstream_timeout', `${operation}: no answer in time`, { cause: err });
-  if (!response) return new UpstreamFailure('upstream_unavailable', `${operation}: ${message}`.slice(0, 400), { cause: err });
+  if (!response) return new UpstreamFailure('upstream_unavailable', `${operation}: ${message.slice(0, DEFAULTS.dependencyMessageChars)}`, { cause: err });
   const rpc = (response.data as { error?: { status?: unknown; message?: unknown } } | undefined)?.error;
   const rpcStatus = typeof rpc?.status === 'string' ? rpc.status : '';
-  const rpcMessage = typeof rpc?.message === 'string' ? rpc.message.slice(0, 300) : message.slice(0, 300);
+  const rpcMessage = typeof rpc?.message === 'string' ? rpc.message.slice(0, DEFAULTS.dependencyMessageChars) : message.slice(0, DEFAULTS.dependencyMessageChars);
   const detail = `${operation}: HTTP ${response.status} ${rpcStatus} ${rpcMessage}`.replace(/\s+/g, ' ').trim();
   const retryable = response.status === 429 || response.status === 408 || response.status >= 500;
   return new UpstreamFailure(retryable ? 'upstream_unavailable' : 'upstream_refused', detail, {
@@ -59,14 +59,14 @@ export function callerError(err: unknown, attempts: number): BrokerError {
       `generateAccessToken not attempted: the circuit is open (${tried})`,
     );
   }
-  if (err instanceof UpstreamFailure && !err.retryable) {
+  const failure = err instanceof UpstreamFailure ? err : describeUpstreamFailure(err, 'generateAccessToken', false);
+  if (failure.reason === 'upstream_refused') {
     return new BrokerError('server_error', 'the broker could not obtain a token for the granted service account', {
-      reason: err.reason,
-      detail: `${err.detail} (${tried})`,
-      cause: err,
+      reason: failure.reason,
+      detail: `${failure.detail} (${tried})`,
+      cause: failure,
     });
   }
-  const failure = err instanceof UpstreamFailure ? err : describeUpstreamFailure(err, 'generateAccessToken', false);
   return temporarilyUnavailable(
     'Google IAM is temporarily unavailable',
     failure.options.retryAfterSeconds ?? DEFAULTS.upstreamRetryAfterSeconds,
@@ -87,5 +87,5 @@ function retryAfter(headers: unknown): number | undefined {
   if (headers instanceof Headers) value = headers.get('retry-after');
   else if (typeof headers === 'object' && headers !== null) value = (headers as Record<string, unknown>)['retry-after'];
   const seconds = typeof value === 'string' && /^\d{1,5}$/.test(value) ? Number(value) : undefined;
-  return seconds === undefined ? undefined : Math.min(Math.max(seconds, 1), 300);
+  return seconds === undefined ? undefined : Math.min(Math.max(seconds, 1), DEFAULTS.upstreamRetryAfterSecondsCeiling);
 }

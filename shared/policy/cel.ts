@@ -28,6 +28,7 @@
 import { celEnv, celType, CelScalar, isCelError, mapType, parse, plan, type CelEnv } from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
 import { RE2JS } from '@bufbuild/re2';
+import { DEFAULTS } from '../config/defaults';
 
 /** A condition that cannot be compiled: syntax error, unknown variable or function, ... */
 export class CelConditionError extends Error {
@@ -59,8 +60,6 @@ const VARIABLES = ['claims', 'assertion', 'client'] as const;
 const TYPE_NAMES = new Set(['bool', 'bytes', 'double', 'int', 'list', 'map', 'null_type', 'string', 'type', 'uint']);
 /** Calls the cel-es planner implements itself rather than through its function registry. */
 const SPECIAL_FORMS = new Set(['_&&_', '_||_', '_?_:_', '_[_]', '@not_strictly_false', '__not_strictly_false__']);
-/** Claim trees deeper than this are refused at evaluation (the claim copier allows far less). */
-const MAX_CLAIM_DEPTH = 32;
 
 const MATCHED: CelOutcome = Object.freeze({ matched: true });
 const NO_CLIENT: Readonly<Record<string, unknown>> = Object.freeze(Object.create(null) as Record<string, unknown>);
@@ -76,9 +75,6 @@ function getEnv(): CelEnv {
   return env;
 }
 
-/** Most compiled `matches()` patterns kept; policy literals are few, claim-supplied ones are bounded. */
-const MAX_CACHED_PATTERNS = 256;
-
 /**
  * The RE2 engine cel-es uses by default, with compiled patterns kept: cel-es would otherwise
  * recompile the pattern on every evaluation (about 20 µs each).
@@ -91,7 +87,7 @@ function cachedRe2(): { compile(pattern: string): { test(text: string): boolean 
       if (matcher === undefined) {
         const compiled = RE2JS.compile(pattern);
         matcher = { test: (text: string) => compiled.test(text) };
-        if (cache.size >= MAX_CACHED_PATTERNS) cache.delete(cache.keys().next().value as string);
+        if (cache.size >= DEFAULTS.celCachedPatterns) cache.delete(cache.keys().next().value as string);
         cache.set(pattern, matcher);
       }
       return matcher;
@@ -270,7 +266,7 @@ function toClaimValue(value: unknown, depth: number): ClaimValue {
       throw new Error(`claims contain a ${typeof value} value, which CEL cannot represent`);
   }
   if (value === null) return null;
-  if (depth >= MAX_CLAIM_DEPTH) throw new Error(`claims are nested deeper than ${MAX_CLAIM_DEPTH} levels`);
+  if (depth >= DEFAULTS.celMaxClaimDepth) throw new Error(`claims are nested deeper than ${DEFAULTS.celMaxClaimDepth} levels`);
   if (Array.isArray(value)) return value.map((item: unknown) => toClaimValue(item, depth + 1));
   const map = new Map<string, ClaimValue>();
   for (const key of Object.keys(value)) {

@@ -3,11 +3,9 @@
  * PolicyLoadError naming file, path and reason for every problem found.
  */
 import { parseDocument } from 'yaml';
+import { DEFAULTS } from '../config/defaults';
 import { PolicySchema, type PolicyDocument } from './schema';
 import { formatPath, PolicyLoadError, type PolicyIssue } from './policy-error';
-
-/** Aliases beyond this are refused (no "billion laughs"). */
-const MAX_ALIASES = 50;
 
 export function parsePolicyText(text: string, source: string): PolicyDocument {
   const raw = parseYaml(text, source);
@@ -31,7 +29,7 @@ function parseYaml(text: string, source: string): unknown {
     throw new PolicyLoadError(source, issues);
   }
   try {
-    return document.toJS({ maxAliasCount: MAX_ALIASES });
+    return document.toJS({ maxAliasCount: DEFAULTS.policyMaxAliases });
   } catch (err) {
     throw new PolicyLoadError(source, [{ path: '(document)', reason: err instanceof Error ? err.message : 'unreadable' }]);
   }

@@ -36,7 +36,7 @@ export interface SelectionRequest {
   readonly client?: Principal;
 }
 
-export class PolicyDenial extends BrokerError {
+export class PolicyDenial extends BrokerError<'access_denied'> {
   readonly trace: readonly RuleTrace[];
   constructor(trace: readonly RuleTrace[]) {
     super('access_denied', 'no policy rule grants a token to this caller', { reason: 'no_rule_matched' });

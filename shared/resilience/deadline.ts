@@ -8,6 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { DEFAULTS } from '../config/defaults';
 import { temporarilyUnavailable } from '../errors';
+import { BudgetExceeded, withinBudget } from './time-budget';
 
 export class Deadline {
   private readonly endsAt: number;
@@ -21,14 +22,12 @@ export class Deadline {
   }
 
   /** Settles like `work`, or rejects with `temporarily_unavailable` once the deadline passes. */
-  race<T>(work: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const expiry = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(deadlineExceeded(this.budgetMs)), this.remainingMs());
-    });
-    // `work` may still settle after the deadline; its outcome is then nobody's business.
-    work.catch(() => undefined);
-    return Promise.race([work, expiry]).finally(() => clearTimeout(timer));
+  async race<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await withinBudget(this.remainingMs(), 'request', () => work);
+    } catch (err) {
+      throw err instanceof BudgetExceeded ? deadlineExceeded(this.budgetMs) : err;
+    }
   }
 }
 
