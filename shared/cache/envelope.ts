@@ -9,7 +9,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { KeyWrapper } from './key-wrapper';
 import { KmsError } from './kms-key-wrapper';
-import { LruMap } from './lru';
+import { LRUCache } from 'lru-cache';
 import { DEFAULTS } from '../config/defaults';
 
 export interface Sealed {
@@ -40,7 +40,7 @@ export interface EnvelopeOptions {
 
 export class EnvelopeCipher {
   private current?: Promise<{ dek: Buffer; wrapped: Buffer; createdAt: number }>;
-  private readonly unwrapped = new LruMap<string, Promise<Buffer>>(DEFAULTS.cacheUnwrappedKeys);
+  private readonly unwrapped = new LRUCache<string, Promise<Buffer>>({ max: DEFAULTS.cacheUnwrappedKeys });
   private readonly dekLifetimeMs: number;
   private readonly now: () => number;
 

@@ -15,7 +15,7 @@
  * A token is never served with less than its minimum remaining life (see token-timing.ts).
  */
 import type { Deadline } from '../resilience/deadline';
-import { LruMap } from './lru';
+import { LRUCache } from 'lru-cache';
 import { SingleFlight } from './singleflight';
 import { freshness, type CachedToken } from './token-timing';
 import { StoreUnavailable, type EntryMetadata, type TokenStore } from './token-store';
@@ -65,7 +65,7 @@ export interface TokenCacheOptions {
 }
 
 export class TokenCache {
-  private readonly memory: LruMap<string, CachedToken>;
+  private readonly memory: LRUCache<string, CachedToken>;
   private readonly fills = new SingleFlight<{ token: CachedToken; outcome: CacheOutcome }>();
   private readonly refreshes = new SingleFlight<void>();
   private readonly now: () => number;
@@ -74,7 +74,7 @@ export class TokenCache {
   private readonly background = new Set<Promise<unknown>>();
 
   constructor(private readonly options: TokenCacheOptions) {
-    this.memory = new LruMap(options.maxMemoryEntries);
+    this.memory = new LRUCache({ max: options.maxMemoryEntries });
     this.now = options.now ?? Date.now;
   }
 

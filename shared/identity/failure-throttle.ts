@@ -13,6 +13,7 @@
  * Record failures only for client ids the policy knows: ids a caller makes up would
  * otherwise fill the map and evict real clients' counts.
  */
+import { LRUCache } from 'lru-cache';
 import { DEFAULTS } from '../config/defaults';
 
 export interface FailureThrottleOptions {
@@ -39,8 +40,8 @@ export class FailureThrottle {
   private readonly now: () => number;
   /** Failure times beyond this many cannot change the delay, so none are kept. */
   private readonly maxTracked: number;
-  /** Client id → failure times, oldest first; Map order is least recently failing first. */
-  private readonly failures = new Map<string, number[]>();
+  /** Client id → failure times, oldest first; the least recently failing client is forgotten first. */
+  private readonly failures?: LRUCache<string, number[]>;
 
   constructor(options: FailureThrottleOptions = {}) {
     const defaults = DEFAULTS.authFailureThrottle;
@@ -55,6 +56,7 @@ export class FailureThrottle {
     })) {
       if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`FailureThrottle: ${name} must be a non-negative integer`);
     }
+    if (this.maxClients > 0) this.failures = new LRUCache({ max: this.maxClients });
     let doublings = 0;
     while (this.baseDelayMs * 2 ** doublings < this.maxDelayMs && doublings < 64) doublings++;
     this.maxTracked = this.freeFailures + doublings + 1;
@@ -62,7 +64,7 @@ export class FailureThrottle {
 
   /** Number of client ids currently tracked. */
   get size(): number {
-    return this.failures.size;
+    return this.failures?.size ?? 0;
   }
 
   /**
@@ -82,29 +84,23 @@ export class FailureThrottle {
     const times = this.recent(clientId) ?? [];
     times.push(this.now());
     if (times.length > this.maxTracked) times.splice(0, times.length - this.maxTracked);
-    this.failures.delete(clientId); // re-insert: most recently failing
-    this.failures.set(clientId, times);
-    while (this.failures.size > this.maxClients) {
-      const oldest = this.failures.keys().next();
-      if (oldest.done) break;
-      this.failures.delete(oldest.value);
-    }
+    this.failures?.set(clientId, times); // now the most recently failing
   }
 
   /** A successful authentication: the client's failures are forgotten. */
   recordSuccess(clientId: string): void {
-    this.failures.delete(clientId);
+    this.failures?.delete(clientId);
   }
 
   /** The client's failure times still inside the window (pruned in place), if any. */
   private recent(clientId: string): number[] | undefined {
-    const times = this.failures.get(clientId);
+    const times = this.failures?.peek(clientId); // a look is not a failure: recency unchanged
     if (!times) return undefined;
     const cutoff = this.now() - this.windowMs;
     let expired = 0;
     while (expired < times.length && (times[expired] ?? Infinity) <= cutoff) expired++;
     if (expired === times.length) {
-      this.failures.delete(clientId);
+      this.failures?.delete(clientId);
       return undefined;
     }
     if (expired > 0) times.splice(0, expired);

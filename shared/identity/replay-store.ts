@@ -22,6 +22,7 @@
  * replay. Clients should build a fresh assertion — new `jti` — for every request, as
  * RFC 7523 intends.)
  */
+import { LRUCache } from 'lru-cache';
 import { createHash } from 'node:crypto';
 import type { Firestore, Timestamp } from '@google-cloud/firestore';
 import type { Deadline } from '../resilience/deadline';
@@ -66,7 +67,8 @@ export function replayStoreUnavailable(detail: string, cause?: unknown): BrokerE
  * window); the cache in front of Firestore evicts the oldest (Firestore still remembers it).
  */
 class MemoryMarks {
-  private readonly marks = new Map<string, number>();
+  /** Key → the instant its mark expires. */
+  private readonly marks: LRUCache<string, number>;
 
   constructor(
     private readonly maxEntries: number,
@@ -74,13 +76,14 @@ class MemoryMarks {
     private readonly full: 'refuse' | 'evict',
   ) {
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new TypeError('maxEntries must be a positive integer');
+    this.marks = new LRUCache({ max: maxEntries });
   }
 
   get size(): number {
     return this.marks.size;
   }
 
-  /** Whether `key` holds a live mark. */
+  /** Whether `key` holds a live mark (an expired one is dropped on the way). */
   isMarked(key: string): boolean {
     const until = this.marks.get(key);
     if (until === undefined) return false;
@@ -93,7 +96,7 @@ class MemoryMarks {
   claim(key: string, expiresAtMs: number): boolean {
     if (this.isMarked(key)) return false;
     this.makeRoom();
-    this.marks.set(key, expiresAtMs);
+    this.mark(key, expiresAtMs);
     return true;
   }
 
@@ -101,7 +104,7 @@ class MemoryMarks {
   remember(key: string, expiresAtMs: number): void {
     this.marks.delete(key);
     this.makeRoom();
-    this.marks.set(key, expiresAtMs);
+    this.mark(key, expiresAtMs);
   }
 
   forget(key: string): void {
@@ -112,20 +115,17 @@ class MemoryMarks {
     this.marks.clear();
   }
 
+  private mark(key: string, expiresAtMs: number): void {
+    this.marks.set(key, expiresAtMs);
+  }
+
+  /** Expired marks go first; then `evict` lets the least recently used live mark go, `refuse` refuses. */
   private makeRoom(): void {
     if (this.marks.size < this.maxEntries) return;
     const now = this.now();
-    let soonest = Infinity;
-    for (const [key, until] of this.marks) {
-      if (until <= now) this.marks.delete(key);
-      else soonest = Math.min(soonest, until);
-    }
-    if (this.marks.size < this.maxEntries) return;
-    if (this.full === 'evict') {
-      const oldest = this.marks.keys().next();
-      if (!oldest.done) this.marks.delete(oldest.value);
-      return;
-    }
+    for (const [key, until] of [...this.marks.entries()]) if (until <= now) this.marks.delete(key);
+    if (this.marks.size < this.maxEntries || this.full === 'evict') return;
+    const soonest = Math.min(...this.marks.values());
     throw new BrokerError('temporarily_unavailable', 'the broker is handling too many client assertions right now; retry later', {
       retryAfterSeconds: Math.max(1, Math.ceil((soonest - now) / 1000)),
       reason: 'replay_store_full',

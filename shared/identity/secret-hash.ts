@@ -12,6 +12,7 @@
  * service (ln > 20, r > 16, p > 4). Error messages never repeat the string they reject: an
  * operator who pastes a secret where its hash belongs must not see it echoed into a log.
  */
+import { LRUCache } from 'lru-cache';
 import { createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { DEFAULTS } from '../config/defaults';
 
@@ -194,8 +195,8 @@ export class SecretVerifier {
   private readonly now: () => number;
   private readonly fullVerify: (secret: string, parsed: ParsedHash) => Promise<boolean>;
   private readonly hmacKey = randomBytes(32);
-  /** Cache key → expiry time; Map order is least recently used first. */
-  private readonly successes = new Map<string, number>();
+  /** Remembered successes, by cache key, each until `ttlMs` after its verification started; least recently used forgotten first. */
+  private readonly successes?: LRUCache<string, number>;
   private readonly inFlight = new Map<string, Promise<boolean>>();
 
   constructor(options: SecretVerifierOptions = {}) {
@@ -206,28 +207,26 @@ export class SecretVerifier {
     if (!(this.ttlMs >= 0) || !Number.isSafeInteger(this.maxEntries) || this.maxEntries < 0) {
       throw new RangeError('SecretVerifier: ttlMs and maxEntries must be non-negative');
     }
+    if (this.maxEntries > 0 && this.ttlMs > 0) this.successes = new LRUCache({ max: this.maxEntries });
   }
 
   /** Number of remembered successes (expired ones may still count until next touched). */
   get size(): number {
-    return this.successes.size;
+    return this.successes?.size ?? 0;
   }
 
   /** Forgets every remembered success (e.g. when the policy is reloaded). */
   clear(): void {
-    this.successes.clear();
+    this.successes?.clear();
   }
 
   async verify(secret: string, parsed: ParsedHash): Promise<boolean> {
     if (typeof secret !== 'string') throw new TypeError('secret must be a string');
     const key = this.cacheKey(secret, parsed.encoded);
-    const expires = this.successes.get(key);
+    const expires = this.successes?.get(key); // a hit makes it the most recently used, without extending it
     if (expires !== undefined) {
-      this.successes.delete(key);
-      if (this.now() < expires) {
-        this.successes.set(key, expires); // most recently used
-        return true;
-      }
+      if (this.now() < expires) return true;
+      this.successes?.delete(key);
     }
     const pending = this.inFlight.get(key);
     if (pending) return pending;
@@ -243,14 +242,7 @@ export class SecretVerifier {
   }
 
   private remember(key: string, expires: number): void {
-    if (this.maxEntries === 0) return;
-    this.successes.delete(key);
-    while (this.successes.size >= this.maxEntries) {
-      const oldest = this.successes.keys().next();
-      if (oldest.done) break;
-      this.successes.delete(oldest.value);
-    }
-    this.successes.set(key, expires);
+    this.successes?.set(key, expires);
   }
 
   private cacheKey(secret: string, encoded: string): string {

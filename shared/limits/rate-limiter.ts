@@ -73,6 +73,7 @@
  * limiter, or the fallback during an outage) forgets that principal's count for the window.
  */
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { Firestore, Timestamp } from '@google-cloud/firestore';
 import { SingleFlight } from '../cache/singleflight';
 import { DEFAULTS } from '../config/defaults';
@@ -199,40 +200,26 @@ function refusal(exhausted: readonly Counter[], t: number, retryAfterSeconds?: n
 }
 
 /**
- * Per-window states by counter key. Ended windows are swept once a minute; beyond the bound,
- * the least recently used tenth is dropped in one pass (cheaper per call than keeping the map
- * in LRU order on every hit).
+ * Per-window states by counter key, bounded: a state serves until its window ends, and beyond
+ * the bound the least recently used is forgotten (forgetting one costs only a round trip, or,
+ * counting per instance, a fresh count).
  */
-class CounterTable<S extends { readonly windowEnd: number; lastUsed: number }> {
-  private readonly entries = new Map<string, S>();
-  private nextSweepAt = 0;
+class CounterTable<S extends { readonly windowEnd: number }> {
+  private readonly entries: LRUCache<string, S>;
 
-  constructor(private readonly maxEntries: number) {
+  constructor(maxEntries: number) {
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new TypeError('maxCounters must be a positive integer');
+    this.entries = new LRUCache({ max: maxEntries });
   }
 
+  /** The state of `key`'s current window; a state whose window has ended is replaced. */
   obtain(key: string, t: number, create: () => S): S {
-    if (t >= this.nextSweepAt) this.sweep(t);
     let state = this.entries.get(key);
-    if (state === undefined) {
-      if (this.entries.size >= this.maxEntries) this.evict(t);
+    if (state === undefined || state.windowEnd <= t) {
       state = create();
       this.entries.set(key, state);
     }
-    state.lastUsed = t;
     return state;
-  }
-
-  private sweep(t: number): void {
-    for (const [key, state] of this.entries) if (state.windowEnd <= t) this.entries.delete(key);
-    this.nextSweepAt = (Math.floor(t / 60_000) + 1) * 60_000;
-  }
-
-  private evict(t: number): void {
-    this.sweep(t);
-    if (this.entries.size < this.maxEntries) return;
-    const byUse = [...this.entries].sort(([, x], [, y]) => x.lastUsed - y.lastUsed); // stable: ties stay in insertion order
-    for (const [key] of byUse.slice(0, Math.max(1, Math.floor(byUse.length / 10)))) this.entries.delete(key);
   }
 }
 
@@ -245,12 +232,12 @@ export interface MemoryRateLimiterOptions {
 /** Counts in this process only: development mode, tests, a single-instance deployment. */
 export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}): RateLimiter {
   const now = options.now ?? Date.now;
-  const table = new CounterTable<{ readonly windowEnd: number; lastUsed: number; used: number }>(options.maxCounters ?? DEFAULTS.limitsMemoryCounters);
+  const table = new CounterTable<{ readonly windowEnd: number; used: number }>(options.maxCounters ?? DEFAULTS.limitsMemoryCounters);
   return {
     async admit(scope, subject, limits) {
       const t = now();
       const counters = countersFor(scope, subject, limits, t);
-      const states = counters.map((c) => table.obtain(c.key, t, () => ({ windowEnd: c.windowEnd, lastUsed: t, used: 0 })));
+      const states = counters.map((c) => table.obtain(c.key, t, () => ({ windowEnd: c.windowEnd, used: 0 })));
       const exhausted = counters.filter((c, i) => (states[i]?.used ?? 0) >= c.limit);
       if (exhausted.length > 0) return refusal(exhausted, t);
       for (const state of states) state.used++;
@@ -263,7 +250,6 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
 /** What one instance knows about one counter in one window. */
 interface CounterState {
   readonly windowEnd: number;
-  lastUsed: number;
   /** The limit this state was last used with (policies can change within a window). */
   limit: number;
   /** Admitted by this instance in this window, from any source: caps the fallback. */
@@ -378,7 +364,7 @@ export function createFirestoreRateLimiter(options: FirestoreRateLimiterOptions)
     });
 
   const stateFor = (counter: Counter, t: number): CounterState => {
-    const state = table.obtain(counter.key, t, () => ({ windowEnd: counter.windowEnd, lastUsed: t, limit: counter.limit, used: 0, reserved: 0, fullyReserved: false }));
+    const state = table.obtain(counter.key, t, () => ({ windowEnd: counter.windowEnd, limit: counter.limit, used: 0, reserved: 0, fullyReserved: false }));
     if (state.limit !== counter.limit) {
       // A new policy with another limit, mid-window: the document's count still holds.
       if (counter.limit < state.limit) state.reserved = 0;

@@ -25,6 +25,7 @@
  * values (`claims.sub < 1`) can only show at evaluation. Evaluating never throws: a runtime
  * error or a non-boolean result is "not matched".
  */
+import { LRUCache } from 'lru-cache';
 import { celEnv, celType, CelScalar, isCelError, mapType, parse, plan, type CelEnv } from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
 import { RE2JS } from '@bufbuild/re2';
@@ -80,14 +81,13 @@ function getEnv(): CelEnv {
  * recompile the pattern on every evaluation (about 20 µs each).
  */
 function cachedRe2(): { compile(pattern: string): { test(text: string): boolean } } {
-  const cache = new Map<string, { test(text: string): boolean }>();
+  const cache = new LRUCache<string, { test(text: string): boolean }>({ max: DEFAULTS.celCachedPatterns });
   return {
     compile(pattern: string) {
       let matcher = cache.get(pattern);
       if (matcher === undefined) {
         const compiled = RE2JS.compile(pattern);
         matcher = { test: (text: string) => compiled.test(text) };
-        if (cache.size >= DEFAULTS.celCachedPatterns) cache.delete(cache.keys().next().value as string);
         cache.set(pattern, matcher);
       }
       return matcher;

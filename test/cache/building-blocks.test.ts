@@ -1,19 +1,26 @@
-/** The cache's small parts: LRU bound, singleflight sharing, cache key separation, envelope encryption. */
+/** The cache's small parts: the memory (L1) bound, singleflight sharing, cache key separation, envelope encryption. */
 import { randomBytes } from 'node:crypto';
 import { cacheKey, type CacheKeyParts } from '../../shared/cache/cache-key';
 import { DecryptError, EnvelopeCipher } from '../../shared/cache/envelope';
 import { localKeyWrapper } from '../../shared/cache/key-wrapper';
-import { LruMap } from '../../shared/cache/lru';
 import { SingleFlight } from '../../shared/cache/singleflight';
+import { TokenCache } from '../../shared/cache/token-cache';
 
-describe('LruMap', () => {
-  it('evicts the least recently used entry beyond its bound', () => {
-    const lru = new LruMap<string, number>(2);
-    lru.set('a', 1);
-    lru.set('b', 2);
-    lru.get('a');
-    lru.set('c', 3);
-    expect([lru.get('a'), lru.get('b'), lru.get('c'), lru.size]).toEqual([1, undefined, 3, 2]);
+describe('the memory (L1) cache', () => {
+  it('forgets the least recently used token beyond its bound', async () => {
+    const now = 1_000_000;
+    const cache = new TokenCache({
+      instanceId: 'i', maxMemoryEntries: 2, minRemainingMs: 0, leaseMs: 1, leaseWaitMs: 1, leasePollMs: 1, storeBackoffMs: 1, now: () => now,
+    });
+    const minted: string[] = [];
+    const obtain = async (key: string) => (await cache.obtain(key, { principalHash: 'p', ruleId: 'r', policyVersion: 'v' }, async () => {
+      minted.push(key);
+      return { accessToken: `token-${key}`, mintedAtMs: now, expiresAtMs: now + 3600_000 };
+    })).outcome;
+    expect([await obtain('a'), await obtain('b'), await obtain('a'), await obtain('c')]).toEqual(['miss', 'miss', 'hit', 'miss']);
+    // 'b' was the least recently used when 'c' came in.
+    expect([await obtain('a'), await obtain('c'), await obtain('b')]).toEqual(['hit', 'hit', 'miss']);
+    expect(minted).toEqual(['a', 'b', 'c', 'b']);
   });
 });
 
