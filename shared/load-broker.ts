@@ -19,7 +19,7 @@ import { compilePolicy } from './policy/compile-policy';
 import { parsePolicyText } from './policy/parse-document';
 import { PolicyLoadError } from './policy/policy-error';
 import type { CompiledPolicy } from './policy/compiled-policy';
-import type { NetworkPolicy } from './identity/bounded-fetch';
+import type { NetworkPolicy } from './config/network-policy';
 import type { IssuerKeySettings } from './identity/key-source';
 
 export interface LoadOptions {

@@ -14,7 +14,7 @@
  *  - the assertion checks of their own follow that rule too;
  *  - `client_id_mismatch` and `no_clients` are also raised by client authentication itself.
  */
-import type { CatalogueCode } from './errors';
+import type { CatalogueCode } from './error-catalogue';
 
 /** Shared JWT checks and assertion checks: the jwt-bearer grant, or client authentication. */
 const GRANT_OR_CLIENT = ['invalid_grant', 'invalid_client'] as const;

@@ -1,8 +1,10 @@
 /**
- * Starts the real Cloud Firestore emulator once for the whole suite, unless
- * FIRESTORE_EMULATOR_HOST already names one (as `.ci/run` does). Test files isolate
- * themselves with their own project ids. A machine without the emulator fails loudly here:
- * the cache's concurrency guarantees cannot be tested against anything less.
+ * The integration project's global setup (jest.config.js; the unit project has none): starts
+ * the real Cloud Firestore emulator once for the run, unless FIRESTORE_EMULATOR_HOST already
+ * names one (as `.ci/run` does). It is the only place the emulator starts: test files isolate
+ * themselves with their own project ids, and outage tests cut a proxy in front of it
+ * (test/helpers/firestore.ts). A machine without the emulator fails loudly here: the cache's
+ * concurrency guarantees cannot be tested against anything less.
  */
 import { startFirestoreEmulator } from '../dev/firestore-emulator';
 

@@ -11,7 +11,7 @@
  * body-parser's exports when it does): the JSON, text and form parsers are switched off, and the raw
  * parser keeps the bytes (`req.rawBody`) up to the broker's body cap, inflating nothing. A body it
  * refuses (too large, encoded, aborted) is remembered for the handler, which answers it in RFC 6749
- * form. test/security/token-request.test.ts proves both the memory bound and the error form; it
+ * form. test/security/token-request.int.test.ts proves both the memory bound and the error form; it
  * fails if the framework stops looking the parsers up this way.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';

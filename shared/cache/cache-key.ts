@@ -10,7 +10,7 @@
  *  - access boundary: a downscoped token is a different token.
  * The hash is the Firestore document id; the inputs themselves are never stored.
  */
-import { canonicalJson } from '../policy/canonical-json';
+import { canonicalJson } from '../canonical-json';
 import { createHash } from 'node:crypto';
 
 export interface CacheKeyParts {

@@ -22,6 +22,7 @@
  */
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
 import { DEFAULTS } from '../config/defaults';
+import { isCryptoKeyName } from '../config/kms-key-name';
 import { crc32c } from './crc32c';
 import { DEK_AAD, type KeyWrapper } from './key-wrapper';
 
@@ -99,9 +100,6 @@ export class KmsError extends Error {
 }
 
 const DEFAULT_TIMEOUT_MS = DEFAULTS.kmsTimeoutMs;
-const PROJECT_ID = '(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20}|[a-z0-9][a-z0-9.-]{0,62}:[a-z][a-z0-9-]{4,61}[a-z0-9])';
-const RESOURCE_ID = '[a-zA-Z0-9_-]{1,63}';
-const KEY_NAME_PATTERN = new RegExp(`^projects/${PROJECT_ID}/locations/[a-z0-9-]{1,63}/keyRings/${RESOURCE_ID}/cryptoKeys/${RESOURCE_ID}$`);
 const AAD_CRC32C = crc32c(DEK_AAD);
 const MAX_SERVER_MESSAGE = DEFAULTS.dependencyMessageChars;
 
@@ -139,14 +137,9 @@ const HTTP_TO_RPC: Record<number, string> = {
   504: 'DEADLINE_EXCEEDED',
 };
 
-/** True for projects/P/locations/L/keyRings/R/cryptoKeys/K. */
-export function isCryptoKeyName(name: string): boolean {
-  return KEY_NAME_PATTERN.test(name);
-}
-
 export function kmsKeyWrapper(options: KmsKeyWrapperOptions): KeyWrapper {
   const { keyName } = options;
-  if (typeof keyName !== 'string' || !KEY_NAME_PATTERN.test(keyName)) {
+  if (typeof keyName !== 'string' || !isCryptoKeyName(keyName)) {
     throw new TypeError(
       `invalid Cloud KMS key name ${JSON.stringify(String(keyName).slice(0, 200))}: expected projects/P/locations/L/keyRings/R/cryptoKeys/K`,
     );

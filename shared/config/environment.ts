@@ -22,9 +22,8 @@
  * issuer and the loopback Google emulator can never be trusted by a deployed broker.
  */
 import { ConfigurationError } from '../errors';
-import { isCryptoKeyName } from '../cache/kms-key-wrapper';
-import { isLoopbackHost, type NetworkPolicy } from '../identity/bounded-fetch';
-import type { SourceCredentials } from '../mint/impersonated-minter';
+import { isCryptoKeyName } from './kms-key-name';
+import { isLoopbackHost, type NetworkPolicy } from './network-policy';
 import { DEFAULTS } from './defaults';
 
 export type BrokerMode = 'production' | 'development';
@@ -40,6 +39,12 @@ export type CacheConfig =
       readonly databaseId?: string;
       readonly keyWrapping: { readonly kind: 'kms'; readonly keyName: string } | { readonly kind: 'local'; readonly key: Buffer };
     };
+
+/** The broker's own credentials for IAM Credentials. */
+export type SourceCredentials =
+  | { kind: 'application-default' }
+  /** Development and tests only: a static bearer token for the loopback emulator. */
+  | { kind: 'static-token'; accessToken: string };
 
 export interface BrokerConfig {
   readonly mode: BrokerMode;

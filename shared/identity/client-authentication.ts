@@ -15,7 +15,7 @@ import { BrokerError, invalidRequest } from '../errors';
 import { sha256Fingerprint } from '../fingerprint';
 import type { Deadline } from '../resilience/deadline';
 import type { TokenParams } from '../token-params';
-import type { CompiledApiKey, CompiledClient, CompiledPolicy } from '../policy/compiled-policy';
+import type { ApiKeyRecord, ClientRecord, ClientRegistry } from './client-registry';
 import type { ReasonFor } from '../refusal-reasons';
 import { verifyClientAssertion } from './client-assertion';
 import { parseApiKey } from './credential-format';
@@ -39,7 +39,8 @@ export interface ClientCredentials {
 }
 
 export interface ClientAuthContext {
-  policy: CompiledPolicy;
+  /** The registered clients (the compiled policy). */
+  policy: ClientRegistry;
   secrets: SecretVerifier;
   throttle: FailureThrottle;
   replay: ReplayStore;
@@ -130,7 +131,7 @@ async function byAssertion(params: TokenParams, ctx: ClientAuthContext, deadline
     currentDate: new Date(ctx.now()),
     deadline,
   });
-  const client = ctx.policy.clients.get(verified.clientId) as CompiledClient;
+  const client = ctx.policy.clients.get(verified.clientId) as ClientRecord;
   return clientPrincipal(client, 'private_key_jwt', assertion, verified.expiresAt);
 }
 
@@ -144,7 +145,7 @@ export async function clientFromGrantAssertion(assertion: string, ctx: ClientAut
     currentDate: new Date(ctx.now()),
     deadline,
   });
-  const client = ctx.policy.clients.get(verified.clientId) as CompiledClient;
+  const client = ctx.policy.clients.get(verified.clientId) as ClientRecord;
   return clientPrincipal(client, 'jwt_bearer', assertion, verified.expiresAt);
 }
 
@@ -156,12 +157,12 @@ async function byApiKey(credentials: ClientCredentials, ctx: ClientAuthContext):
   if (!parsed || !key || !(await ctx.secrets.verify(parsed.secret, key.hash))) throw invalidClient('API key not valid', 'bad_api_key', false);
   if (key.expiresAtMs !== undefined && key.expiresAtMs <= ctx.now()) throw invalidClient('API key expired', 'api_key_expired', false);
   checkApiKeyRestrictions(key, credentials);
-  const client = ctx.policy.clients.get(key.clientId) as CompiledClient;
+  const client = ctx.policy.clients.get(key.clientId) as ClientRecord;
   return clientPrincipal(client, 'api_key', credentials.apiKey ?? '', undefined, key.id);
 }
 
 /** Address and origin restrictions: refusals are 403, the key itself was valid. */
-function checkApiKeyRestrictions(key: CompiledApiKey, credentials: ClientCredentials): void {
+function checkApiKeyRestrictions(key: ApiKeyRecord, credentials: ClientCredentials): void {
   if (key.ipRanges) {
     const address = parseAddress(credentials.remoteIp);
     const allowed = address !== undefined && key.ipRanges.some(([range, bits]) => address.kind() === range.kind() && address.match([range, bits] as never));
@@ -177,7 +178,7 @@ function parseAddress(value: string | undefined): ipaddr.IPv4 | ipaddr.IPv6 | un
   return ipaddr.process(value); // IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4
 }
 
-function clientPrincipal(client: CompiledClient, method: ClientAuthMethod, credential: string, expiresAt?: number, apiKeyId?: string): Principal {
+function clientPrincipal(client: ClientRecord, method: ClientAuthMethod, credential: string, expiresAt?: number, apiKeyId?: string): Principal {
   const claims: Record<string, unknown> = Object.create(null);
   claims.client_id = client.id;
   claims.auth_method = method;

@@ -7,7 +7,8 @@ import { createLocalJWKSet, errors as joseErrors, type JSONWebKeySet, type JWTVe
 import { DEFAULTS } from '../config/defaults';
 import { invalidGrant } from '../errors';
 import type { Deadline } from '../resilience/deadline';
-import { boundedGet, KeyFetchError, type NetworkPolicy } from './bounded-fetch';
+import type { NetworkPolicy } from '../config/network-policy';
+import { boundedGet, KeyFetchError } from './bounded-fetch';
 import { acceptKeySet, printableKid, type AcceptedJwk, type KeyAcceptanceRules } from './key-acceptance';
 
 /**

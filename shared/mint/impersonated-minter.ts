@@ -13,16 +13,12 @@
  */
 import type { AuthClient } from 'google-auth-library';
 import { DEFAULTS } from '../config/defaults';
+import type { SourceCredentials } from '../config/environment';
 import { CircuitBreaker, CircuitOpenError, type CircuitBreakerSettings, type CircuitTransition } from '../resilience/circuit-breaker';
 import { Deadline } from '../resilience/deadline';
 import { RetriesExhausted, withRetries, type RetryPolicy } from '../resilience/retry';
 import type { Minter, MintedToken, MintRequest } from './minter';
 import { callerError, describeUpstreamFailure, UpstreamFailure } from './upstream-error';
-
-export type SourceCredentials =
-  | { kind: 'application-default' }
-  /** Development and tests only: a static bearer token for the loopback emulator. */
-  | { kind: 'static-token'; accessToken: string };
 
 /** How hard the minter tries; every field defaults from DEFAULTS. */
 export interface UpstreamResilience {

@@ -6,13 +6,13 @@
  */
 import ipaddr from 'ipaddr.js';
 import { DEFAULTS } from '../config/defaults';
-import { urlRefusal, type NetworkPolicy } from '../identity/bounded-fetch';
+import { urlRefusal, type NetworkPolicy } from '../config/network-policy';
 import { acceptKeySet, type KeyAcceptanceRules } from '../identity/key-acceptance';
 import { createKeySource, type IssuerKeySettings, type KeySourceEvent, type KeySourceSpec } from '../identity/key-source';
 import { parseSecretHash } from '../identity/secret-hash';
 import type { TrustedIssuer } from '../identity/trusted-issuer';
 import type { LimitSpec } from '../limits/rate-limiter';
-import { contentVersion } from './canonical-json';
+import { contentVersion } from '../canonical-json';
 import { CelConditionError, compileCondition } from './cel';
 import type { CompiledApiKey, CompiledClient, CompiledPolicy, CompiledRule, CorsPolicy } from './compiled-policy';
 import { PolicyLoadError, type PolicyIssue } from './policy-error';

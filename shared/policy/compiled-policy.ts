@@ -1,6 +1,6 @@
 import type { TrustedIssuer } from '../identity/trusted-issuer';
 import type { RegisteredClient } from '../identity/client-assertion';
-import type { ParsedHash } from '../identity/secret-hash';
+import type { ApiKeyRecord, ClientRecord, ClientRegistry, ClientSecretRecord } from '../identity/client-registry';
 import type { LimitSpec } from '../limits/rate-limiter';
 import type { CompiledCondition } from './cel';
 
@@ -26,29 +26,13 @@ export interface CompiledRule {
   readonly limits?: LimitSpec;
 }
 
-export interface CompiledSecret {
-  readonly hash: ParsedHash;
-  /** Refused after this instant (ms); undefined = no expiry. */
-  readonly expiresAtMs?: number;
-}
-
-export interface CompiledApiKey {
-  readonly id: string;
-  readonly clientId: string;
-  readonly hash: ParsedHash;
-  readonly expiresAtMs?: number;
-  /** CIDR ranges as `ipaddr.js` parses them; undefined = any address. */
-  readonly ipRanges?: ReadonlyArray<readonly [import('ipaddr.js').IPv4 | import('ipaddr.js').IPv6, number]>;
-  /** Allowed browser origins; undefined = no restriction. */
-  readonly origins?: ReadonlySet<string>;
-}
+export type CompiledSecret = ClientSecretRecord;
+export type CompiledApiKey = ApiKeyRecord;
 
 /** A registered client and every way it may authenticate. */
-export interface CompiledClient {
-  readonly id: string;
+export interface CompiledClient extends ClientRecord {
   /** Present when the client registered public keys (RFC 7523 assertions). */
   readonly assertion?: RegisteredClient;
-  readonly secrets: readonly CompiledSecret[];
   readonly limits?: LimitSpec;
 }
 
@@ -58,7 +42,7 @@ export interface CorsPolicy {
 }
 
 /** A validated policy, ready for evaluation. Only `compilePolicy` produces one. */
-export interface CompiledPolicy {
+export interface CompiledPolicy extends ClientRegistry {
   /** Where it came from (file path), for messages. */
   readonly source: string;
   /** SHA-256 of the document's canonical JSON: changes whenever its meaning may change. */

@@ -5,7 +5,6 @@
  * a 503), the work's signal is aborted so it issues no further calls, and the work, which may
  * still settle later, is tracked in `background` until it does (so `close()` can wait for it).
  */
-import type { Deadline } from './deadline';
 
 export class BudgetExceeded extends Error {
   constructor(readonly what: string, readonly ms: number) {
@@ -15,8 +14,8 @@ export class BudgetExceeded extends Error {
 }
 
 export interface BudgetOptions {
-  /** The request's deadline: the budget never reaches past it. */
-  deadline?: Deadline;
+  /** The request's deadline (a `Deadline`): the budget never reaches past it. */
+  deadline?: { remainingMs(): number };
   /** Work abandoned at its budget stays here until it settles. */
   background?: Set<Promise<unknown>>;
 }

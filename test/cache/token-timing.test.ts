@@ -28,3 +28,40 @@ it('never serves a token with less than the minimum remaining life', () => {
     }
   }
 });
+
+describe('edges', () => {
+  const at = (mintedAtMs: number, expiresAtMs: number): CachedToken => ({ accessToken: 'x', mintedAtMs, expiresAtMs });
+
+  it('never serves a token that expires as it is minted, or before', () => {
+    expect(freshness(at(0, 0), 0, MIN)).toBe('unusable');
+    expect(freshness(at(0, -1000), 0, MIN)).toBe('unusable');
+  });
+
+  it('with a configured minimum of 0, serves until the last millisecond and refreshes in the last quarter', () => {
+    const t = token(3600);
+    expect(servableUntilMs(t, 0)).toBe(3_600_000);
+    expect(refreshAtMs(t, 0)).toBe(2_700_000);
+    expect([2_699_999, 2_700_000, 3_599_999, 3_600_000].map((now) => freshness(t, now, 0))).toEqual(['fresh', 'refresh-ahead', 'refresh-ahead', 'unusable']);
+  });
+
+  it('judges a token by its own timestamps, wherever its lifetime starts', () => {
+    const later = at(1_000_000_000_000, 1_000_000_000_000 + 3_600_000);
+    expect(servableUntilMs(later, MIN)).toBe(1_000_000_000_000 + 3_300_000);
+    expect(freshness(later, 1_000_000_000_000 + 2_474_999, MIN)).toBe('fresh');
+    expect(freshness(later, 1_000_000_000_000 + 2_475_000, MIN)).toBe('refresh-ahead');
+  });
+
+  it('only moves forward: fresh, then refresh-ahead, then unusable', () => {
+    const order = { fresh: 0, 'refresh-ahead': 1, unusable: 2 };
+    for (const lifetime of [1, 2, 59, 60, 61, 599, 600, 601, 3599, 3600, 43_200]) {
+      const t = token(lifetime);
+      let last = 0;
+      for (let now = -1000; now <= lifetime * 1000 + 1000; now += Math.max(1, Math.floor(lifetime * 10))) {
+        const state = order[freshness(t, now, MIN)];
+        expect(state).toBeGreaterThanOrEqual(last);
+        last = state;
+      }
+      expect(last).toBe(2);
+    }
+  });
+});

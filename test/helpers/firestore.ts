@@ -1,15 +1,15 @@
-/** Firestore clients for the real emulator, one per simulated broker instance. */
+/** Firestore clients for the real emulator, one per simulated broker instance, and outages of it for one test's clients. */
 import { Firestore } from '@google-cloud/firestore';
-import { startFirestoreEmulator, type FirestoreEmulator } from '../../dev/firestore-emulator';
+import { startTcpProxy } from './tcp-proxy';
 
 export class FirestoreClients {
   private readonly opened: Firestore[] = [];
 
   /**
-   * A client for the suite's emulator, or for another one at `host`. The client reads
-   * FIRESTORE_EMULATOR_HOST at construction. Clients of another emulator are left to their test
-   * to terminate: a test that stops that emulator must restart it first, or the SDK's
-   * background retries throw outside any caller.
+   * A client for the suite's emulator, or for one at `host` (a FirestoreOutage's proxy). The
+   * client reads FIRESTORE_EMULATOR_HOST at construction. Clients of another host are left to
+   * their test to terminate: a test that takes Firestore away must bring it back first, or the
+   * SDK's background retries throw outside any caller.
    */
   open(projectId: string, host?: string): Firestore {
     const shared = process.env.FIRESTORE_EMULATOR_HOST;
@@ -25,14 +25,35 @@ export class FirestoreClients {
   }
 }
 
+export interface FirestoreOutage {
+  /** host:port for a client that is to lose Firestore (FirestoreClients.open's `host`). */
+  readonly host: string;
+  /** Takes Firestore away from the proxy's clients, as a stopped emulator would: open connections reset, new ones refused. */
+  cut(): Promise<void>;
+  /**
+   * Ends the test: brings Firestore back so the SDK's background retries of the abandoned
+   * calls complete, runs `close` (terminating the client, or whatever owns it), then closes
+   * the proxy.
+   */
+  end(close: () => Promise<void>): Promise<void>;
+}
+
 /**
- * Ends a test that took its own emulator away mid-run: stops it, brings Firestore back on the
- * same port so the SDK's background retries of the abandoned calls complete, then runs `close`
- * (terminating the client, or whatever owns it) and stops the revived emulator.
+ * An outage of the suite's emulator for the clients of one test: a loopback TCP proxy in front
+ * of it that the test cuts and restores. The emulator itself keeps serving every other client.
  */
-export async function stopThenClose(emulator: FirestoreEmulator, close: () => Promise<void>): Promise<void> {
-  await emulator.stop();
-  const revived = await startFirestoreEmulator({ port: Number(emulator.host.split(':')[1]) });
-  await close();
-  await revived.stop();
+export async function firestoreOutage(): Promise<FirestoreOutage> {
+  const suite = process.env.FIRESTORE_EMULATOR_HOST;
+  const match = /^(127\.0\.0\.1):(\d+)$/.exec(suite ?? '');
+  if (!match) throw new Error(`a Firestore outage needs the suite's emulator on 127.0.0.1 (FIRESTORE_EMULATOR_HOST is ${suite ?? 'unset'})`);
+  const proxy = await startTcpProxy({ host: match[1], port: Number(match[2]) });
+  return {
+    host: proxy.host,
+    cut: () => proxy.down(),
+    async end(close) {
+      await proxy.healthy();
+      await close();
+      await proxy.close();
+    },
+  };
 }

@@ -35,7 +35,7 @@ function signature(input: string, signer: Signer): string {
 
 export const nowSeconds = () => Math.floor(Date.now() / 1000);
 
-// ─── Raw signers for hostile tokens (added for test/security/jwt-attacks.test.ts) ───
+// ─── Raw signers for hostile tokens (added for test/security/jwt-attacks.int.test.ts) ───
 
 /** Signs the JWS signing input (ASCII `header.payload`) and returns the raw signature bytes. */
 export type RawSigner = (signingInput: string) => Buffer;

@@ -7,11 +7,14 @@
  *              held and delivered in order once the proxy is healthy again (a partition that
  *              heals, as TCP would retransmit)
  *   reset      every open connection is reset (RST), and so is every new one at once
+ *   down       every open connection is reset and nothing listens on the proxy's port, so new
+ *              connections are refused: the dependency's process has stopped
+ * Switching from `down` to another mode listens on the same port again; await it.
  * Binds 127.0.0.1 only, and connects only to 127.0.0.1.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
-export type ProxyMode = 'healthy' | 'stall' | 'reset';
+export type ProxyMode = 'healthy' | 'stall' | 'reset' | 'down';
 
 export interface TcpProxy {
   /** host:port of the proxy (e.g. the value for FIRESTORE_EMULATOR_HOST). */
@@ -22,9 +25,12 @@ export interface TcpProxy {
   latencyMs: number;
   /** Connections accepted so far. */
   readonly accepted: number;
-  healthy(latencyMs?: number): void;
-  stall(): void;
-  reset(): void;
+  /** Resolves once the proxy listens (at once, unless it was down). */
+  healthy(latencyMs?: number): Promise<void>;
+  stall(): Promise<void>;
+  reset(): Promise<void>;
+  /** Resolves once the port is closed and every open connection reset. */
+  down(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -96,7 +102,7 @@ export async function startTcpProxy(target: { port: number; host?: string }): Pr
   const server: Server = createServer((client) => {
     accepted++;
     track(client);
-    if (mode === 'reset') {
+    if (mode === 'reset' || mode === 'down') {
       destroyRudely(client);
       return;
     }
@@ -106,11 +112,24 @@ export async function startTcpProxy(target: { port: number; host?: string }): Pr
     pipe(client, upstream);
     pipe(upstream, client);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
+  const listen = (on: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(on, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  await listen(0);
   const { port } = server.address() as { port: number };
+  /** Back on the same port after `down` (once, however many callers wait for it). */
+  let relisten: Promise<void> | undefined;
+  const listening = () =>
+    server.listening ? Promise.resolve() : (relisten ??= listen(port).finally(() => (relisten = undefined)));
+  const resetAll = () => {
+    for (const p of pipes) p.held.length = 0;
+    for (const socket of sockets) destroyRudely(socket);
+  };
 
   const proxy: TcpProxy = {
     host: `127.0.0.1:${port}`,
@@ -126,19 +145,27 @@ export async function startTcpProxy(target: { port: number; host?: string }): Pr
       proxy.latencyMs = latencyMs;
       mode = 'healthy';
       for (const p of pipes) pump(p);
+      return listening();
     },
     stall() {
       mode = 'stall';
+      return listening();
     },
     reset() {
       mode = 'reset';
-      for (const p of pipes) p.held.length = 0;
-      for (const socket of sockets) destroyRudely(socket);
+      resetAll();
+      return listening();
+    },
+    async down() {
+      mode = 'down';
+      const closed = new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
+      resetAll();
+      await closed;
     },
     async close() {
       for (const p of pipes) for (const timer of p.timers) clearTimeout(timer);
       for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
     },
   };
   return proxy;

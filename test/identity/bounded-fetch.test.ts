@@ -1,5 +1,5 @@
 /** Which URLs the broker may fetch keys from, in production and in development. */
-import { isLoopbackHost, urlRefusal } from '../../shared/identity/bounded-fetch';
+import { isLoopbackHost, urlRefusal } from '../../shared/config/network-policy';
 
 const PRODUCTION = { allowInsecureLoopback: false };
 const DEVELOPMENT = { allowInsecureLoopback: true };

@@ -5,8 +5,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
-import { FirestoreClients, stopThenClose } from '../helpers/firestore';
-import { startFirestoreEmulator } from '../../dev/firestore-emulator';
+import { FirestoreClients, firestoreOutage } from '../helpers/firestore';
 import { EnvelopeCipher } from '../../shared/cache/envelope';
 import { createFirestoreStore } from '../../shared/cache/firestore-store';
 import { localKeyWrapper } from '../../shared/cache/key-wrapper';
@@ -228,8 +227,8 @@ it('refreshes ahead in the background, once, and other instances adopt the new t
 });
 
 it('keeps serving, by minting directly, when Firestore stops mid-run', async () => {
-  const emulator = await startFirestoreEmulator();
-  const client = firestore(emulator.host);
+  const outage = await firestoreOutage();
+  const client = firestore(outage.host);
   try {
     const a = instance({ storeBackoffMs: 60_000 }, client);
     const budgets = createFirestoreStore({ firestore: client, collection: COLLECTION, cipher: new EnvelopeCipher(localKeyWrapper(kek)), budgets: { readMs: 300, transactionMs: 300, writeMs: 300 }, now });
@@ -240,7 +239,7 @@ it('keeps serving, by minting directly, when Firestore stops mid-run', async () 
     expect(await degradable.warmUp(5000)).toBe(true);
     const { mint, state } = minter();
     expect((await degradable.obtain(KEY(), META, mint)).outcome).toBe('miss');
-    await emulator.stop();
+    await outage.cut();
 
     const down = await degradable.obtain(KEY(), META, mint);
     expect(down.outcome).toBe('degraded');
@@ -251,6 +250,6 @@ it('keeps serving, by minting directly, when Firestore stops mid-run', async () 
     expect(Date.now() - started).toBeLessThan(100);
     expect(state.count).toBe(3);
   } finally {
-    await stopThenClose(emulator, () => client.terminate());
+    await outage.end(() => client.terminate());
   }
-}, 60_000);
+});

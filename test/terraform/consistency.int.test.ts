@@ -85,10 +85,10 @@ describe('Firestore collections and the TTL field', () => {
   const cacheSource = read('shared', 'cache', 'firestore-store.ts');
 
   const codeCollections = (): string[] => {
-    const replay = /const DEFAULT_COLLECTION = '([^']+)'/.exec(replaySource)?.[1];
-    expect(replay).toBeDefined();
+    // The stores take their collection from DEFAULTS unless told otherwise.
+    expect(replaySource).toMatch(/DEFAULTS\.replayCollection/);
     expect(limiterSource).toMatch(/options\.collection \?\? DEFAULTS\.limitsCollection/);
-    return [DEFAULTS.cacheCollection, replay as string, DEFAULTS.limitsCollection];
+    return [DEFAULTS.cacheCollection, DEFAULTS.replayCollection, DEFAULTS.limitsCollection];
   };
 
   test('the code defaults are the three collections the Terraform covers', () => {

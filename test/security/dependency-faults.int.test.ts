@@ -13,15 +13,14 @@
  * Every answer carries `Cache-Control: no-store` and yields exactly one `token_exchange`
  * audit entry.
  *
- * Firestore is this file's own emulator, reached through a loopback TCP proxy that injects
- * the faults (the suite's shared emulator is never stopped). Instances of one deployment
- * share the emulator, the project, the cache key and the policy file.
+ * Firestore is the suite's emulator, reached through a loopback TCP proxy that injects the
+ * faults, down to taking it away altogether (the emulator itself is never stopped). Instances
+ * of one deployment share the emulator, the project, the cache key and the policy file.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Firestore } from '@google-cloud/firestore';
 import { startDevStack } from '../../dev/dev-stack';
 import type { DemoIssuer } from '../../dev/demo-issuer';
-import { startFirestoreEmulator, type FirestoreEmulator } from '../../dev/firestore-emulator';
 import type { GoogleEmulator } from '../../dev/google-emulator';
 import { kmsClientOptionsFor, startKmsEmulator, type KmsEmulator } from '../../dev/kms-emulator';
 import type { AuditLog } from '../../shared/audit/audit-log';
@@ -54,7 +53,8 @@ const SEAL_FAILURE_BOUND_MS = DEFAULTS.cacheWriteBudgetMs + ALLOWANCE_MS;
 const AUDIENCE = 'https://broker.example.test';
 const CACHE_EVENTS = ['cache_decrypt_failed', 'cache_store_unavailable', 'cache_lease_timeout', 'cache_refresh_failed'];
 
-let emulator: FirestoreEmulator;
+/** The suite's emulator (host:port on 127.0.0.1). */
+let emulatorHost: string;
 let firestoreProxy: TcpProxy;
 let fixture: { text: (urls: { issuer: string; broker: string }) => string; creds: ClientCredentialsSet };
 /** The brokers' clock: tests travel past back-offs and key lifetimes instead of sleeping. */
@@ -85,29 +85,25 @@ interface Deployment {
 const open: Array<{ close(): Promise<void> }> = [];
 
 beforeAll(async () => {
-  [emulator, fixture] = await Promise.all([startFirestoreEmulator(), clientPolicy()]);
-  firestoreProxy = await startTcpProxy({ port: emulatorPort() });
+  emulatorHost = process.env.FIRESTORE_EMULATOR_HOST as string;
+  fixture = await clientPolicy();
+  firestoreProxy = await startTcpProxy({ port: Number(emulatorHost.split(':')[1]) });
 }, 30_000);
 
-beforeEach(() => {
+beforeEach(async () => {
   offset = 0;
-  firestoreProxy.healthy();
+  await firestoreProxy.healthy();
 });
 
 afterEach(async () => {
   // Firestore reachable again first, so the clients' pending retries settle and they shut down cleanly.
-  firestoreProxy.healthy();
+  await firestoreProxy.healthy();
   await Promise.all(open.splice(0).map((instance) => instance.close()));
 });
 
 afterAll(async () => {
   await firestoreProxy?.close();
-  await emulator?.stop();
 });
-
-function emulatorPort(): number {
-  return Number(emulator.host.split(':')[1]);
-}
 
 function newDeployment(): Deployment {
   return { project: `demo-faults-${randomUUID().slice(0, 8)}`, localKey: randomBytes(32).toString('base64') };
@@ -231,11 +227,9 @@ describe('token cache: Firestore unavailable or slow', () => {
 
   const faults: FirestoreFault[] = [
     {
-      name: 'the emulator stopped',
-      inject: () => emulator.stop(),
-      heal: async () => {
-        emulator = await startFirestoreEmulator({ port: emulatorPort() });
-      },
+      name: 'Firestore gone (connections reset, nothing listening)',
+      inject: () => firestoreProxy.down(),
+      heal: () => firestoreProxy.healthy(),
       detail: /^Firestore read (exceeded|failed)/,
     },
     { name: 'connections reset', inject: () => firestoreProxy.reset(), heal: () => firestoreProxy.healthy(), detail: /^Firestore read (exceeded|failed)/ },
@@ -277,7 +271,7 @@ describe('token cache: Firestore unavailable or slow', () => {
 
     const { sent: recovered, sub } = await untilCacheServes(a, deployment);
     // Stored for the deployment: another instance is served that very token from Firestore.
-    const b = await brokerVia(emulator.host, deployment);
+    const b = await brokerVia(emulatorHost, deployment);
     const shared = await send(b, await exchangeFor(deployment, sub));
     expectIssued(shared, 'hit-shared');
     expect(shared.body.access_token).toBe(recovered.body.access_token);
@@ -300,7 +294,7 @@ describe('rate limiter: Firestore unavailable', () => {
     const baselineMs = performance.now() - baselineStarted;
     expect(baseline.map((res) => res.status)).toEqual([200, 200, 200, 200, 200, 200]);
 
-    firestoreProxy.reset();
+    await firestoreProxy.reset();
     const before = a.lines.lines.length;
     const started = performance.now();
     const answers = await Promise.all(Array.from({ length: 6 }, () => post(a.tokenUrl, { grant_type: 'client_credentials' }, auth)));
@@ -350,7 +344,7 @@ describe('replay store: Firestore unavailable', () => {
     const fresh = () => assertion(fixture.creds.signerKey, 'signer', a.tokenUrl, { iat: nowSeconds(), exp: nowSeconds() + 120 });
     expectIssued(await send(a, { grant_type: GRANT_TYPE_JWT_BEARER, assertion: await fresh() }), 'miss');
 
-    firestoreProxy.reset();
+    await firestoreProxy.reset();
     const mintsBefore = a.google.requests.filter((r) => r.endpoint === 'generateAccessToken').length;
     const requests: Array<[string, () => Promise<Record<string, string>>]> = [
       ['jwt-bearer grant', async () => ({ grant_type: GRANT_TYPE_JWT_BEARER, assertion: await fresh() })],
@@ -371,7 +365,7 @@ describe('replay store: Firestore unavailable', () => {
     expect(a.google.requests.filter((r) => r.endpoint === 'generateAccessToken')).toHaveLength(mintsBefore);
 
     // Back: fresh assertions are accepted again (after the client reconnects).
-    firestoreProxy.healthy();
+    await firestoreProxy.healthy();
     const deadline = Date.now() + 10_000;
     for (;;) {
       const sent = await send(a, { grant_type: GRANT_TYPE_JWT_BEARER, assertion: await fresh() });
@@ -408,7 +402,7 @@ describe('token cache: Cloud KMS failing', () => {
    */
   async function kmsBroker(deployment: Deployment): Promise<Instance> {
     const shared = process.env.FIRESTORE_EMULATOR_HOST;
-    process.env.FIRESTORE_EMULATOR_HOST = emulator.host;
+    process.env.FIRESTORE_EMULATOR_HOST = emulatorHost;
     const firestore = new Firestore({ projectId: deployment.project });
     process.env.FIRESTORE_EMULATOR_HOST = shared;
     const store = createFirestoreStore({
@@ -421,7 +415,7 @@ describe('token cache: Cloud KMS failing', () => {
       budgets: { readMs: DEFAULTS.cacheReadBudgetMs, transactionMs: DEFAULTS.cacheTransactionBudgetMs, writeMs: DEFAULTS.cacheWriteBudgetMs },
       now,
     });
-    return brokerVia(emulator.host, deployment, {
+    return brokerVia(emulatorHost, deployment, {
       env: { BROKER_CACHE_KMS_KEY: KMS_KEY },
       cache: { overrides: { store } },
       close: () => firestore.terminate(),
