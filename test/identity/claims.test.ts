@@ -7,6 +7,9 @@
 import { DEFAULTS } from '../../shared/config/defaults';
 import { BrokerError } from '../../shared/errors';
 import { toClaims } from '../../shared/identity/claims';
+import { refusal } from '../helpers/rejection';
+
+const refusalOf = (payload: unknown) => refusal(() => toClaims(payload));
 
 const NOW = 1_900_000_000;
 const valid = (): Record<string, unknown> => ({
@@ -18,16 +21,6 @@ const valid = (): Record<string, unknown> => ({
   repository: 'acme/app',
 });
 
-function refusal(payload: unknown): { code: string; status: number; reason: string; message: string } {
-  try {
-    toClaims(payload);
-  } catch (error) {
-    expect(error).toBeInstanceOf(BrokerError);
-    const { code, status, reason, message } = error as BrokerError;
-    return { code, status, reason, message };
-  }
-  throw new Error('expected a refusal');
-}
 
 describe('the claim tree', () => {
   it('copies every claim, and returns the registered ones typed', () => {
@@ -74,7 +67,7 @@ describe('refused payloads', () => {
     ['a number', 1],
     ['true', true],
   ])('refuses %s as a payload (malformed_token)', (_, payload) => {
-    expect(refusal(payload)).toEqual({ code: 'invalid_grant', status: 400, reason: 'malformed_token', message: 'token payload is not a JSON object' });
+    expect(refusalOf(payload)).toEqual({ code: 'invalid_grant', status: 400, reason: 'malformed_token', message: 'token payload is not a JSON object' });
   });
 
   const hostile: Array<[string, Record<string, unknown>, string]> = [
@@ -109,7 +102,7 @@ describe('refused payloads', () => {
   it.each(hostile)('refuses %s (invalid_claim_type, naming the claim)', (_, change, claim) => {
     const payload = { ...valid(), ...change };
     for (const [key, value] of Object.entries(change)) if (value === undefined) delete payload[key];
-    expect(refusal(payload)).toEqual({ code: 'invalid_grant', status: 400, reason: 'invalid_claim_type', message: `${claim} has an invalid type or value` });
+    expect(refusalOf(payload)).toEqual({ code: 'invalid_grant', status: 400, reason: 'invalid_claim_type', message: `${claim} has an invalid type or value` });
   });
 
   it.each([
@@ -117,8 +110,8 @@ describe('refused payloads', () => {
     ['-1e400', JSON.parse('{"x": -1e400}').x],
     ['NaN', Number.NaN],
   ])('refuses a non-finite number anywhere: %s', (_, number) => {
-    expect(refusal({ ...valid(), exp: number })).toMatchObject({ reason: 'invalid_claim_type', message: 'token has a non-finite number' });
-    expect(refusal({ ...valid(), custom: { deep: [number] } })).toMatchObject({ reason: 'invalid_claim_type', message: 'token has a non-finite number' });
+    expect(refusalOf({ ...valid(), exp: number })).toMatchObject({ reason: 'invalid_claim_type', message: 'token has a non-finite number' });
+    expect(refusalOf({ ...valid(), custom: { deep: [number] } })).toMatchObject({ reason: 'invalid_claim_type', message: 'token has a non-finite number' });
   });
 
   it.each([
@@ -127,7 +120,7 @@ describe('refused payloads', () => {
     ['a bigint', BigInt(1)],
     ['a symbol', Symbol('s')],
   ])('refuses a value JSON cannot hold: %s', (_, value) => {
-    expect(refusal({ ...valid(), custom: value })).toMatchObject({ reason: 'invalid_claim_type', message: 'token payload holds a non-JSON value' });
+    expect(refusalOf({ ...valid(), custom: value })).toMatchObject({ reason: 'invalid_claim_type', message: 'token payload holds a non-JSON value' });
   });
 });
 
@@ -136,15 +129,15 @@ describe('bounds', () => {
 
   it(`accepts nesting below ${DEFAULTS.maxClaimDepth} levels and refuses it at that depth (too_many_claims)`, () => {
     expect(() => toClaims({ ...valid(), custom: nested(DEFAULTS.maxClaimDepth - 1) })).not.toThrow();
-    expect(refusal({ ...valid(), custom: nested(DEFAULTS.maxClaimDepth) })).toMatchObject({ reason: 'too_many_claims', message: 'token claims are nested too deeply' });
-    expect(refusal({ ...valid(), custom: JSON.parse('['.repeat(100) + ']'.repeat(100)) })).toMatchObject({ reason: 'too_many_claims' });
+    expect(refusalOf({ ...valid(), custom: nested(DEFAULTS.maxClaimDepth) })).toMatchObject({ reason: 'too_many_claims', message: 'token claims are nested too deeply' });
+    expect(refusalOf({ ...valid(), custom: JSON.parse('['.repeat(100) + ']'.repeat(100)) })).toMatchObject({ reason: 'too_many_claims' });
   });
 
   it(`counts every node, and refuses more than ${DEFAULTS.maxClaimNodes} (too_many_claims)`, () => {
     const fits = DEFAULTS.maxClaimNodes - Object.keys(valid()).length - 2; // the root, `custom` and its elements
     expect(() => toClaims({ ...valid(), custom: Array(fits).fill(0) })).not.toThrow();
-    expect(refusal({ ...valid(), custom: Array(fits + 1).fill(0) })).toMatchObject({ reason: 'too_many_claims', message: 'token has too many claims' });
+    expect(refusalOf({ ...valid(), custom: Array(fits + 1).fill(0) })).toMatchObject({ reason: 'too_many_claims', message: 'token has too many claims' });
     const wide = Object.fromEntries(Array.from({ length: DEFAULTS.maxClaimNodes }, (_, i) => [`c${i}`, i]));
-    expect(refusal({ ...valid(), ...wide })).toMatchObject({ reason: 'too_many_claims' });
+    expect(refusalOf({ ...valid(), ...wide })).toMatchObject({ reason: 'too_many_claims' });
   });
 });

@@ -8,6 +8,7 @@
 import { BrokerError } from '../../shared/errors';
 import { checkClaimsSetText, checkCompactJws, isCanonicalBase64url, refuseForeignTokenType } from '../../shared/identity/compact-jws';
 import { b64url } from '../helpers/forge';
+import { refusal } from '../helpers/rejection';
 
 const MAX = 16 * 1024;
 const HEADER = { alg: 'RS256', typ: 'JWT', kid: 'k1' };
@@ -18,17 +19,6 @@ const SIGNATURE = b64url(Buffer.alloc(256, 7));
 function jws(header: string | Buffer | object = HEADER, payload: string | Buffer | object = PAYLOAD, signature = SIGNATURE): string {
   const bytes = (part: string | Buffer | object) => (typeof part === 'string' || Buffer.isBuffer(part) ? part : JSON.stringify(part));
   return `${b64url(bytes(header))}.${b64url(bytes(payload))}.${signature}`;
-}
-
-function refusal(fn: () => unknown): { code: string; status: number; reason: string; message: string } {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(BrokerError);
-    const { code, status, reason, message } = error as BrokerError;
-    return { code, status, reason, message };
-  }
-  throw new Error('expected a refusal');
 }
 
 const malformed = (message: string | RegExp) => ({ code: 'invalid_grant', status: 400, reason: 'malformed_token', message: expect.stringMatching(message) });

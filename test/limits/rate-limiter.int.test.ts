@@ -19,6 +19,7 @@ import {
   type LimitSpec,
   type RateLimiter,
 } from '../../shared/limits/rate-limiter';
+import { admitMany, allowed } from '../helpers/limits';
 
 const COLLECTION = 'token-broker-limits';
 /** 13:07:10 UTC: 50 s left in the minute, 10 h 52 min 50 s left in the day. */
@@ -52,13 +53,7 @@ function instance(overrides: Partial<FirestoreRateLimiterOptions> = {}, client =
   return { limiter, events };
 }
 
-async function admitMany(limiter: RateLimiter, n: number, scope = 'rule', subject = 'alice', limits: LimitSpec = { requestsPerMinute: 5 }): Promise<Admission[]> {
-  const results: Admission[] = [];
-  for (let i = 0; i < n; i++) results.push(await limiter.admit(scope, subject, limits));
-  return results;
-}
 
-const allowed = (results: Admission[]) => results.filter((r) => r.allowed).length;
 
 /**
  * Counts the RPCs every Firestore client in this process sends (commits, batch reads, ...),

@@ -20,6 +20,7 @@ import {
   type LimitSpec,
   type RateLimiter,
 } from '../../shared/limits/rate-limiter';
+import { admitMany, allowed } from '../helpers/limits';
 
 /** 13:07:10 UTC: 50 s left in the minute, 10 h 52 min 50 s left in the day. */
 const BASE = Date.UTC(2030, 0, 15, 13, 7, 10);
@@ -43,13 +44,7 @@ function instance(client: Firestore, overrides: Partial<FirestoreRateLimiterOpti
   return { limiter, events };
 }
 
-async function admitMany(limiter: RateLimiter, n: number, scope = 'rule', subject = 'alice', limits: LimitSpec = { requestsPerMinute: 5 }): Promise<Admission[]> {
-  const results: Admission[] = [];
-  for (let i = 0; i < n; i++) results.push(await limiter.admit(scope, subject, limits));
-  return results;
-}
 
-const allowed = (results: Admission[]) => results.filter((r) => r.allowed).length;
 
 describe('memory limiter', () => {
   it('admits exactly the limit per minute and says how long until the window ends', async () => {

@@ -11,6 +11,7 @@ import { compilePolicy } from '../../shared/policy/compile-policy';
 import type { CompiledRule } from '../../shared/policy/compiled-policy';
 import { parsePolicyText } from '../../shared/policy/parse-document';
 import { resolveGrant } from '../../shared/policy/resolve-grant';
+import { refusal } from '../helpers/rejection';
 
 const ISSUER = 'https://token.actions.githubusercontent.com';
 const SA = 'deployer@acme-prod.iam.gserviceaccount.com';
@@ -27,17 +28,6 @@ function compiledRule(scopes: string[], maxLifetime?: number, delegates?: string
   };
   const policy = compilePolicy(parsePolicyText(JSON.stringify(document), 'policy.json'), { source: 'policy.json', network: { allowInsecureLoopback: false } });
   return policy.rules[0] as CompiledRule;
-}
-
-function refusal(fn: () => unknown): { code: string; status: number; reason: string; message: string } {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(BrokerError);
-    const { code, status, reason, message } = error as BrokerError;
-    return { code, status, reason, message };
-  }
-  throw new Error('expected a refusal');
 }
 
 describe('scopes', () => {
