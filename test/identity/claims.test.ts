@@ -5,7 +5,6 @@
  * ordinary key.
  */
 import { DEFAULTS } from '../../shared/config/defaults';
-import { BrokerError } from '../../shared/errors';
 import { toClaims } from '../../shared/identity/claims';
 import { refusal } from '../helpers/rejection';
 

@@ -5,7 +5,6 @@
  * and the `typ` values of other kinds of JWT refused as identity tokens. Tokens are built
  * byte by byte; nothing is signed, because nothing here verifies.
  */
-import { BrokerError } from '../../shared/errors';
 import { checkClaimsSetText, checkCompactJws, isCanonicalBase64url, refuseForeignTokenType } from '../../shared/identity/compact-jws';
 import { b64url } from '../helpers/forge';
 import { refusal } from '../helpers/rejection';

@@ -12,12 +12,9 @@ import {
   chunkSize,
   counterDocumentId,
   createFirestoreRateLimiter,
-  type Admission,
   type FirestoreRateLimiter,
   type FirestoreRateLimiterOptions,
   type LimiterEvent,
-  type LimitSpec,
-  type RateLimiter,
 } from '../../shared/limits/rate-limiter';
 import { admitMany, allowed } from '../helpers/limits';
 

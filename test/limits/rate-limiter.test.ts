@@ -13,12 +13,10 @@ import {
   counterDocumentId,
   createFirestoreRateLimiter,
   createMemoryRateLimiter,
-  type Admission,
   type FirestoreRateLimiter,
   type FirestoreRateLimiterOptions,
   type LimiterEvent,
   type LimitSpec,
-  type RateLimiter,
 } from '../../shared/limits/rate-limiter';
 import { admitMany, allowed } from '../helpers/limits';
 

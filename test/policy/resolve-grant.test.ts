@@ -5,7 +5,6 @@
  * scope the rule lacks refuses the request instead of being dropped.
  */
 import { DEFAULTS } from '../../shared/config/defaults';
-import { BrokerError } from '../../shared/errors';
 import { compileCondition } from '../../shared/policy/cel';
 import { compilePolicy } from '../../shared/policy/compile-policy';
 import type { CompiledRule } from '../../shared/policy/compiled-policy';
