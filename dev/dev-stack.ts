@@ -15,6 +15,7 @@
  */
 import { http } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { Writable } from 'node:stream';
@@ -25,6 +26,7 @@ import { createBrokerFunction } from '../functions/broker';
 import type { Broker } from '../shared/broker';
 import type { CompiledPolicy } from '../shared/policy/compiled-policy';
 import { readIssuerUrl } from '../shared/config/environment';
+import { ConfigurationError } from '../shared/errors';
 import { AuditLog } from '../shared/audit/audit-log';
 import { loadBroker, type ResilienceOverrides } from '../shared/load-broker';
 import type { CacheWiring } from '../shared/cache/create-token-cache';
@@ -35,6 +37,12 @@ export const DEV_SOURCE_TOKEN = 'dev-broker-source-token';
 /** The Google Cloud project development mode pretends to run in (audit log and trace names). */
 export const DEV_PROJECT = 'token-broker-dev';
 /** Service accounts the Google emulator always knows, whatever the policy names. */
+/**
+ * The key that wraps the Firestore cache's data keys in development mode (in place of Cloud
+ * KMS) when BROKER_CACHE_LOCAL_KEY does not name another: fixed, so that several local
+ * instances read each other's cache entries. Never accepted outside development mode.
+ */
+export const DEV_CACHE_KEY = createHash('sha256').update('token-broker development cache key').digest('base64');
 export const DEV_SERVICE_ACCOUNTS = [
   'gemini-caller@token-broker-dev.iam.gserviceaccount.com',
   'reader@token-broker-dev.iam.gserviceaccount.com',
@@ -43,6 +51,8 @@ export const DEV_SERVICE_ACCOUNTS = [
 export interface DevStackOptions {
   /** Broker port; 0 picks a free one. */
   port?: number;
+  /** The demo issuer's port; 0 (the default) picks a free one. `npm start` uses its port + 1. */
+  issuerPort?: number;
   /** Use this policy file instead of the embedded development policy. */
   policyFile?: string;
   /** Policy text, given the demo issuer's URL and the broker's issuer URL (tests). */
@@ -98,13 +108,14 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const issuerUrl = configuredIssuerUrl ?? url;
 
-  const issuer = await startDemoIssuer({ defaultAudience: issuerUrl, defaultClaims: { repository: 'acme/demo', ref: 'refs/heads/main' } });
+  const issuer = await startDemoIssuer({ port: options.issuerPort, defaultAudience: issuerUrl, defaultClaims: { repository: 'acme/demo', ref: 'refs/heads/main' } });
   const policyFile = options.policyFile ?? (await writeDevPolicy({ issuer: issuer.issuer, broker: issuerUrl }, options.policyText));
   brokerPromise = loadBroker({
     BROKER_MODE: 'development',
     BROKER_POLICY_FILE: policyFile,
     BROKER_IAM_ENDPOINT: google.url,
     BROKER_DEV_SOURCE_TOKEN: DEV_SOURCE_TOKEN,
+    ...sharedStateEnv(options.env ?? {}),
     ...options.env,
     BROKER_ISSUER_URL: issuerUrl,
   }, { audit, now: options.now, resilience: options.resilience, cache: options.cache }).then((broker) => {
@@ -129,6 +140,22 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([issuer.close(), google.close(), brokerPromise?.then((b) => b.close(), () => undefined)]);
     },
+  };
+}
+
+/**
+ * With BROKER_CACHE=firestore, development mode's shared state: the Firestore emulator only
+ * (FIRESTORE_EMULATOR_HOST must name it; development mode never reaches a real database), the
+ * development project unless one is named, and DEV_CACHE_KEY unless a key is named.
+ */
+export function sharedStateEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (env.BROKER_CACHE !== 'firestore') return {};
+  if (!process.env.FIRESTORE_EMULATOR_HOST) {
+    throw new ConfigurationError('BROKER_CACHE=firestore in development mode uses the Cloud Firestore emulator: set FIRESTORE_EMULATOR_HOST (npm start starts one when it is unset)');
+  }
+  return {
+    BROKER_FIRESTORE_PROJECT: env.GOOGLE_CLOUD_PROJECT ? undefined : DEV_PROJECT,
+    ...(env.BROKER_CACHE_KMS_KEY ? {} : { BROKER_CACHE_LOCAL_KEY: DEV_CACHE_KEY }),
   };
 }
 

@@ -1,20 +1,32 @@
 /**
  * `npm start`: the broker on 127.0.0.1:${PORT:-8080} with embedded defaults (in-memory
  * state, the loopback Google emulator, the demo issuer and the development policy), then a
- * copy-paste command that performs a real exchange. BROKER_POLICY_FILE selects your own
- * policy instead; BROKER_ISSUER_URL sets the broker's issuer URL (default: its loopback URL).
+ * copy-paste command that performs a real exchange.
+ *   BROKER_POLICY_FILE   your own policy instead of the development one
+ *   BROKER_ISSUER_URL    the broker's issuer URL (default: its loopback URL)
+ *   DEMO_ISSUER_PORT     the demo issuer's port (default: PORT + 1, so a policy can name it)
+ *   BROKER_CACHE=firestore  shared state (cache, limits, single-use assertions) in the Cloud
+ *                        Firestore emulator: the one FIRESTORE_EMULATOR_HOST names, or one
+ *                        started here; a second `npm start` on another PORT joins it.
+ * Other BROKER_* settings pass through as in production.
  */
 process.env.METADATA_SERVER_DETECTION ??= 'none';
 
+import { startFirestoreEmulator, type FirestoreEmulator } from './firestore-emulator';
 import { startDevStack } from './dev-stack';
+
+/** What development mode sets itself; the rest of BROKER_* comes from the environment. */
+const OWN_SETTINGS = new Set(['BROKER_MODE', 'BROKER_IAM_ENDPOINT', 'BROKER_DEV_SOURCE_TOKEN', 'BROKER_POLICY_FILE']);
 
 async function main(): Promise<void> {
   const started = Date.now();
   const port = Number(process.env.PORT ?? 8080);
-  const stack = await startDevStack({
-    port,
-    policyFile: process.env.BROKER_POLICY_FILE || undefined,
-    env: { BROKER_ISSUER_URL: process.env.BROKER_ISSUER_URL },
+  const issuerPort = process.env.DEMO_ISSUER_PORT ? Number(process.env.DEMO_ISSUER_PORT) : port === 0 ? 0 : port + 1;
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => (name.startsWith('BROKER_') && !OWN_SETTINGS.has(name)) || name === 'GOOGLE_CLOUD_PROJECT'));
+  const emulator = await firestoreFor(env);
+  const stack = await startDevStack({ port, issuerPort, policyFile: process.env.BROKER_POLICY_FILE || undefined, env }).catch(async (err: unknown) => {
+    await emulator?.stop();
+    throw err;
   });
   const broker = await stack.broker;
   const readyMs = Date.now() - started;
@@ -38,6 +50,7 @@ async function main(): Promise<void> {
       `  service accounts ${firstAccount ?? '(none)'}   (the emulator mints for these: built-in and named by the policy)`,
       ...otherAccounts.map((account) => `                   ${account}`),
       `  policy           ${stack.policyFile}   (version ${broker.policy.version.slice(0, 12)}, ${broker.policy.rules.length} rule(s))`,
+      ...stateLines(env, emulator, stack.policyFile, stack.issuerUrl),
       '',
       'Try an exchange:',
       '',
@@ -49,10 +62,34 @@ async function main(): Promise<void> {
   );
 
   const stop = () => {
-    void stack.close().then(() => process.exit(0));
+    void stack.close().then(() => emulator?.stop()).then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/** With BROKER_CACHE=firestore and no FIRESTORE_EMULATOR_HOST, an emulator of this process's own. */
+async function firestoreFor(env: NodeJS.ProcessEnv): Promise<FirestoreEmulator | undefined> {
+  if (env.BROKER_CACHE !== 'firestore' || process.env.FIRESTORE_EMULATOR_HOST) return undefined;
+  const emulator = await startFirestoreEmulator();
+  process.env.FIRESTORE_EMULATOR_HOST = emulator.host;
+  return emulator;
+}
+
+function stateLines(env: NodeJS.ProcessEnv, emulator: FirestoreEmulator | undefined, policyFile: string, issuerUrl: string): string[] {
+  if (env.BROKER_CACHE !== 'firestore') {
+    return [`  shared state     ${env.BROKER_CACHE === 'none' ? 'none (no cache)' : 'memory: this process only'}   (BROKER_CACHE=firestore shares it through the Firestore emulator)`];
+  }
+  const host = process.env.FIRESTORE_EMULATOR_HOST ?? '';
+  const key = env.BROKER_CACHE_LOCAL_KEY ? 'BROKER_CACHE_LOCAL_KEY' : 'the fixed development key (in place of Cloud KMS)';
+  return [
+    `  shared state     Firestore emulator ${host} (${emulator ? 'started here, stops with it' : 'from FIRESTORE_EMULATOR_HOST'}); cache entries wrapped with ${key}`,
+    '',
+    'A second instance sharing limits, single-use assertions and the cache:',
+    '',
+    `FIRESTORE_EMULATOR_HOST=${host} BROKER_CACHE=firestore PORT=8090 \\`,
+    `  BROKER_ISSUER_URL=${issuerUrl} BROKER_POLICY_FILE=${policyFile} npm start`,
+  ];
 }
 
 main().catch((err: unknown) => {
