@@ -114,6 +114,7 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
     BROKER_MODE: 'development',
     BROKER_POLICY_FILE: policyFile,
     BROKER_IAM_ENDPOINT: google.url,
+    BROKER_STS_ENDPOINT: google.url,
     BROKER_DEV_SOURCE_TOKEN: DEV_SOURCE_TOKEN,
     ...sharedStateEnv(options.env ?? {}),
     ...options.env,

@@ -16,7 +16,7 @@ import { startFirestoreEmulator, type FirestoreEmulator } from './firestore-emul
 import { startDevStack } from './dev-stack';
 
 /** What development mode sets itself; the rest of BROKER_* comes from the environment. */
-const OWN_SETTINGS = new Set(['BROKER_MODE', 'BROKER_IAM_ENDPOINT', 'BROKER_DEV_SOURCE_TOKEN', 'BROKER_POLICY_FILE']);
+const OWN_SETTINGS = new Set(['BROKER_MODE', 'BROKER_IAM_ENDPOINT', 'BROKER_STS_ENDPOINT', 'BROKER_DEV_SOURCE_TOKEN', 'BROKER_POLICY_FILE']);
 
 async function main(): Promise<void> {
   const started = Date.now();

@@ -20,7 +20,7 @@ import { tokenExchange } from './grants/token-exchange';
 import { clientCredentials } from './grants/client-credentials';
 import { jwtBearer } from './grants/jwt-bearer';
 import type { AuthenticatePrincipal, GrantType } from './grants/token-request';
-import { authenticateClient, type ClientAuthContext, type ClientCredentials } from './identity/client-authentication';
+import { authenticateClient, type ClientAuthContext, type ClientCredentials, type OnClientIdentified } from './identity/client-authentication';
 import type { LimitSpec, RateLimiter } from './limits/rate-limiter';
 import type { TokenParams } from './token-params';
 import type { Minter } from './mint/minter';
@@ -92,15 +92,19 @@ export function createBroker(deps: BrokerDependencies): Broker {
   async function exchangeWithin(deadline: Deadline, params: TokenParams, record: ExchangeRecord, credentials: ClientCredentials): Promise<TokenResponse> {
     const [authenticatePrincipal, declared] = parseRequest(params, record);
     record.policyVersion = deps.policy.version;
+    const identified = recordClient(record);
 
-    const client = await authenticate(declared, credentials, record, deadline);
-    const request = await authenticatePrincipal({ policy: deps.policy, clientAuth, client, record, deadline, now, maxTokenBytes: deps.maxTokenBytes });
+    const client = await authenticate(declared, credentials, identified, deadline);
+    const request = await authenticatePrincipal({ policy: deps.policy, clientAuth, client, record, identified, deadline, now, maxTokenBytes: deps.maxTokenBytes });
     const { principal } = request;
     record.principal = { issuer: principal.issuer, subject: principal.subject };
 
     const selection = selectWithTrace(principal, request.audience, request.client, record);
     record.auditClaims = pickAuditClaims(principal.claims, selection.rule.auditClaims);
-    const grant = resolveGrant(selection.rule, request.scopes, request.lifetimeSeconds);
+    const grant = resolveGrant(selection.rule, request.scopes, request.lifetimeSeconds, {
+      values: { claims: principal.claims, clientId: request.client?.subject },
+      requested: request.accessBoundary,
+    });
     record.grant = grant;
     await enforceLimits(selection.rule, principal, client, deadline);
 
@@ -125,7 +129,9 @@ export function createBroker(deps: BrokerDependencies): Broker {
       const event = { event: 'upstream_mint', trigger, serviceAccount: grant.serviceAccount, scopes: grant.scopes, lifetimeSeconds: grant.lifetimeSeconds } as const;
       try {
         // A refresh runs after its request has been answered: it gets a deadline of its own.
-        const minted = await deps.minter.mintAccessToken(grant, trigger === 'request' ? deadline : new Deadline(deadline.budgetMs));
+        const budget = trigger === 'request' ? deadline : new Deadline(deadline.budgetMs);
+        const impersonated = await deps.minter.mintAccessToken(grant, budget);
+        const minted = grant.accessBoundary ? await deps.minter.downscope(impersonated, grant.accessBoundary, budget) : impersonated;
         recordAuthEvent(deps.audit, { ...event, outcome: 'success', latencyMs: now() - mintedAtMs, attempts: minted.attempts ?? 1, tokenSha256: sha256Fingerprint(minted.accessToken) });
         return { accessToken: minted.accessToken, mintedAtMs, expiresAtMs: minted.expiresAtMs };
       } catch (err) {
@@ -147,6 +153,7 @@ export function createBroker(deps: BrokerDependencies): Broker {
       scopes: grant.scopes,
       delegates: grant.delegates,
       lifetimeSeconds: grant.lifetimeSeconds,
+      accessBoundary: grant.accessBoundary,
     });
     const result = await deps.cache.obtain(
       key,
@@ -159,17 +166,15 @@ export function createBroker(deps: BrokerDependencies): Broker {
     return result.token;
   }
 
-  /** Step 2: client credentials, when the request carries any. */
-  async function authenticate(params: TokenParams, credentials: ClientCredentials, record: ExchangeRecord, deadline: Deadline): Promise<Principal | undefined> {
+  /** Step 2: client credentials, when the request carries any (the record names the client once its credential verifies). */
+  async function authenticate(params: TokenParams, credentials: ClientCredentials, identified: OnClientIdentified, deadline: Deadline): Promise<Principal | undefined> {
     if (!clientAuth) {
       if (credentials.basic || credentials.apiKey !== undefined || params.has('client_secret') || params.has('client_assertion')) {
         throw new BrokerError('invalid_client', 'this broker has no registered clients', { reason: 'no_clients' });
       }
       return undefined;
     }
-    const client = await authenticateClient(params, credentials, clientAuth, deadline);
-    if (client) record.client = { id: client.subject, authMethod: String(client.claims.auth_method), apiKeyId: client.claims.api_key_id as string | undefined };
-    return client;
+    return authenticateClient(params, credentials, clientAuth, deadline, identified);
   }
 
   /** The rule's per-principal limits, then the client's own. Over either: 429 with Retry-After. */
@@ -205,6 +210,17 @@ export function createBroker(deps: BrokerDependencies): Broker {
   }
 
   return { policy: deps.policy, issuerUrl: deps.issuerUrl, grantTypes: [...GRANT_TYPES.keys()], exchange, close: async () => deps.cache?.close() };
+}
+
+/**
+ * Fills in `record.client` as soon as a client's credential verifies, so every refusal after
+ * that point names it. The first one stays: a jwt-bearer assertion's client is recorded only
+ * when the request authenticated no client (another one is refused as `client_mismatch`).
+ */
+function recordClient(record: ExchangeRecord): OnClientIdentified {
+  return ({ id, authMethod, apiKeyId }) => {
+    record.client ??= apiKeyId === undefined ? { id, authMethod } : { id, authMethod, apiKeyId };
+  };
 }
 
 /** The grant type's principal step for this request, and the parameters it declares (all others are dropped). */

@@ -12,7 +12,12 @@ export interface ExchangeRecord {
   /** SHA-256 of the presented subject token, recorded before it is verified. */
   subjectTokenSha256?: string;
   principal?: { issuer: string; subject: string };
-  /** The authenticated client, when the request carried client credentials. */
+  /**
+   * The client whose credential verified (secret, API key, assertion signature), recorded at
+   * that moment: refusals after it (an expired or restricted API key, a mismatching
+   * `client_id`, a replayed assertion, policy, rate limits) name it too. Never a claimed id
+   * whose credential did not verify.
+   */
   client?: { id: string; authMethod: string; apiKeyId?: string };
   /** The verified claims the matched rule lists under `audit_claims`, encoded and capped. */
   auditClaims?: Record<string, string>;

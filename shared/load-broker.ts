@@ -98,6 +98,7 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
       audit,
       minter: createImpersonatedMinter({
         endpoint: config.iamEndpoint,
+        stsEndpoint: config.stsEndpoint,
         source: config.source,
         resilience: options.resilience?.upstream,
         onCircuitTransition: (transition) => recordAuthEvent(audit, {

@@ -46,7 +46,7 @@ export const REFUSAL_REASONS = {
   malformed_scope: { codes: ['invalid_scope'], meaning: '`scope` has characters outside RFC 6749 §3.3, or names no scope' },
   too_many_scopes: { codes: ['invalid_scope'], meaning: '`scope` names more scopes than the broker accepts' },
   duplicate_scope: { codes: ['invalid_scope'], meaning: '`scope` names a scope twice' },
-  malformed_options: { codes: ['invalid_request'], meaning: '`options` is not a JSON object, or its `lifetimeSeconds` not a positive integer' },
+  malformed_options: { codes: ['invalid_request'], meaning: '`options` is not a JSON object, its `lifetimeSeconds` not a positive integer, or its `accessBoundary` not an access boundary' },
   unsupported_options: { codes: ['invalid_request'], meaning: '`options` has keys other than `lifetimeSeconds` and `userProject`' },
   lifetime_too_short: { codes: ['invalid_request'], meaning: 'the requested lifetime is below the minimum' },
 
@@ -99,6 +99,8 @@ export const REFUSAL_REASONS = {
   unknown_audience: { codes: ['invalid_target'], meaning: '`audience` names no rule id or service account' },
   no_rule_matched: { codes: ['access_denied'], meaning: 'no rule grants this principal a token (default deny)' },
   scope_not_allowed: { codes: ['invalid_scope'], meaning: "a requested scope is not among the matched rule's scopes" },
+  boundary_value_refused: { codes: ['invalid_grant'], meaning: "a claim an access-boundary placeholder names is missing, not a string, or does not match the placeholder's pattern" },
+  boundary_not_within_rule: { codes: ['invalid_target'], meaning: "the access boundary in `options` is not within the matched rule's boundary (another resource, more permissions, another condition)" },
 
   // Rate limits.
   limit_requests_per_minute: { codes: ['slow_down'], meaning: "the rule's or client's `requests_per_minute` is used up" },

@@ -7,8 +7,13 @@
  * AuditLog is created, not on the module's cold-start path; entries written before it is
  * ready are queued and flushed in order as soon as it is. Should it fail to load, entries are
  * printed in the same shape by hand rather than lost.
+ *
+ * `logName` is `projects/PROJECT/logs/token-broker-audit` when the project is known
+ * (GOOGLE_CLOUD_PROJECT, which the deployment sets) and left out when it is not: without a
+ * project the library would write its template placeholder (`projects/{{projectId}}/…`), and
+ * no fallback project would be true. Both paths, the library's and the hand-written one, agree.
  */
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import type { TraceContext } from './trace-context';
 
 export const AUDIT_LOG_NAME = 'token-broker-audit';
@@ -33,7 +38,7 @@ export interface AuditMetadata {
 }
 
 export interface AuditLogOptions {
-  /** Google Cloud project: makes `logName` and trace resource names complete. */
+  /** Google Cloud project: makes `logName` and trace resource names complete. Without it, entries carry no `logName`. */
   projectId?: string;
   logName?: string;
   /** Where lines go (default process.stdout); tests capture them here. */
@@ -86,7 +91,8 @@ export class AuditLog {
       const { Logging } = await import('@google-cloud/logging');
       const logging = new Logging({ projectId: this.projectId || undefined });
       if (this.projectId) logging.projectId = this.projectId;
-      this.sink = logging.logSync(this.logName, this.transport, { useMessageField: false }) as unknown as LogSyncLike;
+      const transport = this.projectId ? this.transport : withoutLogName(this.transport);
+      this.sink = logging.logSync(this.logName, transport, { useMessageField: false }) as unknown as LogSyncLike;
     } catch {
       this.sink = undefined;
     }
@@ -123,7 +129,7 @@ export class AuditLog {
       'logging.googleapis.com/trace': trace ? this.traceName(trace.traceId) : undefined,
       'logging.googleapis.com/spanId': trace?.spanId,
       'logging.googleapis.com/trace_sampled': trace?.sampled,
-      logName: `projects/${this.projectId || '-'}/logs/${encodeURIComponent(this.logName)}`,
+      logName: this.projectId ? `projects/${this.projectId}/logs/${encodeURIComponent(this.logName)}` : undefined,
     };
     try {
       this.transport.write(`${JSON.stringify(line)}\n`);
@@ -131,4 +137,31 @@ export class AuditLog {
       // see write()
     }
   }
+}
+
+/**
+ * LogSync always writes a `logName`; without a project it is `projects/{{projectId}}/logs/…`,
+ * the library's template placeholder. This transport drops it from each line (one JSON object
+ * per write, LogSync's contract) and never fails: a line it cannot read passes unchanged.
+ */
+function withoutLogName(target: Writable): Writable {
+  return new Writable({
+    decodeStrings: false,
+    write(chunk: string | Buffer, _encoding, done) {
+      let line = String(chunk);
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        delete entry.logName;
+        line = `${JSON.stringify(entry)}\n`;
+      } catch {
+        // not an entry: written as it came
+      }
+      try {
+        target.write(line);
+      } catch {
+        // see AuditLog.write()
+      }
+      done();
+    },
+  });
 }

@@ -2,6 +2,8 @@
  * The one audit entry written for every token-endpoint request, whatever its outcome,
  * assembled from the request's ExchangeRecord at the end. It holds fingerprints, never tokens.
  */
+import { canonicalJson } from '../canonical-json';
+import { sha256Fingerprint } from '../fingerprint';
 import { DEFAULTS } from '../config/defaults';
 import type { BrokerError } from '../errors';
 import { wireErrorCode } from '../errors';
@@ -74,6 +76,10 @@ export function exchangeAuditEntry(
       scopes: record.grant.scopes,
       lifetimeSeconds: record.grant.lifetimeSeconds,
       delegates: record.grant.delegates,
+      accessBoundary: record.grant.accessBoundary && {
+        sha256: sha256Fingerprint(canonicalJson(record.grant.accessBoundary)),
+        resources: record.grant.accessBoundary.accessBoundaryRules.map((rule) => capString(rule.availableResource)),
+      },
     },
     cache: record.cache && { outcome: record.cache, refreshStarted: record.cacheRefreshStarted === true },
     tokenSha256: record.tokenSha256,

@@ -12,6 +12,12 @@ export const DEFAULTS = {
   maxParamBytes: 4 * 1024,
   /** Most scopes one request may name. */
   maxScopes: 32,
+  /** What a claim must look like to fill an access-boundary placeholder (a rule may set its own pattern per placeholder). */
+  boundaryPlaceholderPattern: '^[A-Za-z0-9._-]{1,63}$',
+  /** Most rules in an access boundary (Google's limit). */
+  maxAccessBoundaryRules: 10,
+  /** Google STS, where access boundaries are applied. */
+  stsEndpoint: 'https://sts.googleapis.com',
   /** Most parameters one token request may carry. */
   maxParameters: 32,
   /** Longest parameter name accepted (the longest the broker reads has 21 characters). */

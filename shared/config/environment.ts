@@ -51,6 +51,7 @@ export interface BrokerConfig {
   readonly policyFile: string;
   readonly issuerUrl?: string;
   readonly iamEndpoint: string;
+  readonly stsEndpoint: string;
   readonly maxLifetimeSeconds: number;
   readonly source: SourceCredentials;
   readonly network: NetworkPolicy;
@@ -64,11 +65,14 @@ export function readBrokerConfig(env: NodeJS.ProcessEnv = process.env): BrokerCo
   if (!policyFile) throw new ConfigurationError('BROKER_POLICY_FILE must name the trust-policy file');
   const iamEndpoint = env.BROKER_IAM_ENDPOINT || DEFAULTS.iamCredentialsEndpoint;
   checkEndpoint('BROKER_IAM_ENDPOINT', iamEndpoint, development);
+  const stsEndpoint = env.BROKER_STS_ENDPOINT || DEFAULTS.stsEndpoint;
+  checkEndpoint('BROKER_STS_ENDPOINT', stsEndpoint, development);
   return {
     mode,
     policyFile,
     issuerUrl: readIssuerUrl(env.BROKER_ISSUER_URL, development),
     iamEndpoint: iamEndpoint.replace(/\/+$/, ''),
+    stsEndpoint: stsEndpoint.replace(/\/+$/, ''),
     maxLifetimeSeconds: readSeconds(
       'BROKER_MAX_LIFETIME_SECONDS', env.BROKER_MAX_LIFETIME_SECONDS,
       DEFAULTS.maxTokenLifetimeSecondsCeiling, DEFAULTS.minTokenLifetimeSeconds, DEFAULTS.maxTokenLifetimeSecondsCeiling,

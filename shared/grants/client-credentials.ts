@@ -9,7 +9,7 @@ export const clientCredentials: GrantType = {
   grantType: GRANT_TYPE_CLIENT_CREDENTIALS,
   parameters: ['grant_type', 'scope', 'audience', 'options', ...CLIENT_AUTH_PARAMETERS],
   parse(params) {
-    const request = { audience: optional(params, 'audience'), scopes: parseScope(params.get('scope')), lifetimeSeconds: parseOptions(params.get('options')) };
+    const request = { audience: optional(params, 'audience'), scopes: parseScope(params.get('scope')), ...parseOptions(params.get('options')) };
     return async ({ client }) => {
       if (!client) throw new BrokerError('invalid_client', 'client authentication is required for client_credentials', { reason: 'client_auth_required' });
       return { principal: client, client, ...request };

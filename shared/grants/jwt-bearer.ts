@@ -11,11 +11,11 @@ export const jwtBearer: GrantType = {
   parameters: ['grant_type', 'assertion', 'scope', 'audience', 'options', ...CLIENT_AUTH_PARAMETERS],
   parse(params) {
     const assertion = required(params, 'assertion');
-    const request = { audience: optional(params, 'audience'), scopes: parseScope(params.get('scope')), lifetimeSeconds: parseOptions(params.get('options')) };
-    return async ({ clientAuth, client, record, deadline }) => {
+    const request = { audience: optional(params, 'audience'), scopes: parseScope(params.get('scope')), ...parseOptions(params.get('options')) };
+    return async ({ clientAuth, client, record, identified, deadline }) => {
       record.subjectTokenSha256 = sha256Fingerprint(assertion);
       if (!clientAuth) throw new BrokerError('invalid_grant', 'no client may present assertions to this broker', { reason: 'no_clients' });
-      const asserted = await clientFromGrantAssertion(assertion, clientAuth, deadline);
+      const asserted = await clientFromGrantAssertion(assertion, clientAuth, deadline, identified);
       if (client && client.subject !== asserted.subject) {
         throw new BrokerError('invalid_grant', 'the assertion is for another client', { reason: 'client_mismatch' });
       }

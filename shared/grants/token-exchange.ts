@@ -32,7 +32,7 @@ export const tokenExchange: GrantType = {
       throw invalidRequest('delegation with actor_token is not supported', 'actor_token_unsupported');
     }
     if (optional(params, 'resource') !== undefined) throw invalidRequest('the resource parameter is not supported; use audience', 'resource_unsupported');
-    const request = { audience: optional(params, 'audience'), scopes: parseScope(optional(params, 'scope')), lifetimeSeconds: parseOptions(params.get('options')) };
+    const request = { audience: optional(params, 'audience'), scopes: parseScope(optional(params, 'scope')), ...parseOptions(params.get('options')) };
     return async ({ policy, client, record, deadline, now, maxTokenBytes }) => {
       record.subjectTokenType = subjectTokenType;
       record.subjectTokenSha256 = sha256Fingerprint(subjectToken);

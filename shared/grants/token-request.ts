@@ -5,8 +5,9 @@
  * and never looks inside.
  */
 import type { ExchangeRecord } from '../exchange-record';
-import type { ClientAuthContext } from '../identity/client-authentication';
+import type { ClientAuthContext, OnClientIdentified } from '../identity/client-authentication';
 import type { Principal } from '../identity/principal';
+import type { AccessBoundaryWire } from '../policy/access-boundary';
 import type { CompiledPolicy } from '../policy/compiled-policy';
 import type { Deadline } from '../resilience/deadline';
 import type { TokenParams } from '../token-params';
@@ -18,6 +19,8 @@ export interface GrantContext {
   /** The client the request authenticated as (client credentials in the request), if any. */
   readonly client?: Principal;
   readonly record: ExchangeRecord;
+  /** Records a client whose credential verified (the jwt-bearer assertion's), so later refusals name it. */
+  readonly identified: OnClientIdentified;
   readonly deadline: Deadline;
   readonly now: () => number;
   readonly maxTokenBytes?: number;
@@ -32,6 +35,8 @@ export interface GrantOutcome {
   /** Undefined when the caller sent no `scope`. */
   readonly scopes?: readonly string[];
   readonly lifetimeSeconds?: number;
+  /** A narrower boundary asked for in `options`. */
+  readonly accessBoundary?: AccessBoundaryWire;
 }
 
 /** Authenticates the principal of a parsed request and fills in the record. */

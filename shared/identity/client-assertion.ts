@@ -15,7 +15,7 @@
  * taken last, so an assertion that fails anything else neither consumes its `jti` nor
  * occupies the replay store (garbage cannot fill it).
  */
-import { decodeJwt, jwtVerify, type JWTVerifyGetKey, type ProtectedHeaderParameters } from 'jose';
+import { decodeJwt, errors as joseErrors, jwtVerify, type JWTVerifyGetKey, type ProtectedHeaderParameters } from 'jose';
 import { DEFAULTS } from '../config/defaults';
 import { BrokerError } from '../errors';
 import type { ReasonFor } from '../refusal-reasons';
@@ -48,6 +48,11 @@ export interface AssertionCheck {
   errorCode: 'invalid_grant' | 'invalid_client';
   /** When client_id was also sent, the assertion must be for that client. */
   expectedClientId?: string;
+  /**
+   * Told the client's id once the signature has verified with that client's key: the refusals
+   * after that point (times, audience, lifetime, `jti`, replay) are refusals of a known client.
+   */
+  onSignatureVerified?: (clientId: string) => void;
   /** The request's deadline: the single-use check waits no longer. */
   deadline?: Deadline;
   currentDate?: Date;
@@ -112,9 +117,11 @@ export async function verifyClientAssertion(assertion: string, check: AssertionC
       currentDate: check.currentDate,
     }));
   } catch (err) {
+    if (signatureVerified(err)) check.onSignatureVerified?.(client.id);
     // Key outages become 503 temporarily_unavailable there; everything else a refusal.
     throw recode(verificationError(err, client.id));
   }
+  check.onSignatureVerified?.(client.id);
   let verified: ReturnType<typeof toClaims>;
   try {
     verified = toClaims(payload);
@@ -164,6 +171,11 @@ export async function verifyClientAssertion(assertion: string, check: AssertionC
 function audienceAccepted(aud: string | readonly string[], audiences: readonly string[]): boolean {
   if (typeof aud === 'string') return audiences.includes(aud);
   return aud.length === 1 && audiences.includes(aud[0] as string);
+}
+
+/** jose checks the claims set (times, required claims) only after the signature has verified (jwt/verify.js). */
+function signatureVerified(err: unknown): boolean {
+  return err instanceof joseErrors.JWTExpired || err instanceof joseErrors.JWTClaimValidationFailed;
 }
 
 /** `checkCompactJws` (size, no JWE, canonical compact form, decodable header with an `alg`) and `checkClaimsSetText` (UTF-8 JSON claims), with their codes recast. */

@@ -8,6 +8,12 @@
  *   private_key_jwt       client_assertion_type=…:client-assertion-type:jwt-bearer + client_assertion
  *   api_key               x-goog-api-key header (never the query string)
  * More than one method in one request is refused (RFC 6749 §2.3).
+ *
+ * The client is reported (OnClientIdentified) as soon as its credential has verified: the
+ * secret, the API key's hash, the assertion's signature. The checks that may still refuse it
+ * come after (an API key's expiry, address and origin; a `client_id` naming another client; an
+ * assertion's times, audience and single use), so their refusals name the client. A claimed
+ * id whose credential did not verify is never reported.
  */
 import ipaddr from 'ipaddr.js';
 import { DEFAULTS } from '../config/defaults';
@@ -49,6 +55,19 @@ export interface ClientAuthContext {
   now: () => number;
 }
 
+/** A client whose credential has verified. */
+export interface IdentifiedClient {
+  readonly id: string;
+  readonly authMethod: ClientAuthMethod;
+  /** The public id of the API key (`api_key`). */
+  readonly apiKeyId?: string;
+}
+
+/** Receives the client once its credential has verified, before the checks that may still refuse it. */
+export type OnClientIdentified = (client: IdentifiedClient) => void;
+
+const ignore: OnClientIdentified = () => undefined;
+
 /** Parameters client authentication reads; every grant type declares them. */
 export const CLIENT_AUTH_PARAMETERS = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'] as const;
 
@@ -58,7 +77,13 @@ const DUMMY_HASH = parseSecretHash(
 );
 
 /** The client the request authenticates as, or undefined when it carries no client credentials. */
-export async function authenticateClient(params: TokenParams, credentials: ClientCredentials, ctx: ClientAuthContext, deadline?: Deadline): Promise<Principal | undefined> {
+export async function authenticateClient(
+  params: TokenParams,
+  credentials: ClientCredentials,
+  ctx: ClientAuthContext,
+  deadline?: Deadline,
+  identified: OnClientIdentified = ignore,
+): Promise<Principal | undefined> {
   const methods = presentMethods(params, credentials);
   if (methods.length > 1) throw invalidRequest('use exactly one client authentication method', 'multiple_client_auth');
   const clientIdParam = params.get('client_id');
@@ -68,15 +93,15 @@ export async function authenticateClient(params: TokenParams, credentials: Clien
     case 'client_secret_basic': {
       const { clientId, clientSecret } = credentials.basic as { clientId: string; clientSecret: string };
       if (clientIdParam !== undefined && clientIdParam !== clientId) throw invalidRequest('client_id does not match the Authorization header', 'client_id_mismatch');
-      return bySecret(clientId, clientSecret, 'client_secret_basic', ctx);
+      return bySecret(clientId, clientSecret, 'client_secret_basic', ctx, identified);
     }
     case 'client_secret_post':
       if (!clientIdParam) throw invalidRequest('client_secret requires client_id', 'missing_parameter');
-      return bySecret(clientIdParam, params.get('client_secret') ?? '', 'client_secret_post', ctx);
+      return bySecret(clientIdParam, params.get('client_secret') ?? '', 'client_secret_post', ctx, identified);
     case 'private_key_jwt':
-      return byAssertion(params, ctx, deadline);
+      return byAssertion(params, ctx, identified, deadline);
     case 'api_key': {
-      const client = await byApiKey(credentials, ctx);
+      const client = await byApiKey(credentials, ctx, identified);
       if (clientIdParam !== undefined && clientIdParam !== client.subject) throw invalidRequest('client_id does not match the API key', 'client_id_mismatch');
       return client;
     }
@@ -92,7 +117,7 @@ function presentMethods(params: TokenParams, credentials: ClientCredentials): Cl
   return methods;
 }
 
-async function bySecret(clientId: string, secret: string, method: ClientAuthMethod, ctx: ClientAuthContext): Promise<Principal> {
+async function bySecret(clientId: string, secret: string, method: ClientAuthMethod, ctx: ClientAuthContext, identified: OnClientIdentified): Promise<Principal> {
   const delay = ctx.throttle.delayMs(clientId);
   if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
   const client = ctx.policy.clients.get(clientId);
@@ -112,11 +137,12 @@ async function bySecret(clientId: string, secret: string, method: ClientAuthMeth
     if (client) ctx.throttle.recordFailure(clientId);
     throw invalidClient('client authentication failed', 'bad_client_secret', method === 'client_secret_basic');
   }
+  identified({ id: client.id, authMethod: method });
   ctx.throttle.recordSuccess(clientId);
   return clientPrincipal(client, method, secret);
 }
 
-async function byAssertion(params: TokenParams, ctx: ClientAuthContext, deadline?: Deadline): Promise<Principal> {
+async function byAssertion(params: TokenParams, ctx: ClientAuthContext, identified: OnClientIdentified, deadline?: Deadline): Promise<Principal> {
   if (params.get('client_assertion_type') !== CLIENT_ASSERTION_TYPE) {
     throw invalidRequest(`client_assertion_type must be ${CLIENT_ASSERTION_TYPE}`, 'unsupported_client_assertion_type');
   }
@@ -128,6 +154,7 @@ async function byAssertion(params: TokenParams, ctx: ClientAuthContext, deadline
     replay: ctx.replay,
     errorCode: 'invalid_client',
     expectedClientId: params.get('client_id'),
+    onSignatureVerified: (id) => identified({ id, authMethod: 'private_key_jwt' }),
     currentDate: new Date(ctx.now()),
     deadline,
   });
@@ -136,12 +163,13 @@ async function byAssertion(params: TokenParams, ctx: ClientAuthContext, deadline
 }
 
 /** RFC 7523 §2.1: the jwt-bearer grant's `assertion` proves the client itself. */
-export async function clientFromGrantAssertion(assertion: string, ctx: ClientAuthContext, deadline?: Deadline): Promise<Principal> {
+export async function clientFromGrantAssertion(assertion: string, ctx: ClientAuthContext, deadline?: Deadline, identified: OnClientIdentified = ignore): Promise<Principal> {
   const verified = await verifyClientAssertion(assertion, {
     clients: ctx.policy.assertionClients,
     audiences: ctx.audiences,
     replay: ctx.replay,
     errorCode: 'invalid_grant',
+    onSignatureVerified: (id) => identified({ id, authMethod: 'jwt_bearer' }),
     currentDate: new Date(ctx.now()),
     deadline,
   });
@@ -149,12 +177,13 @@ export async function clientFromGrantAssertion(assertion: string, ctx: ClientAut
   return clientPrincipal(client, 'jwt_bearer', assertion, verified.expiresAt);
 }
 
-async function byApiKey(credentials: ClientCredentials, ctx: ClientAuthContext): Promise<Principal> {
+async function byApiKey(credentials: ClientCredentials, ctx: ClientAuthContext, identified: OnClientIdentified): Promise<Principal> {
   // A malformed key or an unknown key id (ids are public) is refused without hashing: no
   // scrypt is spent on input whose shape alone rules it out.
   const parsed = parseApiKey(credentials.apiKey ?? '');
   const key = parsed && ctx.policy.apiKeys.get(parsed.id);
   if (!parsed || !key || !(await ctx.secrets.verify(parsed.secret, key.hash))) throw invalidClient('API key not valid', 'bad_api_key', false);
+  identified({ id: key.clientId, authMethod: 'api_key', apiKeyId: key.id });
   if (key.expiresAtMs !== undefined && key.expiresAtMs <= ctx.now()) throw invalidClient('API key expired', 'api_key_expired', false);
   checkApiKeyRestrictions(key, credentials);
   const client = ctx.policy.clients.get(key.clientId) as ClientRecord;

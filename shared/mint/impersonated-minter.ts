@@ -17,6 +17,8 @@ import type { SourceCredentials } from '../config/environment';
 import { CircuitBreaker, CircuitOpenError, type CircuitBreakerSettings, type CircuitTransition } from '../resilience/circuit-breaker';
 import { Deadline } from '../resilience/deadline';
 import { RetriesExhausted, withRetries, type RetryPolicy } from '../resilience/retry';
+import type { AccessBoundaryWire } from '../policy/access-boundary';
+import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN } from '../oauth-uris';
 import type { Minter, MintedToken, MintRequest } from './minter';
 import { callerError, describeUpstreamFailure, UpstreamFailure } from './upstream-error';
 
@@ -33,6 +35,8 @@ export interface UpstreamResilience {
 export interface ImpersonatedMinterOptions {
   /** IAM Credentials base URL, e.g. https://iamcredentials.googleapis.com. */
   endpoint: string;
+  /** Google STS base URL (default DEFAULTS.stsEndpoint), for access boundaries. */
+  stsEndpoint?: string;
   source: SourceCredentials;
   resilience?: Partial<UpstreamResilience>;
   /** Circuit state changes, for the audit trail. */
@@ -60,51 +64,91 @@ export function createImpersonatedMinter(options: ImpersonatedMinterOptions): Mi
   });
   const baseUrl = options.endpoint.replace(/\/+$/, '');
 
-  async function callOnce(request: MintRequest, timeoutMs: number): Promise<MintedToken> {
+  const stsUrl = `${(options.stsEndpoint ?? DEFAULTS.stsEndpoint).replace(/\/+$/, '')}/v1/token`;
+
+  /** IAM Credentials generateAccessToken, authenticated as the broker itself. */
+  async function generateAccessToken(request: MintRequest, signal: AbortSignal): Promise<MintedToken> {
     const client = await source();
-    const url = `${baseUrl}/v1/projects/-/serviceAccounts/${request.serviceAccount}:generateAccessToken`;
-    const signal = AbortSignal.timeout(timeoutMs);
-    let data: unknown;
-    try {
-      ({ data } = await raceSignal(client.request<unknown>({
-        url,
-        method: 'POST',
-        data: {
-          delegates: request.delegates.map((email) => `projects/-/serviceAccounts/${email}`),
-          scope: [...request.scopes],
-          lifetime: `${request.lifetimeSeconds}s`,
-        },
-        retry: false,
-        signal,
-      }), signal));
-    } catch (err) {
-      throw describeUpstreamFailure(err, 'generateAccessToken', signal.aborted);
-    }
+    const { data } = await raceSignal(client.request<unknown>({
+      url: `${baseUrl}/v1/projects/-/serviceAccounts/${request.serviceAccount}:generateAccessToken`,
+      method: 'POST',
+      data: {
+        delegates: request.delegates.map((email) => `projects/-/serviceAccounts/${email}`),
+        scope: [...request.scopes],
+        lifetime: `${request.lifetimeSeconds}s`,
+      },
+      retry: false,
+      signal,
+    }), signal);
     return parseGenerateAccessToken(data);
   }
 
-  return {
-    async mintAccessToken(request: MintRequest, deadline = new Deadline(DEFAULTS.requestDeadlineMs)): Promise<MintedToken> {
+  /**
+   * STS token exchange with an access boundary (what google-auth-library's DownscopedClient
+   * sends, which cannot be pointed at another endpoint). The subject token authenticates the
+   * call, so it goes through the library's bare transport, without the broker's credentials.
+   */
+  async function exchangeAtSts(token: MintedToken, boundary: AccessBoundaryWire, signal: AbortSignal): Promise<MintedToken> {
+    const client = await source();
+    const { data } = await raceSignal(client.transporter.request<unknown>({
+      url: stsUrl,
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      data: new URLSearchParams({
+        grant_type: GRANT_TYPE_TOKEN_EXCHANGE,
+        requested_token_type: TOKEN_TYPE_ACCESS_TOKEN,
+        subject_token_type: TOKEN_TYPE_ACCESS_TOKEN,
+        subject_token: token.accessToken,
+        options: JSON.stringify({ accessBoundary: boundary }),
+      }).toString(),
+      retry: false,
+      signal,
+    }), signal);
+    return { accessToken: parseStsToken(data), expiresAtMs: token.expiresAtMs };
+  }
+
+  /** One upstream operation with the minter's retries, breaker and per-attempt timeout, inside the deadline. */
+  async function resilient(operation: string, call: (signal: AbortSignal) => Promise<MintedToken>, deadline: Deadline): Promise<MintedToken> {
+    const attempt = async () => {
+      const signal = AbortSignal.timeout(Math.max(1, Math.floor(Math.min(settings.attemptTimeoutMs, deadline.remainingMs()))));
       try {
-        const { value, attempts } = await withRetries(
-          () => breaker.run(() => callOnce(request, Math.max(1, Math.floor(Math.min(settings.attemptTimeoutMs, deadline.remainingMs()))))),
-          {
-            policy: settings.retry,
-            deadline,
-            random: settings.random,
-            classify: (err) => ({
-              retryable: err instanceof UpstreamFailure && err.retryable,
-              retryAfterMs: err instanceof UpstreamFailure && err.options.retryAfterSeconds !== undefined ? err.options.retryAfterSeconds * 1000 : undefined,
-            }),
-          },
-        );
-        return { ...value, attempts };
+        return await call(signal);
       } catch (err) {
-        if (err instanceof RetriesExhausted) throw callerError(err.lastError, err.attempts);
-        throw callerError(err, err instanceof CircuitOpenError ? 0 : 1);
+        throw describeUpstreamFailure(err, operation, signal.aborted);
       }
-    },
+    };
+    try {
+      const { value, attempts } = await withRetries(() => breaker.run(attempt), {
+        policy: settings.retry,
+        deadline,
+        random: settings.random,
+        classify: (err) => ({
+          retryable: err instanceof UpstreamFailure && err.retryable,
+          retryAfterMs: err instanceof UpstreamFailure && err.options.retryAfterSeconds !== undefined ? err.options.retryAfterSeconds * 1000 : undefined,
+        }),
+      });
+      return { ...value, attempts };
+    } catch (err) {
+      if (err instanceof RetriesExhausted) throw callerError(err.lastError, err.attempts, operation);
+      throw callerError(err, err instanceof CircuitOpenError ? 0 : 1, operation);
+    }
+  }
+
+  return {
+    mintAccessToken: (request, deadline = new Deadline(DEFAULTS.requestDeadlineMs)) =>
+      resilient('generateAccessToken', (signal) => generateAccessToken(request, signal), deadline),
+    downscope: (token, boundary, deadline = new Deadline(DEFAULTS.requestDeadlineMs)) =>
+      resilient('sts token exchange', (signal) => exchangeAtSts(token, boundary, signal), deadline),
   };
+}
+
+/** The `access_token` of STS's RFC 8693 answer, or an UpstreamFailure. */
+function parseStsToken(data: unknown): string {
+  const accessToken = typeof data === 'object' && data !== null ? (data as Record<string, unknown>).access_token : undefined;
+  if (typeof accessToken !== 'string' || accessToken.length === 0) {
+    throw new UpstreamFailure('upstream_malformed', 'sts token exchange: HTTP 200 without a usable access_token');
+  }
+  return accessToken;
 }
 
 /** proto3 JSON `{accessToken, expireTime}` (RFC 3339), or an UpstreamFailure. */

@@ -1,4 +1,5 @@
 /** What the broker asks Google for, and what it gets back. */
+import type { AccessBoundaryWire } from '../policy/access-boundary';
 import type { Deadline } from '../resilience/deadline';
 
 export interface MintRequest {
@@ -20,4 +21,9 @@ export interface MintedToken {
 /** Obtains access tokens for target service accounts, within the request's deadline. */
 export interface Minter {
   mintAccessToken(request: MintRequest, deadline?: Deadline): Promise<MintedToken>;
+  /**
+   * Exchanges a minted token at Google STS for one limited by `boundary` (a Credential Access
+   * Boundary). The downscoped token expires with the token it came from.
+   */
+  downscope(token: MintedToken, boundary: AccessBoundaryWire, deadline?: Deadline): Promise<MintedToken>;
 }

@@ -48,7 +48,7 @@ export function describeUpstreamFailure(err: unknown, operation: string, timedOu
 }
 
 /** The caller's error for the final failure of a mint, after `attempts` attempts. */
-export function callerError(err: unknown, attempts: number): BrokerError {
+export function callerError(err: unknown, attempts: number, operation = 'generateAccessToken'): BrokerError {
   if (err instanceof BrokerError) return err;
   const tried = `after ${attempts} attempt(s)`;
   if (err instanceof CircuitOpenError) {
@@ -56,10 +56,10 @@ export function callerError(err: unknown, attempts: number): BrokerError {
       'Google IAM is temporarily unavailable',
       Math.max(1, Math.ceil(err.retryAfterMs / 1000)),
       'upstream_circuit_open',
-      `generateAccessToken not attempted: the circuit is open (${tried})`,
+      `${operation} not attempted: the circuit is open (${tried})`,
     );
   }
-  const failure = err instanceof UpstreamFailure ? err : describeUpstreamFailure(err, 'generateAccessToken', false);
+  const failure = err instanceof UpstreamFailure ? err : describeUpstreamFailure(err, operation, false);
   if (failure.reason === 'upstream_refused') {
     return new BrokerError('server_error', 'the broker could not obtain a token for the granted service account', {
       reason: failure.reason,

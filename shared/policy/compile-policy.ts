@@ -13,6 +13,7 @@ import { parseSecretHash } from '../identity/secret-hash';
 import type { TrustedIssuer } from '../identity/trusted-issuer';
 import type { LimitSpec } from '../limits/rate-limiter';
 import { contentVersion } from '../canonical-json';
+import { compileAccessBoundary } from './access-boundary';
 import { CelConditionError, compileCondition } from './cel';
 import type { CompiledApiKey, CompiledClient, CompiledPolicy, CompiledRule, CorsPolicy } from './compiled-policy';
 import { PolicyLoadError, type PolicyIssue } from './policy-error';
@@ -33,6 +34,7 @@ export interface CompileOptions {
 /** Google's published keys for Firebase Auth ID tokens and for Google Sign-In ID tokens. */
 const FIREBASE_JWKS = 'https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com';
 const GOOGLE_JWKS = 'https://www.googleapis.com/oauth2/v3/certs';
+const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 
 export function compilePolicy(document: PolicyDocument, options: CompileOptions): CompiledPolicy {
   const issues: PolicyIssue[] = [];
@@ -206,6 +208,10 @@ function compileRule(
 ): CompiledRule | undefined {
   const browser = doc.issuer !== undefined && issuers.get(doc.issuer)?.browser === true;
   const defaultLifetime = browser ? DEFAULTS.browserRuleMaxLifetimeSeconds : DEFAULTS.ruleMaxLifetimeSeconds;
+  const accessBoundary = doc.grant.access_boundary && compileAccessBoundary(doc.grant.access_boundary, doc.grant.placeholder_patterns, `${path}.grant`, issues);
+  if (accessBoundary && !doc.grant.scopes.includes(CLOUD_PLATFORM_SCOPE)) {
+    issues.push({ path: `${path}.grant.scopes`, reason: `an access boundary is applied through Google STS, which needs ${CLOUD_PLATFORM_SCOPE}` });
+  }
   try {
     return Object.freeze({
       id: doc.id,
@@ -218,6 +224,7 @@ function compileRule(
         scopes: Object.freeze([...new Set(doc.grant.scopes)].sort()),
         maxLifetimeSeconds: Math.min(doc.grant.max_lifetime_seconds ?? defaultLifetime, ceiling),
         delegates: Object.freeze([...(doc.grant.delegates ?? [])]),
+        ...(accessBoundary ? { accessBoundary } : {}),
       }),
       auditClaims: Object.freeze([...(doc.audit_claims ?? [])]),
       limits: limitSpec(doc.limits),

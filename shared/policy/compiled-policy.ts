@@ -2,6 +2,7 @@ import type { TrustedIssuer } from '../identity/trusted-issuer';
 import type { RegisteredClient } from '../identity/client-assertion';
 import type { ApiKeyRecord, ClientRecord, ClientRegistry, ClientSecretRecord } from '../identity/client-registry';
 import type { LimitSpec } from '../limits/rate-limiter';
+import type { CompiledAccessBoundary } from './access-boundary';
 import type { CompiledCondition } from './cel';
 
 /** What a rule grants, with defaults applied. */
@@ -10,6 +11,8 @@ export interface RuleGrant {
   readonly scopes: readonly string[];
   readonly maxLifetimeSeconds: number;
   readonly delegates: readonly string[];
+  /** Credential Access Boundary, rendered per request from the caller's claims. */
+  readonly accessBoundary?: CompiledAccessBoundary;
 }
 
 /** Which principals a rule is for: tokens of one OIDC issuer, or registered clients. */

@@ -4,6 +4,7 @@
  */
 import { BrokerError, invalidRequest } from '../errors';
 import { DEFAULTS } from '../config/defaults';
+import { narrowAccessBoundary, renderAccessBoundary, type AccessBoundaryWire, type PlaceholderValues } from './access-boundary';
 import type { CompiledRule } from './compiled-policy';
 
 /** Exactly what will be minted. */
@@ -14,16 +15,32 @@ export interface Grant {
   readonly scopes: readonly string[];
   readonly lifetimeSeconds: number;
   readonly delegates: readonly string[];
+  /** Applied through Google STS after minting: the rule's boundary rendered for this caller, or the caller's narrower one. */
+  readonly accessBoundary?: AccessBoundaryWire;
 }
 
-export function resolveGrant(rule: CompiledRule, requestedScopes: readonly string[] | undefined, requestedLifetimeSeconds?: number): Grant {
+/** What an access boundary is rendered from, and the caller's own boundary (options), if any. */
+export interface BoundaryRequest {
+  readonly values: PlaceholderValues;
+  readonly requested?: AccessBoundaryWire;
+}
+
+export function resolveGrant(rule: CompiledRule, requestedScopes: readonly string[] | undefined, requestedLifetimeSeconds?: number, boundary?: BoundaryRequest): Grant {
+  const accessBoundary = boundaryFor(rule, boundary);
   return {
     ruleId: rule.id,
     serviceAccount: rule.grant.serviceAccount,
     scopes: narrowScopes(rule.grant.scopes, requestedScopes),
     lifetimeSeconds: clampLifetime(rule.grant.maxLifetimeSeconds, requestedLifetimeSeconds),
     delegates: rule.grant.delegates,
+    ...(accessBoundary ? { accessBoundary } : {}),
   };
+}
+
+function boundaryFor(rule: CompiledRule, boundary: BoundaryRequest | undefined): AccessBoundaryWire | undefined {
+  const granted = rule.grant.accessBoundary && boundary && renderAccessBoundary(rule.grant.accessBoundary, boundary.values);
+  if (rule.grant.accessBoundary && !granted) throw new TypeError('a rule with an access boundary needs the values to render it');
+  return boundary?.requested ? narrowAccessBoundary(granted, boundary.requested) : granted;
 }
 
 function narrowScopes(allowed: readonly string[], requested: readonly string[] | undefined): readonly string[] {

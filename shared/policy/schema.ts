@@ -87,6 +87,20 @@ export const GrantSchema = z.strictObject({
     .describe(`Longest lifetime of a minted token (default and ceiling ${DEFAULTS.maxTokenLifetimeSecondsCeiling}).`),
   delegates: z.array(z.string().regex(SERVICE_ACCOUNT, 'must be a service account email')).max(10).optional()
     .describe('Delegation chain for IAM Credentials, outermost first.'),
+  access_boundary: z.array(z.strictObject({
+    resource: z.string().min(1).max(1024).describe('A Cloud Storage bucket, //storage.googleapis.com/projects/_/buckets/NAME; may hold {{claims.NAME}} or {{client.client_id}}.'),
+    permissions: z.array(z.string().min(1).max(256)).min(1).max(50).describe('inRole:roles/ROLE values.'),
+    condition: z.strictObject({
+      expression: z.string().min(1).max(2048).describe('CEL over resource.name (and the like); a placeholder becomes one quoted string literal.'),
+      title: z.string().max(256).optional(),
+      description: z.string().max(1024).optional(),
+    }).optional(),
+  })).min(1).max(DEFAULTS.maxAccessBoundaryRules).optional()
+    .describe('Credential Access Boundary applied to every token of this rule (through Google STS), rendered from the caller\'s claims.'),
+  placeholder_patterns: z.record(z.string(), z.string().min(1).max(256)).optional()
+    .describe(`Per placeholder (claims.NAME, client.client_id): the pattern its value must match (default ${DEFAULTS.boundaryPlaceholderPattern}).`),
+}).refine((g) => g.placeholder_patterns === undefined || g.access_boundary !== undefined, {
+  path: ['placeholder_patterns'], message: 'only with access_boundary',
 });
 
 export const LimitsSchema = z.strictObject({

@@ -177,6 +177,80 @@ describe('API keys', () => {
   });
 });
 
+describe('the client an audit entry names: refusals after the credential verified name it, others do not', () => {
+  const withKey = (key: string, headers: Record<string, string> = {}) => post(stack.tokenUrl, CLIENT_CREDENTIALS, { ...FORM, 'x-goog-api-key': key, ...headers });
+  const keyId = (key: string) => parseApiKey(key)?.id ?? 'unparsed';
+  const bot = (key: string) => ({ id: 'bot', authMethod: 'api_key', apiKeyId: keyId(key) });
+  const refusedAs = (reason: string, client: Record<string, string>) => expect(lastExchange()).toMatchObject({ outcome: 'denied', error: { reason }, client });
+  const namesNoClient = (reason: string) => {
+    expect(lastExchange()).toMatchObject({ outcome: 'denied', error: { reason } });
+    expect(lastExchange()).not.toHaveProperty('client');
+  };
+
+  it('an IP-restricted key from another address: the key and its client', async () => {
+    expectError(await withKey(creds.internalKey), 403, 'access_denied');
+    refusedAs('api_key_ip_not_allowed', bot(creds.internalKey));
+  });
+
+  it('an origin-restricted key from another page, or from none: the key and its client', async () => {
+    // An Origin the policy's `cors` does not list is refused before any credential is read (origin_not_allowed).
+    expectError(await withKey(creds.browserKey, { referer: 'https://evil.example.com/page' }), 403, 'access_denied');
+    refusedAs('api_key_origin_not_allowed', bot(creds.browserKey));
+    expectError(await withKey(creds.browserKey), 403, 'access_denied');
+    refusedAs('api_key_origin_not_allowed', bot(creds.browserKey));
+  });
+
+  it('an expired key: the key and its client', async () => {
+    expectError(await withKey(creds.expiredKey), 401, 'invalid_client');
+    refusedAs('api_key_expired', bot(creds.expiredKey));
+  });
+
+  it('a valid key with the client_id of another client: the key\'s client, never the claimed one', async () => {
+    expectError(await post(stack.tokenUrl, { ...CLIENT_CREDENTIALS, client_id: 'reporter' }, { ...FORM, 'x-goog-api-key': creds.apiKey }), 400, 'invalid_request');
+    expect(lastExchange()).toMatchObject({ outcome: 'rejected', error: { reason: 'client_id_mismatch' }, client: bot(creds.apiKey) });
+  });
+
+  it('an unknown, malformed or wrong key: no client', async () => {
+    expectError(await withKey(`${creds.apiKey.slice(0, -3)}AAA`), 401, 'invalid_client'); // the id of a real key, the wrong secret part
+    namesNoClient('bad_api_key');
+    expectError(await withKey(creds.apiKey.replace(keyId(creds.apiKey), 'aaaaaaaaaaaa')), 401, 'invalid_client'); // an unknown id
+    namesNoClient('bad_api_key');
+    expectError(await withKey('AIzaSyNotOurs'), 401, 'invalid_client');
+    namesNoClient('bad_api_key');
+  });
+
+  it('a wrong, rotated-out or foreign secret, or an unknown client: no client, whatever id was claimed', async () => {
+    expectError(await post(stack.tokenUrl, CLIENT_CREDENTIALS, { ...FORM, authorization: basic('reporter', 'tbs_wrong') }), 401, 'invalid_client');
+    namesNoClient('bad_client_secret');
+    expectError(await post(stack.tokenUrl, CLIENT_CREDENTIALS, { ...FORM, authorization: basic('retired', creds.retiredSecret) }), 401, 'invalid_client');
+    namesNoClient('bad_client_secret');
+    expectError(await post(stack.tokenUrl, { ...CLIENT_CREDENTIALS, client_id: 'reporter', client_secret: creds.limitedSecret }), 401, 'invalid_client');
+    namesNoClient('bad_client_secret');
+    expectError(await post(stack.tokenUrl, { ...CLIENT_CREDENTIALS, client_id: 'nobody', client_secret: creds.reporterSecret }), 401, 'invalid_client');
+    namesNoClient('bad_client_secret');
+  });
+
+  it('assertions: named once the signature verifies (expired, replayed), not before (another key)', async () => {
+    const clientAuth = (jwt: string) => post(stack.tokenUrl, { ...CLIENT_CREDENTIALS, client_assertion_type: ASSERTION_TYPE, client_assertion: jwt });
+    const bearer = (jwt: string) => post(stack.tokenUrl, { grant_type: JWT_BEARER, assertion: jwt });
+    const now = Math.floor(Date.now() / 1000);
+    const expired = { iat: now - 600, exp: now - 300 };
+    expectError(await clientAuth(await assertion(creds.signerKey, 'signer', stack.tokenUrl, expired)), 401, 'invalid_client');
+    refusedAs('token_expired', { id: 'signer', authMethod: 'private_key_jwt' });
+    expectError(await bearer(await assertion(creds.signerKey, 'signer', stack.url, expired)), 400, 'invalid_grant');
+    refusedAs('token_expired', { id: 'signer', authMethod: 'jwt_bearer' });
+    const once = await assertion(creds.signerKey, 'signer', stack.url);
+    expectToken(await bearer(once));
+    expect(lastExchange()).toMatchObject({ outcome: 'issued', client: { id: 'signer', authMethod: 'jwt_bearer' } });
+    expectError(await bearer(once), 400, 'invalid_grant');
+    refusedAs('assertion_replayed', { id: 'signer', authMethod: 'jwt_bearer' });
+    expectError(await clientAuth(await assertion(creds.otherKey, 'signer', stack.tokenUrl)), 401, 'invalid_client');
+    namesNoClient('bad_signature');
+    expectError(await bearer(await assertion(creds.otherKey, 'signer', stack.url)), 400, 'invalid_grant');
+    namesNoClient('bad_signature');
+  });
+});
+
 describe('CORS', () => {
   const preflight = (origin: string) =>
     fetch(stack.tokenUrl, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, x-goog-api-key' } });
@@ -262,7 +336,11 @@ describe('rules that name the client of a token exchange (CEL `client`)', () => 
     const other = await exchange({ authorization: basic('reporter', ownCreds.reporterSecret) });
     expect({ status: other.status, error: other.body.error }).toEqual({ status: 403, error: 'access_denied' });
     await own.audit.flush();
-    expect(ownLines.entries().at(-1)).toMatchObject({ policy: { trace: expect.arrayContaining([{ rule: 'web-via-bot', outcome: 'condition_false' }]) } });
+    expect(ownLines.entries().at(-1)).toMatchObject({
+      error: { reason: 'no_rule_matched' },
+      client: { id: 'reporter', authMethod: 'client_secret_basic' }, // refused by policy, still named: its secret verified
+      policy: { trace: expect.arrayContaining([{ rule: 'web-via-bot', outcome: 'condition_false' }]) },
+    });
   });
 });
 

@@ -12,6 +12,7 @@ describe('production (the default mode)', () => {
       policyFile: '/etc/broker/policy.yaml',
       issuerUrl: undefined,
       iamEndpoint: 'https://iamcredentials.googleapis.com',
+      stsEndpoint: 'https://sts.googleapis.com',
       maxLifetimeSeconds: 3600,
       source: { kind: 'application-default' },
       network: { allowInsecureLoopback: false },

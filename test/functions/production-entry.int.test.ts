@@ -33,9 +33,13 @@ rules:
       scopes: [https://www.googleapis.com/auth/cloud-platform]
 `;
 
-/** Loads functions/index.ts in a fresh module registry with `env` and sends one request (a POST of `body`, or a GET of `path`). */
-async function requestWith(env: Record<string, string>, body: Record<string, string> | { get: string }): Promise<Answer> {
-  process.env = { ...SAVED, ...env };
+/** Loads functions/index.ts in a fresh module registry with `env` (undefined: unset) and sends one request (a POST of `body`, or a GET of `path`). */
+async function requestWith(env: Record<string, string | undefined>, body: Record<string, string> | { get: string }): Promise<Answer> {
+  process.env = { ...SAVED };
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
   let server: Server | undefined;
   let audit: AuditLog | undefined;
   jest.isolateModules(() => {
@@ -73,6 +77,19 @@ it('serves the token endpoint in production mode from BROKER_POLICY_FILE, auditi
   expect(entries.find((e) => e.event === 'token_exchange')).toMatchObject({
     outcome: 'denied', severity: 'WARNING', error: { code: 'invalid_grant', reason: 'malformed_token' }, requestId: res.headers.get('x-request-id'),
   });
+});
+
+it('without GOOGLE_CLOUD_PROJECT (npm run serve), entries carry no logName rather than a placeholder', async () => {
+  const file = await policyFile(policy('https://issuer.example.com'));
+  const { result: res, output } = await captureProcessOutput(() =>
+    requestWith({ BROKER_POLICY_FILE: file, GOOGLE_CLOUD_PROJECT: undefined, GCLOUD_PROJECT: undefined }, exchangeForm('a.b.c')),
+  );
+  expect(res.body.error).toBe('invalid_grant');
+  expect(output).not.toContain('{{');
+  const entries = output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+  const audited = entries.filter((e) => e.event === 'policy_loaded' || e.event === 'token_exchange');
+  expect(audited.map((e) => e.event)).toEqual(['policy_loaded', 'token_exchange']);
+  for (const entry of audited) expect(entry).not.toHaveProperty('logName');
 });
 
 it('fails closed when production configuration refuses the policy (a plain-HTTP demo issuer)', async () => {
@@ -147,5 +164,16 @@ clients:
     const file = await policyFile(policy('https://issuer.example.com'));
     const { result: res } = await captureProcessOutput(() => requestWith({ BROKER_POLICY_FILE: file }, { get: '/.well-known/oauth-authorization-server' }));
     expect(res.body.token_endpoint_auth_signing_alg_values_supported).toEqual(['RS256', 'ES256']);
+  });
+});
+
+it('refuses, as docs/clients.md says, a policy that needs shared state when production has no Firestore', async () => {
+  const limited = policy('https://issuer.example.com').replace('  - id: ci\n', '  - id: ci\n    limits: { requests_per_minute: 10 }\n');
+  const file = await policyFile(limited);
+  const { result: res, output } = await captureProcessOutput(() => requestWith({ BROKER_POLICY_FILE: file, BROKER_CACHE: 'memory' }, exchangeForm('a.b.c')));
+  expect({ status: res.status, error: res.body.error }).toEqual({ status: 500, error: 'server_error' });
+  const entries = output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+  expect(entries.find((e) => e.event === 'policy_load_failed')).toMatchObject({
+    detail: expect.stringContaining('single-use assertions and rate limits need state shared by every instance: use BROKER_CACHE=firestore'),
   });
 });

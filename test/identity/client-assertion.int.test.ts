@@ -219,6 +219,45 @@ describe('refuses, without consuming the jti', () => {
   });
 });
 
+describe('onSignatureVerified: the client is named once its key verified the signature, never before', () => {
+  /** Whom the hook was told of, and why the assertion was refused (undefined: accepted). */
+  async function identified(jwt: string, overrides: Partial<AssertionCheck> = {}): Promise<{ told: string[]; reason?: string }> {
+    const told: string[] = [];
+    const err = await verifyClientAssertion(jwt, check({ onSignatureVerified: (id) => told.push(id), ...overrides })).then(() => undefined, (e: { reason?: string }) => e);
+    return { told, reason: err?.reason };
+  }
+  const past = () => ({ iat: nowSeconds() - 600, exp: nowSeconds() - 300 });
+
+  it.each<[string, () => Promise<string>, string | undefined]>([
+    ['a good assertion', () => assertion(), undefined],
+    ['an expired one', () => assertion(past()), 'token_expired'],
+    ['one not yet valid', () => assertion({ nbf: nowSeconds() + 600 }), 'token_not_yet_valid'],
+    ['one without a jti', () => assertion({}, { omit: ['jti'] }), 'missing_claim'],
+    ['one for another audience', () => assertion({ aud: 'https://elsewhere.example.test' }), 'audience_mismatch'],
+    ['one whose sub is not its iss', () => assertion({ sub: 'someone-else' }), 'subject_mismatch'],
+  ])('%s: named', async (_name, make, reason) => {
+    expect(await identified(await make())).toEqual({ told: ['ci-deployer'], reason });
+  });
+
+  it('a replayed one: named', async () => {
+    const replay = createMemoryReplayStore();
+    const jwt = await assertion();
+    await verifyClientAssertion(jwt, check({ replay }));
+    expect(await identified(jwt, { replay })).toEqual({ told: ['ci-deployer'], reason: 'assertion_replayed' });
+  });
+
+  it.each<[string, () => Promise<string>, string, Partial<AssertionCheck>?]>([
+    ['signed with another key under the client\'s kid', () => assertion({}, { key: { ...stranger, kid: rsa.kid } }), 'bad_signature'],
+    ['signed with another key, expired too', () => assertion(past(), { key: { ...stranger, kid: rsa.kid } }), 'bad_signature'],
+    ['with a kid the client does not have', () => assertion({}, { key: stranger }), 'unknown_key'],
+    ['from an iss that names no client', () => assertion({ iss: 'nobody' }), 'unknown_client'],
+    ['with an algorithm the client does not allow', () => assertion({}, { key: ec }), 'algorithm_not_allowed'],
+    ['for another client than client_id', () => assertion(), 'client_id_mismatch', { expectedClientId: 'svc.remote:ec' }],
+  ])('%s: not named', async (_name, make, reason, overrides = {}) => {
+    expect(await identified(await make(), overrides)).toEqual({ told: [], reason });
+  });
+});
+
 describe('single use', () => {
   it('refuses a replay on the same instance, with either error code', async () => {
     const replay = createMemoryReplayStore();
