@@ -1,10 +1,12 @@
 /**
  * Operator CLI: makes client secrets and broker API keys, and hashes existing secrets, for
- * the policy file (which holds only hashes).
+ * the policy file (which holds only hashes); writes `external_account` credential files for
+ * Google's client libraries (cli/external-account.ts).
  *
  *     npm run -s admin -- new-client-secret --client <id>
  *     npm run -s admin -- new-api-key --client <id>
  *     npm run -s admin -- hash-secret < secret.txt
+ *     npm run -s admin -- external-account --broker-url <url> --audience <rule> --token-file <path>
  *
  * Output discipline: a new secret is written exactly once, alone on one line of stdout
  * (so `... > file` or a pipe into a secret manager captures it and nothing else). Everything
@@ -13,7 +15,13 @@
  * plainly not secrets (a command or option name, a valid client id), and `hash-secret`
  * refuses to take its input from argv, which shell history keeps.
  */
+import { randomBytes } from 'node:crypto';
+import { chmod, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { ReadStream } from 'node:tty';
+import {
+  buildExternalAccount, EXECUTABLE_TIMEOUT_MS, ExternalAccountUsageError, externalAccountNotes, parseExternalAccountArgs,
+} from './external-account';
 import { API_KEY_PREFIX, generateApiKey, generateClientSecret, isClientSecretFormat, parseApiKey } from '../shared/identity/credential-format';
 import { CLIENT_ID_RULE, isValidClientId } from '../shared/identity/client-id';
 import { hashSecret } from '../shared/identity/secret-hash';
@@ -38,6 +46,17 @@ Commands:
       Read one secret from stdin (not echoed on a terminal; never from the command
       line, which shell history keeps) and print its hash on stdout. Given a broker
       API key (tbk_...), hashes its secret part, which is what the broker verifies.
+  external-account --broker-url <url> --audience <rule id | issuer URL> <source> [--out <file>]
+      Print an external_account credential file (JSON) for Google's client libraries,
+      whose token exchange goes to the broker at <url>/token. <source>, exactly one of:
+        --token-file <absolute path> [--json-field <name>]
+        --token-url <url> [--header 'Name: value' ...] [--json-field <name>]
+        --executable '<absolute path> [arguments]'
+            [--executable-timeout-ms <${EXECUTABLE_TIMEOUT_MS.min}-${EXECUTABLE_TIMEOUT_MS.max}, default ${EXECUTABLE_TIMEOUT_MS.default}>] [--executable-output-file <absolute path>]
+      --json-field <name>: the token is this top-level field of a JSON document (default:
+        the whole text). --allow-insecure-loopback: accept a loopback broker URL, over
+        http too (a development broker). --out <file>: write the file (mode 0600) instead
+        of stdout. Notes for the reader go to stderr.
   --help
       Show this help.
 
@@ -230,10 +249,47 @@ async function hashSecretCommand(args: string[], io: Io): Promise<void> {
   io.err(`secrets:\n  - { hash: ${quote(hash)}, created: ${quote(isoNow())} }\n`);
 }
 
+async function externalAccount(args: string[], io: Io): Promise<void> {
+  let built: { text: string; notes: string[]; out: string | undefined };
+  try {
+    const { options, out } = parseExternalAccountArgs(args);
+    const config = buildExternalAccount(options);
+    built = { text: `${JSON.stringify(config, null, 2)}\n`, notes: externalAccountNotes(config), out };
+  } catch (err) {
+    if (err instanceof ExternalAccountUsageError) throw new UsageError(err.message);
+    throw err;
+  }
+  if (built.out === undefined) {
+    io.out(built.text);
+  } else {
+    await writePrivateFile(built.out, built.text);
+    io.err(`Wrote ${built.out} (mode 0600).\n`);
+  }
+  for (const note of built.notes) io.err(`${note}\n`);
+}
+
+/**
+ * Writes `text` to `path` with mode 0600, whatever the umask and whether or not the file
+ * existed: a new file beside it, then a rename over it.
+ */
+async function writePrivateFile(path: string, text: string): Promise<void> {
+  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await writeFile(temporary, text, { mode: 0o600, flag: 'wx' });
+    await chmod(temporary, 0o600);
+    await rename(temporary, path);
+  } catch (err) {
+    await rm(temporary, { force: true }).catch(() => undefined);
+    const errorCode = (err as { code?: unknown } | null)?.code;
+    throw new CliError(`cannot write ${path}${typeof errorCode === 'string' ? ` (${errorCode})` : ''}`);
+  }
+}
+
 const COMMANDS: Record<string, (args: string[], io: Io) => Promise<void>> = {
   'new-client-secret': newClientSecret,
   'new-api-key': newApiKey,
   'hash-secret': hashSecretCommand,
+  'external-account': externalAccount,
 };
 
 async function main(argv: string[], io: Io): Promise<number> {

@@ -35,7 +35,7 @@ import type { Grant } from './policy/resolve-grant';
 import type { CompiledPolicy } from './policy/compiled-policy';
 import { resolveGrant } from './policy/resolve-grant';
 import { PolicyDenial, selectRule } from './policy/select-rule';
-import { TOKEN_TYPE_ACCESS_TOKEN } from './oauth-uris';
+import { TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN } from './oauth-uris';
 import type { TokenResponse } from './token-response';
 
 export interface BrokerDependencies {
@@ -104,7 +104,7 @@ export function createBroker(deps: BrokerDependencies): Broker {
     const grant = resolveGrant(selection.rule, request.scopes, request.lifetimeSeconds, {
       values: { claims: principal.claims, clientId: request.client?.subject },
       requested: request.accessBoundary,
-    });
+    }, request.idTokenAudience);
     record.grant = grant;
     await enforceLimits(selection.rule, principal, client, deadline);
 
@@ -113,13 +113,20 @@ export function createBroker(deps: BrokerDependencies): Broker {
     record.tokenLatencyMs = now() - started;
     record.tokenSha256 = sha256Fingerprint(token.accessToken);
 
-    return {
-      access_token: token.accessToken,
-      issued_token_type: TOKEN_TYPE_ACCESS_TOKEN,
-      token_type: 'Bearer',
-      expires_in: Math.max(0, Math.floor((token.expiresAtMs - now()) / 1000)),
-      scope: grant.scopes.join(' '),
-    };
+    const expiresIn = Math.max(0, Math.floor((token.expiresAtMs - now()) / 1000));
+    if (grant.idTokenAudience !== undefined) {
+      return { access_token: token.accessToken, issued_token_type: TOKEN_TYPE_ID_TOKEN, token_type: 'N_A', expires_in: expiresIn };
+    }
+    return { access_token: token.accessToken, issued_token_type: TOKEN_TYPE_ACCESS_TOKEN, token_type: 'Bearer', expires_in: expiresIn, scope: grant.scopes.join(' ') };
+  }
+
+  /** What Google issues for a grant: an ID token, or an access token (downscoped through STS when the grant has a boundary). */
+  async function upstreamToken(grant: Grant, deadline: Deadline) {
+    if (grant.idTokenAudience !== undefined) {
+      return deps.minter.mintIdToken({ serviceAccount: grant.serviceAccount, delegates: grant.delegates, audience: grant.idTokenAudience }, deadline);
+    }
+    const impersonated = await deps.minter.mintAccessToken(grant, deadline);
+    return grant.accessBoundary ? deps.minter.downscope(impersonated, grant.accessBoundary, deadline) : impersonated;
   }
 
   /** Step 4: through the cache when there is one; the mint closure itself touches no request state. */
@@ -130,8 +137,7 @@ export function createBroker(deps: BrokerDependencies): Broker {
       try {
         // A refresh runs after its request has been answered: it gets a deadline of its own.
         const budget = trigger === 'request' ? deadline : new Deadline(deadline.budgetMs);
-        const impersonated = await deps.minter.mintAccessToken(grant, budget);
-        const minted = grant.accessBoundary ? await deps.minter.downscope(impersonated, grant.accessBoundary, budget) : impersonated;
+        const minted = await upstreamToken(grant, budget);
         recordAuthEvent(deps.audit, { ...event, outcome: 'success', latencyMs: now() - mintedAtMs, attempts: minted.attempts ?? 1, tokenSha256: sha256Fingerprint(minted.accessToken) });
         return { accessToken: minted.accessToken, mintedAtMs, expiresAtMs: minted.expiresAtMs };
       } catch (err) {
@@ -154,6 +160,7 @@ export function createBroker(deps: BrokerDependencies): Broker {
       delegates: grant.delegates,
       lifetimeSeconds: grant.lifetimeSeconds,
       accessBoundary: grant.accessBoundary,
+      idTokenAudience: grant.idTokenAudience,
     });
     const result = await deps.cache.obtain(
       key,

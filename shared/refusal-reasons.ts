@@ -100,6 +100,7 @@ export const REFUSAL_REASONS = {
   no_rule_matched: { codes: ['access_denied'], meaning: 'no rule grants this principal a token (default deny)' },
   scope_not_allowed: { codes: ['invalid_scope'], meaning: "a requested scope is not among the matched rule's scopes" },
   boundary_value_refused: { codes: ['invalid_grant'], meaning: "a claim an access-boundary placeholder names is missing, not a string, or does not match the placeholder's pattern" },
+  id_token_audience_not_allowed: { codes: ['invalid_target'], meaning: "an ID token was asked for a `resource` the matched rule's `id_token_audiences` does not list (or the rule issues none)" },
   boundary_not_within_rule: { codes: ['invalid_target'], meaning: "the access boundary in `options` is not within the matched rule's boundary (another resource, more permissions, another condition)" },
 
   // Rate limits.

@@ -2,7 +2,9 @@
 export interface TokenResponse {
   access_token: string;
   issued_token_type: string;
-  token_type: 'Bearer';
+  /** `N_A` for an ID token: it is not an OAuth access token (RFC 8693 §2.2.1). */
+  token_type: 'Bearer' | 'N_A';
   expires_in: number;
-  scope: string;
+  /** Access tokens only. */
+  scope?: string;
 }

@@ -76,6 +76,7 @@ export function exchangeAuditEntry(
       scopes: record.grant.scopes,
       lifetimeSeconds: record.grant.lifetimeSeconds,
       delegates: record.grant.delegates,
+      idTokenAudience: record.grant.idTokenAudience,
       accessBoundary: record.grant.accessBoundary && {
         sha256: sha256Fingerprint(canonicalJson(record.grant.accessBoundary)),
         resources: record.grant.accessBoundary.accessBoundaryRules.map((rule) => capString(rule.availableResource)),

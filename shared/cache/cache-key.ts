@@ -7,7 +7,8 @@
  *    under the old policy;
  *  - target service account, sorted scopes, delegates, lifetime: the token's power and life
  *    (a caller asking for 10 minutes never receives a 60-minute token);
- *  - access boundary: a downscoped token is a different token.
+ *  - access boundary: a downscoped token is a different token;
+ *  - ID token audience: an ID token for one service is no use to another.
  * The hash is the Firestore document id; the inputs themselves are never stored.
  */
 import { canonicalJson } from '../canonical-json';
@@ -23,6 +24,8 @@ export interface CacheKeyParts {
   readonly delegates: readonly string[];
   readonly lifetimeSeconds: number;
   readonly accessBoundary?: unknown;
+  /** The audience of an ID token (absent for access tokens). */
+  readonly idTokenAudience?: string;
 }
 
 const KEY_VERSION = 'token-broker/cache-key/v1';
@@ -39,6 +42,7 @@ export function cacheKey(parts: CacheKeyParts): string {
     delegates: [...parts.delegates],
     lifetimeSeconds: parts.lifetimeSeconds,
     accessBoundary: parts.accessBoundary ?? null,
+    idTokenAudience: parts.idTokenAudience ?? null,
   });
   return createHash('sha256').update(material).digest('hex');
 }

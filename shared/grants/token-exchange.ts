@@ -24,15 +24,22 @@ export const tokenExchange: GrantType = {
     if (!SUBJECT_TOKEN_TYPES.includes(subjectTokenType)) {
       throw invalidRequest('subject_token_type must be urn:ietf:params:oauth:token-type:jwt or :id_token', 'unsupported_subject_token_type');
     }
-    const requested = optional(params, 'requested_token_type');
-    if (requested !== undefined && requested !== TOKEN_TYPE_ACCESS_TOKEN) {
-      throw invalidRequest('requested_token_type must be urn:ietf:params:oauth:token-type:access_token', 'unsupported_requested_token_type');
+    const requested = optional(params, 'requested_token_type') ?? TOKEN_TYPE_ACCESS_TOKEN;
+    if (requested !== TOKEN_TYPE_ACCESS_TOKEN && requested !== TOKEN_TYPE_ID_TOKEN) {
+      throw invalidRequest('requested_token_type must be urn:ietf:params:oauth:token-type:access_token or :id_token', 'unsupported_requested_token_type');
     }
     if (optional(params, 'actor_token') !== undefined || optional(params, 'actor_token_type') !== undefined) {
       throw invalidRequest('delegation with actor_token is not supported', 'actor_token_unsupported');
     }
-    if (optional(params, 'resource') !== undefined) throw invalidRequest('the resource parameter is not supported; use audience', 'resource_unsupported');
-    const request = { audience: optional(params, 'audience'), scopes: parseScope(optional(params, 'scope')), ...parseOptions(params.get('options')) };
+    const resource = optional(params, 'resource');
+    if (requested === TOKEN_TYPE_ACCESS_TOKEN && resource !== undefined) throw invalidRequest('the resource parameter is for ID tokens; use audience', 'resource_unsupported');
+    if (requested === TOKEN_TYPE_ID_TOKEN && resource === undefined) throw invalidRequest('an ID token needs resource: the URL of the service it is for', 'missing_parameter');
+    const request = {
+      audience: optional(params, 'audience'),
+      scopes: parseScope(optional(params, 'scope')),
+      ...parseOptions(params.get('options')),
+      ...(requested === TOKEN_TYPE_ID_TOKEN ? { idTokenAudience: resource } : {}),
+    };
     return async ({ policy, client, record, deadline, now, maxTokenBytes }) => {
       record.subjectTokenType = subjectTokenType;
       record.subjectTokenSha256 = sha256Fingerprint(subjectToken);

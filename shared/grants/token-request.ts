@@ -37,6 +37,8 @@ export interface GrantOutcome {
   readonly lifetimeSeconds?: number;
   /** A narrower boundary asked for in `options`. */
   readonly accessBoundary?: AccessBoundaryWire;
+  /** An ID token for this audience (`requested_token_type` id_token, `resource`) instead of an access token. */
+  readonly idTokenAudience?: string;
 }
 
 /** Authenticates the principal of a parsed request and fills in the record. */

@@ -19,7 +19,7 @@ import { Deadline } from '../resilience/deadline';
 import { RetriesExhausted, withRetries, type RetryPolicy } from '../resilience/retry';
 import type { AccessBoundaryWire } from '../policy/access-boundary';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN } from '../oauth-uris';
-import type { Minter, MintedToken, MintRequest } from './minter';
+import type { IdTokenRequest, Minter, MintedToken, MintRequest } from './minter';
 import { callerError, describeUpstreamFailure, UpstreamFailure } from './upstream-error';
 
 /** How hard the minter tries; every field defaults from DEFAULTS. */
@@ -83,6 +83,19 @@ export function createImpersonatedMinter(options: ImpersonatedMinterOptions): Mi
     return parseGenerateAccessToken(data);
   }
 
+  /** IAM Credentials generateIdToken (with the account's email in the token, as Cloud Run expects). */
+  async function generateIdToken(request: IdTokenRequest, signal: AbortSignal): Promise<MintedToken> {
+    const client = await source();
+    const { data } = await raceSignal(client.request<unknown>({
+      url: `${baseUrl}/v1/projects/-/serviceAccounts/${request.serviceAccount}:generateIdToken`,
+      method: 'POST',
+      data: { delegates: request.delegates.map((email) => `projects/-/serviceAccounts/${email}`), audience: request.audience, includeEmail: true },
+      retry: false,
+      signal,
+    }), signal);
+    return parseGenerateIdToken(data);
+  }
+
   /**
    * STS token exchange with an access boundary (what google-auth-library's DownscopedClient
    * sends, which cannot be pointed at another endpoint). The subject token authenticates the
@@ -137,9 +150,26 @@ export function createImpersonatedMinter(options: ImpersonatedMinterOptions): Mi
   return {
     mintAccessToken: (request, deadline = new Deadline(DEFAULTS.requestDeadlineMs)) =>
       resilient('generateAccessToken', (signal) => generateAccessToken(request, signal), deadline),
+    mintIdToken: (request, deadline = new Deadline(DEFAULTS.requestDeadlineMs)) =>
+      resilient('generateIdToken', (signal) => generateIdToken(request, signal), deadline),
     downscope: (token, boundary, deadline = new Deadline(DEFAULTS.requestDeadlineMs)) =>
       resilient('sts token exchange', (signal) => exchangeAtSts(token, boundary, signal), deadline),
   };
+}
+
+/** `{token}`, a JWT whose `exp` says when it expires, or an UpstreamFailure. */
+function parseGenerateIdToken(data: unknown): MintedToken {
+  const token = typeof data === 'object' && data !== null ? (data as Record<string, unknown>).token : undefined;
+  let exp: unknown;
+  try {
+    exp = typeof token === 'string' ? (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown }).exp : undefined;
+  } catch {
+    exp = undefined;
+  }
+  if (typeof token !== 'string' || typeof exp !== 'number' || !Number.isFinite(exp)) {
+    throw new UpstreamFailure('upstream_malformed', 'generateIdToken: HTTP 200 without a usable token');
+  }
+  return { accessToken: token, expiresAtMs: exp * 1000 };
 }
 
 /** The `access_token` of STS's RFC 8693 answer, or an UpstreamFailure. */

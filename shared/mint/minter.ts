@@ -26,4 +26,12 @@ export interface Minter {
    * Boundary). The downscoped token expires with the token it came from.
    */
   downscope(token: MintedToken, boundary: AccessBoundaryWire, deadline?: Deadline): Promise<MintedToken>;
+  /** A Google-signed ID token for the service account, for `audience` (IAM Credentials generateIdToken). */
+  mintIdToken(request: IdTokenRequest, deadline?: Deadline): Promise<MintedToken>;
+}
+
+export interface IdTokenRequest {
+  readonly serviceAccount: string;
+  readonly delegates: readonly string[];
+  readonly audience: string;
 }

@@ -209,6 +209,7 @@ function compileRule(
   const browser = doc.issuer !== undefined && issuers.get(doc.issuer)?.browser === true;
   const defaultLifetime = browser ? DEFAULTS.browserRuleMaxLifetimeSeconds : DEFAULTS.ruleMaxLifetimeSeconds;
   const accessBoundary = doc.grant.access_boundary && compileAccessBoundary(doc.grant.access_boundary, doc.grant.placeholder_patterns, `${path}.grant`, issues);
+  const idTokenAudience = doc.grant.id_token_audiences && compileAudiences(doc.grant.id_token_audiences, `${path}.grant.id_token_audiences`, issues);
   if (accessBoundary && !doc.grant.scopes.includes(CLOUD_PLATFORM_SCOPE)) {
     issues.push({ path: `${path}.grant.scopes`, reason: `an access boundary is applied through Google STS, which needs ${CLOUD_PLATFORM_SCOPE}` });
   }
@@ -225,6 +226,7 @@ function compileRule(
         maxLifetimeSeconds: Math.min(doc.grant.max_lifetime_seconds ?? defaultLifetime, ceiling),
         delegates: Object.freeze([...(doc.grant.delegates ?? [])]),
         ...(accessBoundary ? { accessBoundary } : {}),
+        ...(idTokenAudience ? { idTokenAudience } : {}),
       }),
       auditClaims: Object.freeze([...(doc.audit_claims ?? [])]),
       limits: limitSpec(doc.limits),
@@ -252,4 +254,37 @@ function compileCors(document: PolicyDocument, issues: PolicyIssue[]): CorsPolic
   if (!document.cors) return undefined;
   const origins = new Set(document.cors.allowed_origins.map((value, i) => originOf(value, `cors.allowed_origins[${i}]`, issues)));
   return Object.freeze({ allowedOrigins: origins, maxAgeSeconds: document.cors.max_age_seconds ?? DEFAULTS.corsMaxAgeSeconds });
+}
+
+/**
+ * `id_token_audiences`: exact https URLs (compared as the caller sends them), or
+ * `https://*.HOST`, which allows `https://LABEL.HOST` for one DNS label and nothing else (no
+ * path, port, user or deeper subdomain).
+ */
+function compileAudiences(values: readonly string[], path: string, issues: PolicyIssue[]): (audience: string) => boolean {
+  const exact = new Set<string>();
+  const suffixes: string[] = [];
+  values.forEach((value, i) => {
+    const wildcard = /^https:\/\/\*\.((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})$/.exec(value);
+    if (wildcard) {
+      suffixes.push(`.${wildcard[1]}`);
+      return;
+    }
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      url = undefined;
+    }
+    if (!url || url.protocol !== 'https:' || url.username || url.password || value.includes('*')) {
+      issues.push({ path: `${path}[${i}]`, reason: 'must be an https URL, or https://*.HOST' });
+      return;
+    }
+    exact.add(value);
+  });
+  return (audience) => {
+    if (exact.has(audience)) return true;
+    const match = /^https:\/\/([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9.-]+)$/.exec(audience);
+    return match !== null && suffixes.includes(match[2] ?? '');
+  };
 }

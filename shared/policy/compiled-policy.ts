@@ -13,6 +13,8 @@ export interface RuleGrant {
   readonly delegates: readonly string[];
   /** Credential Access Boundary, rendered per request from the caller's claims. */
   readonly accessBoundary?: CompiledAccessBoundary;
+  /** Whether an ID token may be issued for an audience (`id_token_audiences`); absent: never. */
+  readonly idTokenAudience?: (audience: string) => boolean;
 }
 
 /** Which principals a rule is for: tokens of one OIDC issuer, or registered clients. */

@@ -17,6 +17,8 @@ export interface Grant {
   readonly delegates: readonly string[];
   /** Applied through Google STS after minting: the rule's boundary rendered for this caller, or the caller's narrower one. */
   readonly accessBoundary?: AccessBoundaryWire;
+  /** Set when the caller asked for an ID token: its audience, allowed by the rule. */
+  readonly idTokenAudience?: string;
 }
 
 /** What an access boundary is rendered from, and the caller's own boundary (options), if any. */
@@ -25,7 +27,10 @@ export interface BoundaryRequest {
   readonly requested?: AccessBoundaryWire;
 }
 
-export function resolveGrant(rule: CompiledRule, requestedScopes: readonly string[] | undefined, requestedLifetimeSeconds?: number, boundary?: BoundaryRequest): Grant {
+export function resolveGrant(
+  rule: CompiledRule, requestedScopes: readonly string[] | undefined, requestedLifetimeSeconds?: number, boundary?: BoundaryRequest, idTokenAudience?: string,
+): Grant {
+  if (idTokenAudience !== undefined) return idTokenGrant(rule, idTokenAudience);
   const accessBoundary = boundaryFor(rule, boundary);
   return {
     ruleId: rule.id,
@@ -35,6 +40,14 @@ export function resolveGrant(rule: CompiledRule, requestedScopes: readonly strin
     delegates: rule.grant.delegates,
     ...(accessBoundary ? { accessBoundary } : {}),
   };
+}
+
+/** An ID token names its service account and audience only: no scopes, boundary or lifetime (Google fixes an hour). */
+function idTokenGrant(rule: CompiledRule, audience: string): Grant {
+  if (!rule.grant.idTokenAudience?.(audience)) {
+    throw new BrokerError('invalid_target', 'the rule does not issue ID tokens for this resource', { reason: 'id_token_audience_not_allowed' });
+  }
+  return { ruleId: rule.id, serviceAccount: rule.grant.serviceAccount, scopes: [], lifetimeSeconds: DEFAULTS.maxTokenLifetimeSecondsCeiling, delegates: rule.grant.delegates, idTokenAudience: audience };
 }
 
 function boundaryFor(rule: CompiledRule, boundary: BoundaryRequest | undefined): AccessBoundaryWire | undefined {

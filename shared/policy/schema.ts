@@ -97,6 +97,8 @@ export const GrantSchema = z.strictObject({
     }).optional(),
   })).min(1).max(DEFAULTS.maxAccessBoundaryRules).optional()
     .describe('Credential Access Boundary applied to every token of this rule (through Google STS), rendered from the caller\'s claims.'),
+  id_token_audiences: z.array(z.string().min(1).max(512)).min(1).max(50).optional()
+    .describe('Audiences a caller may ask an ID token for (requested_token_type id_token, resource): exact https URLs, or https://*.HOST to allow any one-label subdomain (e.g. https://*.a.run.app).'),
   placeholder_patterns: z.record(z.string(), z.string().min(1).max(256)).optional()
     .describe(`Per placeholder (claims.NAME, client.client_id): the pattern its value must match (default ${DEFAULTS.boundaryPlaceholderPattern}).`),
 }).refine((g) => g.placeholder_patterns === undefined || g.access_boundary !== undefined, {

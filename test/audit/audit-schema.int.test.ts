@@ -48,10 +48,11 @@ it('emits exactly the documented fields', async () => {
   await post(stack.tokenUrl, { grant_type: 'client_credentials' }, { ...traced, 'x-goog-api-key': apiKey }); // issued to a client
   const boundary = { accessBoundaryRules: [{ availableResource: '//storage.googleapis.com/projects/_/buckets/acme-app', availablePermissions: ['inRole:roles/storage.objectViewer'] }] };
   await post(stack.tokenUrl, exchangeForm(await stack.issuer.sign(claims), { options: JSON.stringify({ accessBoundary: boundary }) }), traced); // issued, downscoped
+  await post(stack.tokenUrl, exchangeForm(await stack.issuer.sign(claims), { requested_token_type: 'urn:ietf:params:oauth:token-type:id_token', resource: 'https://demo-service.example.run.app' }), traced); // an ID token
   await stack.audit.flush();
 
   const entries = lines.entries().filter((e) => e.event === 'token_exchange');
-  expect(entries.map((e) => e.outcome)).toEqual(['issued', 'denied', 'rejected', 'upstream_failure', 'issued', 'issued']);
+  expect(entries.map((e) => e.outcome)).toEqual(['issued', 'denied', 'rejected', 'upstream_failure', 'issued', 'issued', 'issued']);
   const emitted = new Set(entries.flatMap((entry) => paths(entry, documented)));
   expect([...emitted].filter((path) => !documented.has(path)).sort()).toEqual([]);
   expect([...documented].filter((path) => !emitted.has(path)).sort()).toEqual([]);

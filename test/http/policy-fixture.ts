@@ -21,6 +21,7 @@ rules:
       service_account: ${DEPLOYER}
       scopes: [${CLOUD_PLATFORM}, ${GENERATIVE_LANGUAGE}]
       max_lifetime_seconds: 900
+      id_token_audiences: [https://demo-service.example.run.app, "https://*.internal.example.test"]
     audit_claims: [repository, ref, run_note]
   - id: any-branch
     issuer: "${urls.issuer}"
