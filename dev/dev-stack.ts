@@ -108,7 +108,7 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const issuerUrl = configuredIssuerUrl ?? url;
 
-  const issuer = await startDemoIssuer({ port: options.issuerPort, defaultAudience: issuerUrl, defaultClaims: { repository: 'acme/demo', ref: 'refs/heads/main' } });
+  const issuer = await startDemoIssuer({ port: options.issuerPort, defaultAudience: issuerUrl, defaultClaims: { repository: 'acme/demo', repository_owner: 'acme', ref: 'refs/heads/main' } });
   const policyFile = options.policyFile ?? (await writeDevPolicy({ issuer: issuer.issuer, broker: issuerUrl }, options.policyText));
   brokerPromise = loadBroker({
     BROKER_MODE: 'development',

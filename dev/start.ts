@@ -31,12 +31,23 @@ async function main(): Promise<void> {
   const broker = await stack.broker;
   const readyMs = Date.now() - started;
 
-  const exchange = [
+  const exchange = (...extra: string[]) => [
     `curl -s ${stack.tokenUrl} \\`,
     `  -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \\`,
     `  -d subject_token_type=urn:ietf:params:oauth:token-type:jwt \\`,
+    ...extra.map((parameter) => `  -d ${parameter} \\`),
     `  --data-urlencode "subject_token=$(curl -s ${stack.issuer.issuer}/token)"`,
   ].join('\n');
+  // One command per kind of token, for the rules of the development policy that show them.
+  const examples = [
+    'Try an exchange:', '', exchange(),
+    ...(broker.policy.rules.some((rule) => rule.id === 'demo-gcs-readonly')
+      ? ['', 'An access token downscoped to one bucket (a Credential Access Boundary from the token\'s repository_owner):', '', exchange('audience=demo-gcs-readonly')]
+      : []),
+    ...(broker.policy.rules.some((rule) => rule.id === 'demo-cloud-run')
+      ? ['', 'An ID token for a Cloud Run service:', '', exchange('audience=demo-cloud-run', 'requested_token_type=urn:ietf:params:oauth:token-type:id_token', 'resource=https://demo-service.example.run.app')]
+      : []),
+  ];
   const [firstAccount, ...otherAccounts] = stack.google.serviceAccounts();
   process.stderr.write(
     [
@@ -52,9 +63,7 @@ async function main(): Promise<void> {
       `  policy           ${stack.policyFile}   (version ${broker.policy.version.slice(0, 12)}, ${broker.policy.rules.length} rule(s))`,
       ...stateLines(env, emulator, stack.policyFile, stack.issuerUrl),
       '',
-      'Try an exchange:',
-      '',
-      exchange,
+      ...examples,
       '',
       'Ctrl-C stops it.',
       '',

@@ -43,9 +43,14 @@ function startBroker(env: NodeJS.ProcessEnv): { output: () => string; ready: Pro
 
 const BUILT_IN_ACCOUNTS = ['gemini-caller@token-broker-dev.iam.gserviceaccount.com', 'reader@token-broker-dev.iam.gserviceaccount.com'];
 
-/** The printed exchange command, run as a user pastes it. */
-async function runPrintedCommand(banner: string): Promise<Record<string, unknown>> {
-  const command = banner.slice(banner.indexOf('curl -s'), banner.indexOf('\n\nCtrl-C'));
+/** The printed exchange commands (blocks that start with `curl -s`). */
+function printedCommands(banner: string): string[] {
+  return banner.split('\n\n').filter((block) => block.startsWith('curl -s'));
+}
+
+/** A printed exchange command (the first by default), run as a user pastes it. */
+async function runPrintedCommand(banner: string, index = 0): Promise<Record<string, unknown>> {
+  const command = printedCommands(banner)[index] ?? '';
   expect(command).toMatch(/^curl -s http:\/\/127\.0\.0\.1:\d+\/token/);
   const { stdout } = await promisify(execFile)('bash', ['-c', command]);
   return JSON.parse(stdout) as Record<string, unknown>;
@@ -75,6 +80,19 @@ it('prints a copy-paste curl command that returns an access token', async () => 
   const tokenUrl = /token endpoint +(\S+)/.exec(banner)?.[1];
   expect(bannerField(banner, 'issuer (aud)')).toEqual([tokenUrl?.replace(/\/token$/, '')]);
   expect(bannerField(banner, 'service accounts')).toEqual(BUILT_IN_ACCOUNTS);
+}, 60_000);
+
+it('prints one working command per kind of token: access, downscoped to a bucket, ID token', async () => {
+  const { ready } = startBroker({ BROKER_ISSUER_URL: '' });
+  const banner = await ready;
+  expect(printedCommands(banner)).toHaveLength(3);
+  const [access, downscoped, idToken] = [await runPrintedCommand(banner, 0), await runPrintedCommand(banner, 1), await runPrintedCommand(banner, 2)];
+  expect(access).toMatchObject({ token_type: 'Bearer', issued_token_type: 'urn:ietf:params:oauth:token-type:access_token' });
+  expect(downscoped).toMatchObject({ token_type: 'Bearer', scope: 'https://www.googleapis.com/auth/cloud-platform' });
+  expect(downscoped.access_token).not.toBe(access.access_token);
+  expect(idToken).toMatchObject({ token_type: 'N_A', issued_token_type: 'urn:ietf:params:oauth:token-type:id_token' });
+  const payload = JSON.parse(Buffer.from(String(idToken.access_token).split('.')[1] ?? '', 'base64url').toString()) as Record<string, unknown>;
+  expect(payload).toMatchObject({ aud: 'https://demo-service.example.run.app', email: 'gemini-caller@token-broker-dev.iam.gserviceaccount.com' });
 }, 60_000);
 
 it('honours BROKER_ISSUER_URL: printed as the issuer, and the printed command still exchanges', async () => {
