@@ -43,6 +43,10 @@ export const DEV_PROJECT = 'token-broker-dev';
  * instances read each other's cache entries. Never accepted outside development mode.
  */
 export const DEV_CACHE_KEY = createHash('sha256').update('token-broker development cache key').digest('base64');
+/** The Gemini API key development mode keeps in the emulated Secret Manager (the emulated Gemini API accepts it). */
+export const DEV_GEMINI_API_KEY = 'AIzaSy-token-broker-development-key-000';
+/** Where it is: the secret version development mode points BROKER_GEMINI_API_KEY_SECRET at. */
+export const DEV_GEMINI_API_KEY_SECRET = `projects/${DEV_PROJECT}/secrets/gemini-api-key/versions/latest`;
 export const DEV_SERVICE_ACCOUNTS = [
   'gemini-caller@token-broker-dev.iam.gserviceaccount.com',
   'reader@token-broker-dev.iam.gserviceaccount.com',
@@ -95,6 +99,8 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
   const google = await startGoogleEmulator({
     serviceAccounts: options.serviceAccounts ?? DEV_SERVICE_ACCOUNTS,
     callerTokens: [DEV_SOURCE_TOKEN],
+    geminiApiKeys: [DEV_GEMINI_API_KEY],
+    secrets: { [DEV_GEMINI_API_KEY_SECRET.replace(/\/versions\/[^/]+$/, '')]: DEV_GEMINI_API_KEY },
     // On the broker's clock: after a jump in time, minted tokens live as long as before.
     now: options.now,
   });
@@ -115,6 +121,9 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
     BROKER_POLICY_FILE: policyFile,
     BROKER_IAM_ENDPOINT: google.url,
     BROKER_STS_ENDPOINT: google.url,
+    BROKER_GEMINI_ENDPOINT: google.url,
+    BROKER_SECRET_MANAGER_ENDPOINT: google.url,
+    BROKER_GEMINI_API_KEY_SECRET: DEV_GEMINI_API_KEY_SECRET,
     BROKER_DEV_SOURCE_TOKEN: DEV_SOURCE_TOKEN,
     ...sharedStateEnv(options.env ?? {}),
     ...options.env,

@@ -36,6 +36,26 @@
  *    strings, as Google returns them.
  *  - `GET /oauth2/v3/certs` (JWKS) and `GET /oauth2/v1/certs` (kid → PEM) for
  *    the ID-token signing key.
+ *  - Gemini API v1alpha `POST /v1alpha/auth_tokens` (Live API ephemeral
+ *    tokens; the body @google/genai 2.32's `authTokens.create` sends). The
+ *    API key is `x-goog-api-key` (or `?key=`): missing → 403
+ *    PERMISSION_DENIED "Method doesn't allow unregistered callers …", not one
+ *    of the `geminiApiKeys` → 400 INVALID_ARGUMENT "API key not valid …"
+ *    (ErrorInfo API_KEY_INVALID), as the real API answers. Unknown fields are
+ *    refused like the JSON transcoder does, at the top level and inside
+ *    `bidiGenerateContentSetup` and its `generationConfig`; `uses` must be a
+ *    non-negative integer (0 = unlimited, as Google documents; default 1);
+ *    `expireTime` / `newSessionExpireTime` must be RFC 3339, in the future and
+ *    less than 20 hours ahead (defaults 30 min / 60 s); the setup's `model`
+ *    must be `models/…`. The answer is `{name: "auth_tokens/…"}` only (the
+ *    other fields are input only). Each token and the configuration it locked
+ *    is recorded (`authTokens()`).
+ *  - Secret Manager v1 `GET /v1/projects/{p}/secrets/{s}/versions/{v}:access`
+ *    (`v` a number or `latest`), authenticated like IAM Credentials (the
+ *    `callerTokens`). Answers `{name, payload: {data: base64, dataCrc32c:
+ *    "<int64 as string>"}}` with the project as a 12-digit number in `name`,
+ *    as Google does; an unknown secret or version is 404 NOT_FOUND with
+ *    Google's wording. Secrets come from the `secrets` option and `setSecret`.
  *  - Fault injection (latency, canned error statuses with Retry-After,
  *    malformed bodies, connection resets), from code or over HTTP at
  *    `/__emulator/faults`.
@@ -56,6 +76,13 @@
  *    `signBlob`/`signJwt`, workload identity federation (external subject
  *    tokens, `audience`), and enforcement of the access boundary itself (no
  *    Cloud Storage here).
+ *  - For auth_tokens: the token's use (no Live API WebSocket here), `uses`
+ *    counting, field-mask semantics (the mask is recorded, not applied),
+ *    validation of values inside the setup (models, voices, tools), API key
+ *    restrictions, and the exact wording of its 400 messages.
+ *  - For Secret Manager: IAM on secrets (any caller token may read any
+ *    secret), disabled or destroyed versions, aliases, regional secrets,
+ *    CMEK, and every method other than AccessSecretVersion.
  *  - `/oauth2/v1/certs` serves SPKI public keys, not X.509 certificates;
  *    google-auth-library's verifier accepts either.
  *  - Assumptions where no authoritative source was found, chosen to fail
@@ -77,6 +104,7 @@ import {
   verify as cryptoVerify,
   type KeyObject,
 } from 'node:crypto';
+import { crc32c } from '../shared/cache/crc32c';
 
 // ─────────────────────────────────────────────────────────────────────────────
 // Public API
@@ -99,6 +127,10 @@ export interface GoogleEmulatorOptions {
    * whether A may act for B and B for T. Default: allowed.
    */
   canDelegate?: (fromServiceAccount: string, toServiceAccount: string) => boolean;
+  /** Gemini API keys `auth_tokens.create` accepts in `x-goog-api-key` (or `?key=`); default none. */
+  geminiApiKeys?: string[];
+  /** Secrets Secret Manager holds: `projects/P/secrets/S` → its value (version 1, also `latest`). More with `setSecret`. */
+  secrets?: Record<string, string>;
   port?: number; // default 0 (ephemeral)
   now?: () => number; // ms clock, default Date.now
 }
@@ -120,7 +152,23 @@ export interface GoogleEmulator {
   addServiceAccounts(emails: readonly string[]): void;
   /** The service accounts that exist (lower-cased emails), in the order they were registered. */
   serviceAccounts(): string[];
+  /** Every ephemeral token `auth_tokens.create` issued, oldest first, with the configuration it locked. */
+  authTokens(): IssuedAuthToken[];
+  /** Adds a version holding `value` to the secret `projects/P/secrets/S` (creating it); `undefined` deletes the secret. */
+  setSecret(name: string, value: string | undefined): void;
   close(): Promise<void>;
+}
+
+/** What the emulated Gemini API recorded for one ephemeral token. */
+export interface IssuedAuthToken {
+  name: string;
+  uses: number;
+  /** RFC 3339, as the emulator normalised it. */
+  expireTime: string;
+  newSessionExpireTime: string;
+  /** `bidiGenerateContentSetup` as received: the locked model and configuration. */
+  setup?: Record<string, unknown>;
+  fieldMask?: string;
 }
 
 export interface IssuedToken {
@@ -144,7 +192,7 @@ export interface RecordedRequest {
   endpoint?: EndpointName;
 }
 
-export type EndpointName = 'generateAccessToken' | 'generateIdToken' | 'sts' | 'tokeninfo' | 'gemini';
+export type EndpointName = 'generateAccessToken' | 'generateIdToken' | 'sts' | 'tokeninfo' | 'gemini' | 'authTokens' | 'secretAccess';
 
 export interface FaultSwitches {
   /**
@@ -165,6 +213,8 @@ export const ENDPOINT_NAMES: readonly EndpointName[] = [
   'sts',
   'tokeninfo',
   'gemini',
+  'authTokens',
+  'secretAccess',
 ];
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
@@ -351,6 +401,10 @@ interface EmulatorState {
   readonly signer: IdTokenSigner;
   readonly faults: FaultEngine;
   readonly requests: RecordedRequest[];
+  readonly geminiApiKeys: ReadonlySet<string>;
+  /** `projects/P/secrets/S` → its versions' values, version n at index n − 1. */
+  readonly secrets: Map<string, string[]>;
+  readonly authTokens: IssuedAuthToken[];
 }
 
 /** Which IAM Credentials method a request is for. */
@@ -379,6 +433,11 @@ export async function startGoogleEmulator(opts: GoogleEmulatorOptions): Promise<
     now: state.now,
     addServiceAccounts: (emails) => registerServiceAccounts(state, emails),
     serviceAccounts: () => [...state.accountsByEmail.keys()],
+    authTokens: () => state.authTokens.map((token) => structuredClone(token)),
+    setSecret: (name, value) => {
+      if (value === undefined) state.secrets.delete(name);
+      else state.secrets.set(name, [...(state.secrets.get(name) ?? []), value]);
+    },
     close: () => closeServer(server),
   };
 }
@@ -395,6 +454,9 @@ function createState(opts: GoogleEmulatorOptions): EmulatorState {
     signer: createIdTokenSigner(),
     faults: new FaultEngine(),
     requests: [],
+    geminiApiKeys: new Set(opts.geminiApiKeys ?? []),
+    secrets: new Map(Object.entries(opts.secrets ?? {}).map(([name, value]) => [name, [value]])),
+    authTokens: [],
   };
   registerServiceAccounts(state, opts.serviceAccounts);
   return state;
@@ -440,6 +502,13 @@ function googleRoutes(state: EmulatorState): Route[] {
       handle: (ctx, m) => handleGenerateIdToken(state, ctx, m[1] ?? ''),
     },
     { methods: ['POST'], match: (p) => /^\/v1\/token$/.exec(p), endpoint: 'sts', handle: (ctx) => handleSts(state, ctx) },
+    { methods: ['POST'], match: (p) => /^\/v1alpha\/auth_tokens$/.exec(p), endpoint: 'authTokens', handle: (ctx) => handleCreateAuthToken(state, ctx) },
+    {
+      methods: ['GET'],
+      match: (p) => /^\/v1\/projects\/([^/]+)\/secrets\/([^/]+)\/versions\/([^/:]+):access$/.exec(p),
+      endpoint: 'secretAccess',
+      handle: (ctx, m) => handleAccessSecret(state, ctx, m[1] ?? '', m[2] ?? '', m[3] ?? ''),
+    },
     {
       methods: ['GET', 'POST'],
       match: (p) => /^(?:\/oauth2\/v3)?\/tokeninfo$/.exec(p),
@@ -1107,6 +1176,131 @@ function checkSubjectToken(state: EmulatorState, subjectToken: string): Checked<
     return fail(`The subject token must carry the ${CLOUD_PLATFORM_SCOPE} scope.`);
   }
   return { ok: true, value: token };
+}
+
+// ─────────────────────────────────────────────────────────────────────────────
+// Gemini API v1alpha auth_tokens.create (Live API ephemeral tokens)
+// ─────────────────────────────────────────────────────────────────────────────
+
+const GEMINI_SERVICE = 'generativelanguage.googleapis.com';
+/** Google refuses expireTime / newSessionExpireTime 20 hours or more in the future. */
+const AUTH_TOKEN_MAX_MS = 20 * 3600_000;
+const AUTH_TOKEN_DEFAULT_EXPIRE_MS = 30 * 60_000;
+const AUTH_TOKEN_DEFAULT_NEW_SESSION_MS = 60_000;
+const AUTH_TOKEN_FIELDS = ['name', 'expireTime', 'newSessionExpireTime', 'uses', 'bidiGenerateContentSetup', 'fieldMask'];
+const SETUP_FIELDS = [
+  'model', 'generationConfig', 'systemInstruction', 'tools', 'realtimeInputConfig', 'sessionResumption', 'contextWindowCompression',
+  'inputAudioTranscription', 'outputAudioTranscription', 'proactivity', 'safetySettings',
+];
+const GENERATION_CONFIG_FIELDS = [
+  'candidateCount', 'maxOutputTokens', 'temperature', 'topP', 'topK', 'presencePenalty', 'frequencyPenalty', 'responseModalities',
+  'speechConfig', 'mediaResolution', 'seed', 'thinkingConfig', 'enableAffectiveDialog', 'translationConfig',
+];
+
+/** The Gemini API's answers for a missing or unknown API key. */
+function geminiKeyRefusal(missing: boolean): Reply {
+  if (missing) {
+    return rpcError(403, 'PERMISSION_DENIED', "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.");
+  }
+  return rpcError(400, 'INVALID_ARGUMENT', 'API key not valid. Please pass a valid API key.', [
+    { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com', metadata: { service: GEMINI_SERVICE } },
+  ]);
+}
+
+/** Unknown names in a nested message, the way the JSON transcoder words them. */
+function unknownNestedField(value: Record<string, unknown>, allowed: readonly string[], at: string): Reply | undefined {
+  const unknown = Object.keys(value).find((key) => !allowed.includes(key));
+  return unknown === undefined ? undefined : invalidJsonPayload(`Unknown name ${JSON.stringify(unknown)} at '${at}': Cannot find field.`);
+}
+
+/** An RFC 3339 time in (now, now + 20 h), or the default offset when absent. */
+function checkAuthTokenTime(state: EmulatorState, value: unknown, field: string, defaultMs: number): Checked<number> {
+  const now = state.now();
+  if (value === undefined) return { ok: true, value: now + defaultMs };
+  const ms = typeof value === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)$/.test(value) ? Date.parse(value) : NaN;
+  if (!Number.isFinite(ms)) return { ok: false, reply: invalidValue(field, 'type.googleapis.com/google.protobuf.Timestamp', value) };
+  if (ms <= now) return { ok: false, reply: invalidArgument(field, `${field} must be in the future.`) };
+  if (ms - now >= AUTH_TOKEN_MAX_MS) return { ok: false, reply: invalidArgument(field, `${field} must be less than 20 hours in the future.`) };
+  return { ok: true, value: ms };
+}
+
+function handleCreateAuthToken(state: EmulatorState, ctx: RequestContext): Reply {
+  const key = ctx.headers['x-goog-api-key'] ?? ctx.url.searchParams.get('key') ?? undefined;
+  if (key === undefined || key === '') return geminiKeyRefusal(true);
+  if (!state.geminiApiKeys.has(key)) return geminiKeyRefusal(false);
+  const parsed = parseRequestBody(ctx.body, AUTH_TOKEN_FIELDS);
+  if (!parsed.ok) return parsed.reply;
+  const body = parsed.value;
+  const uses = body['uses'] ?? 1;
+  if (typeof uses !== 'number' || !Number.isInteger(uses)) return invalidValue('uses', 'TYPE_INT32', uses);
+  if (uses < 0) return invalidArgument('uses', 'uses must not be negative.');
+  const expire = checkAuthTokenTime(state, body['expireTime'], 'expire_time', AUTH_TOKEN_DEFAULT_EXPIRE_MS);
+  if (!expire.ok) return expire.reply;
+  const newSession = checkAuthTokenTime(state, body['newSessionExpireTime'], 'new_session_expire_time', AUTH_TOKEN_DEFAULT_NEW_SESSION_MS);
+  if (!newSession.ok) return newSession.reply;
+  const setup = body['bidiGenerateContentSetup'];
+  if (setup !== undefined) {
+    if (!isRecord(setup)) return invalidValue('bidi_generate_content_setup', 'type.googleapis.com/google.ai.generativelanguage.v1alpha.BidiGenerateContentSetup', setup);
+    const unknown = unknownNestedField(setup, SETUP_FIELDS, 'bidi_generate_content_setup');
+    if (unknown) return unknown;
+    const generationConfig = setup['generationConfig'];
+    if (generationConfig !== undefined) {
+      if (!isRecord(generationConfig)) return invalidValue('bidi_generate_content_setup.generation_config', 'type.googleapis.com/google.ai.generativelanguage.v1alpha.GenerationConfig', generationConfig);
+      const unknownConfig = unknownNestedField(generationConfig, GENERATION_CONFIG_FIELDS, 'bidi_generate_content_setup.generation_config');
+      if (unknownConfig) return unknownConfig;
+    }
+    const model = setup['model'];
+    if (typeof model !== 'string' || !/^models\/[a-z0-9][a-z0-9.-]*$/.test(model)) {
+      return invalidArgument('bidi_generate_content_setup.model', `Invalid model name: ${JSON.stringify(model ?? '')}; expected models/{model}.`);
+    }
+  }
+  const fieldMask = body['fieldMask'];
+  if (fieldMask !== undefined && typeof fieldMask !== 'string') return invalidValue('field_mask', 'type.googleapis.com/google.protobuf.FieldMask', fieldMask);
+  const name = `auth_tokens/${randomBytes(24).toString('base64url')}`;
+  state.authTokens.push({
+    name,
+    uses,
+    expireTime: rfc3339(expire.value),
+    newSessionExpireTime: rfc3339(newSession.value),
+    ...(isRecord(setup) ? { setup: structuredClone(setup) } : {}),
+    ...(typeof fieldMask === 'string' ? { fieldMask } : {}),
+  });
+  // expireTime, newSessionExpireTime and uses are input only: the answer names the token.
+  return jsonReply(200, { name });
+}
+
+// ─────────────────────────────────────────────────────────────────────────────
+// Secret Manager v1 AccessSecretVersion
+// ─────────────────────────────────────────────────────────────────────────────
+
+const SECRET_MANAGER_SERVICE = 'secretmanager.googleapis.com';
+const ACCESS_SECRET_METHOD = 'google.cloud.secretmanager.v1.SecretManagerService.AccessSecretVersion';
+
+function handleAccessSecret(state: EmulatorState, ctx: RequestContext, project: string, secret: string, version: string): Reply {
+  const token = bearerToken(ctx.headers);
+  if (token === undefined) return unauthenticated(SECRET_MANAGER_SERVICE, ACCESS_SECRET_METHOD, 'CREDENTIALS_MISSING');
+  if (!state.callerTokens.has(token)) return unauthenticated(SECRET_MANAGER_SERVICE, ACCESS_SECRET_METHOD, 'ACCESS_TOKEN_TYPE_UNSUPPORTED');
+  const projectNumber = projectNumberFor(project);
+  const versions = state.secrets.get(`projects/${project}/secrets/${secret}`);
+  if (!versions || versions.length === 0) {
+    return rpcError(404, 'NOT_FOUND', `Secret [projects/${projectNumber}/secrets/${secret}] not found or has no versions.`);
+  }
+  const number = version === 'latest' ? versions.length : /^[1-9]\d{0,18}$/.test(version) ? Number(version) : NaN;
+  if (Number.isNaN(number)) return invalidArgument('name', `Invalid resource field value in the request.`);
+  const value = versions[number - 1];
+  if (value === undefined) return rpcError(404, 'NOT_FOUND', `Secret Version [projects/${projectNumber}/secrets/${secret}/versions/${number}] not found.`);
+  const data = Buffer.from(value, 'utf8');
+  return jsonReply(200, {
+    name: `projects/${projectNumber}/secrets/${secret}/versions/${number}`,
+    payload: { data: data.toString('base64'), dataCrc32c: String(crc32c(data)) },
+  });
+}
+
+/** A stable 12-digit project number for a project id. */
+function projectNumberFor(project: string): string {
+  if (/^\d+$/.test(project)) return project;
+  const digest = createHash('sha256').update(project).digest('hex');
+  return String(10n ** 11n + (BigInt(`0x${digest}`) % (9n * 10n ** 11n)));
 }
 
 // ─────────────────────────────────────────────────────────────────────────────

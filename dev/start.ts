@@ -47,6 +47,9 @@ async function main(): Promise<void> {
     ...(broker.policy.rules.some((rule) => rule.id === 'demo-cloud-run')
       ? ['', 'An ID token for a Cloud Run service:', '', exchange('audience=demo-cloud-run', 'requested_token_type=urn:ietf:params:oauth:token-type:id_token', 'resource=https://demo-service.example.run.app')]
       : []),
+    ...(broker.policy.rules.some((rule) => rule.id === 'demo-gemini-live')
+      ? ['', 'A Gemini Live API ephemeral token (for a browser\'s WebSocket):', '', exchange('audience=demo-gemini-live', 'requested_token_type=urn:x-token-broker:token-type:gemini-ephemeral')]
+      : []),
   ];
   const [firstAccount, ...otherAccounts] = stack.google.serviceAccounts();
   process.stderr.write(

@@ -35,12 +35,16 @@ import type { Grant } from './policy/resolve-grant';
 import type { CompiledPolicy } from './policy/compiled-policy';
 import { resolveGrant } from './policy/resolve-grant';
 import { PolicyDenial, selectRule } from './policy/select-rule';
-import { TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN } from './oauth-uris';
+import type { GeminiEphemeralIssuer } from './outputs/gemini-ephemeral';
+import type { Upstreams } from './outputs/output';
+import { outputFor } from './outputs/outputs';
 import type { TokenResponse } from './token-response';
 
 export interface BrokerDependencies {
   policy: CompiledPolicy;
   minter: Minter;
+  /** Creates Gemini Live API ephemeral tokens; absent, a rule's `gemini_ephemeral` answers server_error. */
+  gemini?: GeminiEphemeralIssuer;
   /** Token cache; absent means every request mints. */
   cache?: TokenCache;
   /** Receives one `upstream_mint` entry per upstream call. */
@@ -76,6 +80,8 @@ const GRANT_TYPES: ReadonlyMap<string, GrantType> = new Map([tokenExchange, jwtB
 export function createBroker(deps: BrokerDependencies): Broker {
   const now = deps.now ?? Date.now;
 
+  const upstreams: Upstreams = { minter: deps.minter, gemini: deps.gemini };
+
   const clientAuth: ClientAuthContext | undefined = deps.clientAuth && {
     ...deps.clientAuth,
     policy: deps.policy,
@@ -104,7 +110,7 @@ export function createBroker(deps: BrokerDependencies): Broker {
     const grant = resolveGrant(selection.rule, request.scopes, request.lifetimeSeconds, {
       values: { claims: principal.claims, clientId: request.client?.subject },
       requested: request.accessBoundary,
-    }, request.idTokenAudience);
+    }, request.idTokenAudience, request.geminiEphemeral);
     record.grant = grant;
     await enforceLimits(selection.rule, principal, client, deadline);
 
@@ -113,20 +119,14 @@ export function createBroker(deps: BrokerDependencies): Broker {
     record.tokenLatencyMs = now() - started;
     record.tokenSha256 = sha256Fingerprint(token.accessToken);
 
-    const expiresIn = Math.max(0, Math.floor((token.expiresAtMs - now()) / 1000));
-    if (grant.idTokenAudience !== undefined) {
-      return { access_token: token.accessToken, issued_token_type: TOKEN_TYPE_ID_TOKEN, token_type: 'N_A', expires_in: expiresIn };
-    }
-    return { access_token: token.accessToken, issued_token_type: TOKEN_TYPE_ACCESS_TOKEN, token_type: 'Bearer', expires_in: expiresIn, scope: grant.scopes.join(' ') };
-  }
-
-  /** What Google issues for a grant: an ID token, or an access token (downscoped through STS when the grant has a boundary). */
-  async function upstreamToken(grant: Grant, deadline: Deadline) {
-    if (grant.idTokenAudience !== undefined) {
-      return deps.minter.mintIdToken({ serviceAccount: grant.serviceAccount, delegates: grant.delegates, audience: grant.idTokenAudience }, deadline);
-    }
-    const impersonated = await deps.minter.mintAccessToken(grant, deadline);
-    return grant.accessBoundary ? deps.minter.downscope(impersonated, grant.accessBoundary, deadline) : impersonated;
+    const output = outputFor(grant);
+    return {
+      access_token: token.accessToken,
+      issued_token_type: output.issuedTokenType,
+      token_type: output.tokenType,
+      expires_in: Math.max(0, Math.floor((token.expiresAtMs - now()) / 1000)),
+      ...(output.listsScopes ? { scope: grant.scopes.join(' ') } : {}),
+    };
   }
 
   /** Step 4: through the cache when there is one; the mint closure itself touches no request state. */
@@ -137,7 +137,7 @@ export function createBroker(deps: BrokerDependencies): Broker {
       try {
         // A refresh runs after its request has been answered: it gets a deadline of its own.
         const budget = trigger === 'request' ? deadline : new Deadline(deadline.budgetMs);
-        const minted = await upstreamToken(grant, budget);
+        const minted = await outputFor(grant).obtain(grant, upstreams, budget);
         recordAuthEvent(deps.audit, { ...event, outcome: 'success', latencyMs: now() - mintedAtMs, attempts: minted.attempts ?? 1, tokenSha256: sha256Fingerprint(minted.accessToken) });
         return { accessToken: minted.accessToken, mintedAtMs, expiresAtMs: minted.expiresAtMs };
       } catch (err) {
@@ -146,7 +146,7 @@ export function createBroker(deps: BrokerDependencies): Broker {
         throw err;
       }
     };
-    if (!deps.cache) {
+    if (!deps.cache || !outputFor(grant).cacheable) {
       record.cache = 'none';
       return mint('request');
     }

@@ -4,7 +4,9 @@ import { createBroker, type Broker } from './broker';
 import { readBrokerConfig, type BrokerConfig } from './config/environment';
 import { DEFAULTS } from './config/defaults';
 import { ConfigurationError } from './errors';
-import { createImpersonatedMinter, type UpstreamResilience } from './mint/impersonated-minter';
+import { createImpersonatedMinter, createSourceClient } from './mint/impersonated-minter';
+import type { UpstreamResilience } from './mint/resilient-call';
+import { createGeminiEphemeralIssuer } from './outputs/gemini-ephemeral';
 import { createTokenCache, type CacheWiring } from './cache/create-token-cache';
 import { openFirestore } from './state/firestore';
 import { randomUUID } from 'node:crypto';
@@ -36,6 +38,17 @@ export interface ResilienceOverrides {
   upstream?: Partial<UpstreamResilience>;
   /** Issuers' key caches: fetch timeout, cooldown, age and staleness bounds. */
   keys?: IssuerKeySettings;
+}
+
+/** The Gemini ephemeral-token output: its own source client, loaded (like the minter's) on first use. */
+function geminiIssuer(config: BrokerConfig, options: { now?: () => number; resilience?: ResilienceOverrides }) {
+  let client: ReturnType<typeof createSourceClient> | undefined;
+  return createGeminiEphemeralIssuer({
+    config: config.gemini,
+    source: () => (client ??= createSourceClient(config.source)),
+    now: options.now,
+    resilience: options.resilience?.upstream,
+  });
 }
 
 export async function loadPolicyFile(
@@ -109,6 +122,7 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
           ...(transition.openMs === undefined ? {} : { openSeconds: Math.ceil(transition.openMs / 1000) }),
         }),
       }),
+      gemini: geminiIssuer(config, options),
       requestDeadlineMs: options.resilience?.requestDeadlineMs,
       issuerUrl: config.issuerUrl,
       brokerAudiences: brokerAudiences(config.issuerUrl),

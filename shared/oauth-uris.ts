@@ -5,3 +5,5 @@ export const TOKEN_TYPE_ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
 export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 export const GRANT_TYPE_CLIENT_CREDENTIALS = 'client_credentials';
 export const GRANT_TYPE_JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+/** The broker's own token type: a Gemini Live API ephemeral token (an `auth_tokens/…` name), not an OAuth token. */
+export const TOKEN_TYPE_GEMINI_EPHEMERAL = 'urn:x-token-broker:token-type:gemini-ephemeral';

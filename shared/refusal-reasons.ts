@@ -101,6 +101,7 @@ export const REFUSAL_REASONS = {
   scope_not_allowed: { codes: ['invalid_scope'], meaning: "a requested scope is not among the matched rule's scopes" },
   boundary_value_refused: { codes: ['invalid_grant'], meaning: "a claim an access-boundary placeholder names is missing, not a string, or does not match the placeholder's pattern" },
   id_token_audience_not_allowed: { codes: ['invalid_target'], meaning: "an ID token was asked for a `resource` the matched rule's `id_token_audiences` does not list (or the rule issues none)" },
+  gemini_ephemeral_not_allowed: { codes: ['invalid_target'], meaning: 'a Gemini ephemeral token was asked for and the matched rule has no `gemini_ephemeral`' },
   boundary_not_within_rule: { codes: ['invalid_target'], meaning: "the access boundary in `options` is not within the matched rule's boundary (another resource, more permissions, another condition)" },
 
   // Rate limits.
@@ -114,6 +115,11 @@ export const REFUSAL_REASONS = {
   upstream_malformed: { codes: ['temporarily_unavailable'], meaning: 'IAM Credentials answered 200 without a usable token' },
   upstream_circuit_open: { codes: ['temporarily_unavailable'], meaning: 'the circuit breaker is open: IAM Credentials was not called' },
   upstream_refused: { codes: ['server_error'], meaning: 'IAM Credentials refused to mint (permission, unknown account): a deployment fault' },
+  gemini_key_not_configured: { codes: ['server_error'], meaning: 'a Gemini ephemeral token was asked for and BROKER_GEMINI_API_KEY_SECRET is not set' },
+  secret_unavailable: { codes: ['temporarily_unavailable'], meaning: 'Secret Manager answered 429, 408 or 5xx, timed out, could not be reached, or sent an unusable payload' },
+  secret_refused: { codes: ['server_error'], meaning: 'Secret Manager refused to give the Gemini API key (permission, unknown secret or version): a deployment fault' },
+  gemini_unavailable: { codes: ['temporarily_unavailable'], meaning: 'the Gemini API (auth_tokens) answered 429, 408 or 5xx, timed out, could not be reached, or sent no token' },
+  gemini_refused: { codes: ['server_error'], meaning: 'the Gemini API refused to create an ephemeral token (key, model, configuration): a deployment fault' },
   deadline_exceeded: { codes: ['temporarily_unavailable'], meaning: 'the request deadline passed' },
 
   // Anything else.

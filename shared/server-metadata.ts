@@ -5,7 +5,7 @@
  */
 import { DEFAULTS } from './config/defaults';
 import { SIGNING_ALGORITHM_NAMES } from './identity/signing-algorithms';
-import { TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT } from './oauth-uris';
+import { TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_GEMINI_EPHEMERAL, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT } from './oauth-uris';
 import type { CompiledPolicy } from './policy/compiled-policy';
 
 export interface MetadataSource {
@@ -23,7 +23,7 @@ export function serverMetadata(broker: MetadataSource, issuer: string): Record<s
     response_types_supported: [],
     // Broker extensions (RFC 8693 defines no metadata of its own):
     subject_token_types_supported: [TOKEN_TYPE_JWT, TOKEN_TYPE_ID_TOKEN],
-    issued_token_types_supported: [TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN],
+    issued_token_types_supported: [TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_GEMINI_EPHEMERAL],
   };
 }
 

@@ -207,6 +207,20 @@ export const DEFAULTS = {
 
   /** Production IAM Credentials endpoint. */
   iamCredentialsEndpoint: 'https://iamcredentials.googleapis.com',
+  /** Gemini Developer API, where Live API ephemeral tokens are created (`v1alpha/auth_tokens`). */
+  geminiEndpoint: 'https://generativelanguage.googleapis.com',
+  /** Secret Manager, which holds the broker's Gemini API key. */
+  secretManagerEndpoint: 'https://secretmanager.googleapis.com',
+  /** The Gemini API key read from Secret Manager is kept in memory this long, then read again (a rotated key is picked up within it). */
+  geminiApiKeyTtlMs: 10 * 60_000,
+  /** Gemini ephemeral tokens: Google's defaults are 30 minutes to expire and 60 s to open a new session; the broker caps a rule's `expire_seconds` here. */
+  geminiEphemeralExpireSecondsCeiling: 1800,
+  /** A rule's `gemini_ephemeral.expire_seconds` when it says none (Google's own default). */
+  geminiEphemeralExpireSeconds: 1800,
+  /** A rule's `gemini_ephemeral.new_session_expire_seconds` when it says none (Google's own default). */
+  geminiEphemeralNewSessionExpireSeconds: 60,
+  /** Most uses a rule may give one ephemeral token. */
+  geminiEphemeralMaxUses: 100,
   /** Scope of the broker's own credentials (Application Default Credentials). */
   sourceScopes: ['https://www.googleapis.com/auth/cloud-platform'] as readonly string[],
 

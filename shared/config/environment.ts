@@ -6,6 +6,11 @@
  *   BROKER_POLICY_FILE        trust-policy file (YAML or JSON); required
  *   BROKER_ISSUER_URL         the broker's public base URL (RFC 8414 issuer, accepted `audience`)
  *   BROKER_IAM_ENDPOINT       IAM Credentials base URL (default https://iamcredentials.googleapis.com)
+ *   BROKER_STS_ENDPOINT       Google STS base URL (default https://sts.googleapis.com)
+ *   BROKER_GEMINI_API_KEY_SECRET  Secret Manager secret version holding the Gemini API key
+ *                             (projects/P/secrets/S/versions/V); unset: no Gemini ephemeral tokens
+ *   BROKER_GEMINI_ENDPOINT    Gemini API base URL (default https://generativelanguage.googleapis.com)
+ *   BROKER_SECRET_MANAGER_ENDPOINT  Secret Manager base URL (default https://secretmanager.googleapis.com)
  *   BROKER_MAX_LIFETIME_SECONDS  broker-wide ceiling on minted lifetimes (≤ 3600)
  *   BROKER_DEV_SOURCE_TOKEN   development only: bearer token the broker presents to the emulator
  *                             instead of Application Default Credentials
@@ -46,12 +51,21 @@ export type SourceCredentials =
   /** Development and tests only: a static bearer token for the loopback emulator. */
   | { kind: 'static-token'; accessToken: string };
 
+export interface GeminiConfig {
+  readonly endpoint: string;
+  readonly secretManagerEndpoint: string;
+  /** A secret version resource name; absent, a request for an ephemeral token is a server_error. */
+  readonly apiKeySecret?: string;
+}
+
 export interface BrokerConfig {
   readonly mode: BrokerMode;
   readonly policyFile: string;
   readonly issuerUrl?: string;
   readonly iamEndpoint: string;
   readonly stsEndpoint: string;
+  /** Gemini Live API ephemeral tokens: where they are created and the secret holding the API key. */
+  readonly gemini: GeminiConfig;
   readonly maxLifetimeSeconds: number;
   readonly source: SourceCredentials;
   readonly network: NetworkPolicy;
@@ -67,12 +81,14 @@ export function readBrokerConfig(env: NodeJS.ProcessEnv = process.env): BrokerCo
   checkEndpoint('BROKER_IAM_ENDPOINT', iamEndpoint, development);
   const stsEndpoint = env.BROKER_STS_ENDPOINT || DEFAULTS.stsEndpoint;
   checkEndpoint('BROKER_STS_ENDPOINT', stsEndpoint, development);
+  const gemini = readGemini(env, development);
   return {
     mode,
     policyFile,
     issuerUrl: readIssuerUrl(env.BROKER_ISSUER_URL, development),
     iamEndpoint: iamEndpoint.replace(/\/+$/, ''),
     stsEndpoint: stsEndpoint.replace(/\/+$/, ''),
+    gemini,
     maxLifetimeSeconds: readSeconds(
       'BROKER_MAX_LIFETIME_SECONDS', env.BROKER_MAX_LIFETIME_SECONDS,
       DEFAULTS.maxTokenLifetimeSecondsCeiling, DEFAULTS.minTokenLifetimeSeconds, DEFAULTS.maxTokenLifetimeSecondsCeiling,
@@ -80,6 +96,24 @@ export function readBrokerConfig(env: NodeJS.ProcessEnv = process.env): BrokerCo
     source: readSource(env.BROKER_DEV_SOURCE_TOKEN, development),
     network: { allowInsecureLoopback: development },
     cache: readCache(env, development),
+  };
+}
+
+const SECRET_VERSION = /^projects\/[A-Za-z0-9-]{1,63}\/secrets\/[A-Za-z0-9_-]{1,255}\/versions\/(?:latest|[1-9][0-9]{0,18})$/;
+
+function readGemini(env: NodeJS.ProcessEnv, development: boolean): GeminiConfig {
+  const endpoint = env.BROKER_GEMINI_ENDPOINT || DEFAULTS.geminiEndpoint;
+  checkEndpoint('BROKER_GEMINI_ENDPOINT', endpoint, development);
+  const secretManagerEndpoint = env.BROKER_SECRET_MANAGER_ENDPOINT || DEFAULTS.secretManagerEndpoint;
+  checkEndpoint('BROKER_SECRET_MANAGER_ENDPOINT', secretManagerEndpoint, development);
+  const apiKeySecret = env.BROKER_GEMINI_API_KEY_SECRET || undefined;
+  if (apiKeySecret !== undefined && !SECRET_VERSION.test(apiKeySecret)) {
+    throw new ConfigurationError('BROKER_GEMINI_API_KEY_SECRET must be a secret version: projects/P/secrets/S/versions/V (V a number or latest)');
+  }
+  return {
+    endpoint: endpoint.replace(/\/+$/, ''),
+    secretManagerEndpoint: secretManagerEndpoint.replace(/\/+$/, ''),
+    ...(apiKeySecret === undefined ? {} : { apiKeySecret }),
   };
 }
 

@@ -39,6 +39,8 @@ export interface GrantOutcome {
   readonly accessBoundary?: AccessBoundaryWire;
   /** An ID token for this audience (`requested_token_type` id_token, `resource`) instead of an access token. */
   readonly idTokenAudience?: string;
+  /** A Gemini Live API ephemeral token instead of an access token (`requested_token_type` gemini-ephemeral). */
+  readonly geminiEphemeral?: boolean;
 }
 
 /** Authenticates the principal of a parsed request and fills in the record. */

@@ -14,23 +14,13 @@
 import type { AuthClient } from 'google-auth-library';
 import { DEFAULTS } from '../config/defaults';
 import type { SourceCredentials } from '../config/environment';
-import { CircuitBreaker, CircuitOpenError, type CircuitBreakerSettings, type CircuitTransition } from '../resilience/circuit-breaker';
+import type { CircuitTransition } from '../resilience/circuit-breaker';
 import { Deadline } from '../resilience/deadline';
-import { RetriesExhausted, withRetries, type RetryPolicy } from '../resilience/retry';
 import type { AccessBoundaryWire } from '../policy/access-boundary';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN } from '../oauth-uris';
 import type { IdTokenRequest, Minter, MintedToken, MintRequest } from './minter';
-import { callerError, describeUpstreamFailure, UpstreamFailure } from './upstream-error';
-
-/** How hard the minter tries; every field defaults from DEFAULTS. */
-export interface UpstreamResilience {
-  /** Longest single call. */
-  attemptTimeoutMs: number;
-  retry: RetryPolicy;
-  breaker: CircuitBreakerSettings;
-  /** Jitter source, uniform in [0, 1). */
-  random: () => number;
-}
+import { createResilientCall, ResilientCallFailed, upstreamResilience, type UpstreamResilience } from './resilient-call';
+import { callerError, UpstreamFailure } from './upstream-error';
 
 export interface ImpersonatedMinterOptions {
   /** IAM Credentials base URL, e.g. https://iamcredentials.googleapis.com. */
@@ -43,25 +33,11 @@ export interface ImpersonatedMinterOptions {
   onCircuitTransition?: (transition: CircuitTransition) => void;
 }
 
-export function upstreamResilience(overrides: Partial<UpstreamResilience> = {}): UpstreamResilience {
-  return {
-    attemptTimeoutMs: DEFAULTS.upstreamTimeoutMs,
-    retry: DEFAULTS.upstreamRetry,
-    breaker: DEFAULTS.upstreamBreaker,
-    random: Math.random,
-    ...overrides,
-  };
-}
 
 export function createImpersonatedMinter(options: ImpersonatedMinterOptions): Minter {
-  const settings = upstreamResilience(options.resilience);
+  const call = createResilientCall(upstreamResilience(options.resilience), options.onCircuitTransition);
   let sourceClient: Promise<AuthClient> | undefined;
   const source = () => (sourceClient ??= createSourceClient(options.source));
-  const breaker = new CircuitBreaker({
-    settings: settings.breaker,
-    counts: (err) => err instanceof UpstreamFailure && err.retryable,
-    onTransition: options.onCircuitTransition,
-  });
   const baseUrl = options.endpoint.replace(/\/+$/, '');
 
   const stsUrl = `${(options.stsEndpoint ?? DEFAULTS.stsEndpoint).replace(/\/+$/, '')}/v1/token`;
@@ -69,7 +45,7 @@ export function createImpersonatedMinter(options: ImpersonatedMinterOptions): Mi
   /** IAM Credentials generateAccessToken, authenticated as the broker itself. */
   async function generateAccessToken(request: MintRequest, signal: AbortSignal): Promise<MintedToken> {
     const client = await source();
-    const { data } = await raceSignal(client.request<unknown>({
+    const { data } = await client.request<unknown>({
       url: `${baseUrl}/v1/projects/-/serviceAccounts/${request.serviceAccount}:generateAccessToken`,
       method: 'POST',
       data: {
@@ -79,20 +55,20 @@ export function createImpersonatedMinter(options: ImpersonatedMinterOptions): Mi
       },
       retry: false,
       signal,
-    }), signal);
+    });
     return parseGenerateAccessToken(data);
   }
 
   /** IAM Credentials generateIdToken (with the account's email in the token, as Cloud Run expects). */
   async function generateIdToken(request: IdTokenRequest, signal: AbortSignal): Promise<MintedToken> {
     const client = await source();
-    const { data } = await raceSignal(client.request<unknown>({
+    const { data } = await client.request<unknown>({
       url: `${baseUrl}/v1/projects/-/serviceAccounts/${request.serviceAccount}:generateIdToken`,
       method: 'POST',
       data: { delegates: request.delegates.map((email) => `projects/-/serviceAccounts/${email}`), audience: request.audience, includeEmail: true },
       retry: false,
       signal,
-    }), signal);
+    });
     return parseGenerateIdToken(data);
   }
 
@@ -103,7 +79,7 @@ export function createImpersonatedMinter(options: ImpersonatedMinterOptions): Mi
    */
   async function exchangeAtSts(token: MintedToken, boundary: AccessBoundaryWire, signal: AbortSignal): Promise<MintedToken> {
     const client = await source();
-    const { data } = await raceSignal(client.transporter.request<unknown>({
+    const { data } = await client.transporter.request<unknown>({
       url: stsUrl,
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -116,34 +92,18 @@ export function createImpersonatedMinter(options: ImpersonatedMinterOptions): Mi
       }).toString(),
       retry: false,
       signal,
-    }), signal);
+    });
     return { accessToken: parseStsToken(data), expiresAtMs: token.expiresAtMs };
   }
 
   /** One upstream operation with the minter's retries, breaker and per-attempt timeout, inside the deadline. */
-  async function resilient(operation: string, call: (signal: AbortSignal) => Promise<MintedToken>, deadline: Deadline): Promise<MintedToken> {
-    const attempt = async () => {
-      const signal = AbortSignal.timeout(Math.max(1, Math.floor(Math.min(settings.attemptTimeoutMs, deadline.remainingMs()))));
-      try {
-        return await call(signal);
-      } catch (err) {
-        throw describeUpstreamFailure(err, operation, signal.aborted);
-      }
-    };
+  async function resilient(operation: string, run: (signal: AbortSignal) => Promise<MintedToken>, deadline: Deadline): Promise<MintedToken> {
     try {
-      const { value, attempts } = await withRetries(() => breaker.run(attempt), {
-        policy: settings.retry,
-        deadline,
-        random: settings.random,
-        classify: (err) => ({
-          retryable: err instanceof UpstreamFailure && err.retryable,
-          retryAfterMs: err instanceof UpstreamFailure && err.options.retryAfterSeconds !== undefined ? err.options.retryAfterSeconds * 1000 : undefined,
-        }),
-      });
+      const { value, attempts } = await call(operation, run, deadline);
       return { ...value, attempts };
     } catch (err) {
-      if (err instanceof RetriesExhausted) throw callerError(err.lastError, err.attempts, operation);
-      throw callerError(err, err instanceof CircuitOpenError ? 0 : 1, operation);
+      if (err instanceof ResilientCallFailed) throw callerError(err.failure, err.attempts, operation);
+      throw callerError(err, 1, operation);
     }
   }
 
@@ -192,16 +152,7 @@ function parseGenerateAccessToken(data: unknown): MintedToken {
   return { accessToken, expiresAtMs };
 }
 
-/** Rejects when `signal` aborts, even if the transport does not notice it. */
-function raceSignal<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
-async function createSourceClient(source: SourceCredentials): Promise<AuthClient> {
+export async function createSourceClient(source: SourceCredentials): Promise<AuthClient> {
   // google-auth-library is loaded on first mint, off the cold-start path.
   const { GoogleAuth, OAuth2Client } = await import('google-auth-library');
   // Node's own fetch: gaxios would otherwise load node-fetch on first use.

@@ -15,9 +15,10 @@ import type { LimitSpec } from '../limits/rate-limiter';
 import { contentVersion } from '../canonical-json';
 import { compileAccessBoundary } from './access-boundary';
 import { CelConditionError, compileCondition } from './cel';
+import { compileGeminiEphemeral } from './gemini-ephemeral';
 import type { CompiledApiKey, CompiledClient, CompiledPolicy, CompiledRule, CorsPolicy } from './compiled-policy';
 import { PolicyLoadError, type PolicyIssue } from './policy-error';
-import { issuerNames, type ClientDocument, type IssuerDocument, type LimitsDocument, type PolicyDocument, type RuleDocument } from './schema';
+import { issuerNames, type ClientDocument, type GrantPreset, type IssuerDocument, type LimitsDocument, type PolicyDocument, type RuleDocument } from './schema';
 
 export interface CompileOptions {
   /** Where the document came from, for messages. */
@@ -76,6 +77,18 @@ interface ExpandedIssuer extends IssuerDocument {
   aliases: string[];
   requireAuthTime: boolean;
 }
+
+/** The scopes of a grant: its own, or its preset's (the schema allows exactly one of the two). */
+function grantScopes(grant: RuleDocument['grant']): readonly string[] {
+  if (grant.preset !== undefined) return GRANT_PRESET_SCOPES[grant.preset];
+  return grant.scopes ?? [];
+}
+
+/** What each grant preset expands to: the scope its API accepts. The lifetime stays the rule's default. */
+const GRANT_PRESET_SCOPES: Readonly<Record<GrantPreset, readonly string[]>> = {
+  'gemini-vertex': [CLOUD_PLATFORM_SCOPE],
+  'gemini-developer-api': ['https://www.googleapis.com/auth/generative-language'],
+};
 
 function expandPreset(doc: IssuerDocument): ExpandedIssuer {
   const [issuer = ''] = issuerNames(doc);
@@ -210,7 +223,8 @@ function compileRule(
   const defaultLifetime = browser ? DEFAULTS.browserRuleMaxLifetimeSeconds : DEFAULTS.ruleMaxLifetimeSeconds;
   const accessBoundary = doc.grant.access_boundary && compileAccessBoundary(doc.grant.access_boundary, doc.grant.placeholder_patterns, `${path}.grant`, issues);
   const idTokenAudience = doc.grant.id_token_audiences && compileAudiences(doc.grant.id_token_audiences, `${path}.grant.id_token_audiences`, issues);
-  if (accessBoundary && !doc.grant.scopes.includes(CLOUD_PLATFORM_SCOPE)) {
+  const scopes = grantScopes(doc.grant);
+  if (accessBoundary && !scopes.includes(CLOUD_PLATFORM_SCOPE)) {
     issues.push({ path: `${path}.grant.scopes`, reason: `an access boundary is applied through Google STS, which needs ${CLOUD_PLATFORM_SCOPE}` });
   }
   try {
@@ -222,11 +236,12 @@ function compileRule(
       condition: compileCondition(doc.condition),
       grant: Object.freeze({
         serviceAccount: doc.grant.service_account,
-        scopes: Object.freeze([...new Set(doc.grant.scopes)].sort()),
+        scopes: Object.freeze([...new Set(scopes)].sort()),
         maxLifetimeSeconds: Math.min(doc.grant.max_lifetime_seconds ?? defaultLifetime, ceiling),
         delegates: Object.freeze([...(doc.grant.delegates ?? [])]),
         ...(accessBoundary ? { accessBoundary } : {}),
         ...(idTokenAudience ? { idTokenAudience } : {}),
+        ...(doc.grant.gemini_ephemeral ? { geminiEphemeral: compileGeminiEphemeral(doc.grant.gemini_ephemeral) } : {}),
       }),
       auditClaims: Object.freeze([...(doc.audit_claims ?? [])]),
       limits: limitSpec(doc.limits),

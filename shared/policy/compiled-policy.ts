@@ -4,6 +4,7 @@ import type { ApiKeyRecord, ClientRecord, ClientRegistry, ClientSecretRecord } f
 import type { LimitSpec } from '../limits/rate-limiter';
 import type { CompiledAccessBoundary } from './access-boundary';
 import type { CompiledCondition } from './cel';
+import type { GeminiEphemeralSpec } from './gemini-ephemeral';
 
 /** What a rule grants, with defaults applied. */
 export interface RuleGrant {
@@ -15,6 +16,8 @@ export interface RuleGrant {
   readonly accessBoundary?: CompiledAccessBoundary;
   /** Whether an ID token may be issued for an audience (`id_token_audiences`); absent: never. */
   readonly idTokenAudience?: (audience: string) => boolean;
+  /** Gemini Live API ephemeral tokens this rule may issue (`gemini_ephemeral`); absent: none. */
+  readonly geminiEphemeral?: GeminiEphemeralSpec;
 }
 
 /** Which principals a rule is for: tokens of one OIDC issuer, or registered clients. */

@@ -6,6 +6,7 @@ import { BrokerError, invalidRequest } from '../errors';
 import { DEFAULTS } from '../config/defaults';
 import { narrowAccessBoundary, renderAccessBoundary, type AccessBoundaryWire, type PlaceholderValues } from './access-boundary';
 import type { CompiledRule } from './compiled-policy';
+import type { GeminiEphemeralSpec } from './gemini-ephemeral';
 
 /** Exactly what will be minted. */
 export interface Grant {
@@ -19,6 +20,8 @@ export interface Grant {
   readonly accessBoundary?: AccessBoundaryWire;
   /** Set when the caller asked for an ID token: its audience, allowed by the rule. */
   readonly idTokenAudience?: string;
+  /** Set when the caller asked for a Gemini Live API ephemeral token: the rule's `gemini_ephemeral`. */
+  readonly geminiEphemeral?: GeminiEphemeralSpec;
 }
 
 /** What an access boundary is rendered from, and the caller's own boundary (options), if any. */
@@ -29,7 +32,9 @@ export interface BoundaryRequest {
 
 export function resolveGrant(
   rule: CompiledRule, requestedScopes: readonly string[] | undefined, requestedLifetimeSeconds?: number, boundary?: BoundaryRequest, idTokenAudience?: string,
+  geminiEphemeral?: boolean,
 ): Grant {
+  if (geminiEphemeral) return geminiEphemeralGrant(rule);
   if (idTokenAudience !== undefined) return idTokenGrant(rule, idTokenAudience);
   const accessBoundary = boundaryFor(rule, boundary);
   return {
@@ -48,6 +53,15 @@ function idTokenGrant(rule: CompiledRule, audience: string): Grant {
     throw new BrokerError('invalid_target', 'the rule does not issue ID tokens for this resource', { reason: 'id_token_audience_not_allowed' });
   }
   return { ruleId: rule.id, serviceAccount: rule.grant.serviceAccount, scopes: [], lifetimeSeconds: DEFAULTS.maxTokenLifetimeSecondsCeiling, delegates: rule.grant.delegates, idTokenAudience: audience };
+}
+
+/** An ephemeral token is what the rule's `gemini_ephemeral` says, nothing the caller chooses; the service account is recorded, not used. */
+function geminiEphemeralGrant(rule: CompiledRule): Grant {
+  const spec = rule.grant.geminiEphemeral;
+  if (!spec) {
+    throw new BrokerError('invalid_target', 'the rule does not issue Gemini ephemeral tokens', { reason: 'gemini_ephemeral_not_allowed' });
+  }
+  return { ruleId: rule.id, serviceAccount: rule.grant.serviceAccount, scopes: [], lifetimeSeconds: spec.expireSeconds, delegates: rule.grant.delegates, geminiEphemeral: spec };
 }
 
 function boundaryFor(rule: CompiledRule, boundary: BoundaryRequest | undefined): AccessBoundaryWire | undefined {

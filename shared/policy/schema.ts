@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { DEFAULTS } from '../config/defaults';
 import { CLIENT_ID_PATTERN, CLIENT_ID_RULE } from '../identity/client-id';
 import { SIGNING_ALGORITHM_NAMES } from '../identity/signing-algorithms';
+import { GEMINI_MODEL_PATTERN } from './gemini-ephemeral';
 
 /** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
 export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
@@ -78,11 +79,63 @@ export const IssuerSchema = z
     if (i.preset === 'google' && i.project_id !== undefined) ctx.addIssue({ code: 'custom', path: ['project_id'], message: 'not used by preset google' });
   });
 
+/** A JSON object whose members Google validates (the broker passes it on as written). */
+const GoogleObject = z.record(z.string(), z.unknown());
+
+/**
+ * LiveConnectConfig fields a `gemini_ephemeral` grant may lock (the @google/genai names). The
+ * common ones are typed; nested configuration objects are passed to Google as written.
+ */
+export const LiveLockSchema = z.strictObject({
+  responseModalities: z.array(z.enum(['TEXT', 'AUDIO', 'IMAGE'])).min(1).max(3).optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  topP: z.number().min(0).max(1).optional(),
+  topK: z.number().int().min(1).max(1000).optional(),
+  maxOutputTokens: z.number().int().min(1).max(1_000_000).optional(),
+  mediaResolution: z.enum(['MEDIA_RESOLUTION_LOW', 'MEDIA_RESOLUTION_MEDIUM', 'MEDIA_RESOLUTION_HIGH']).optional(),
+  seed: z.number().int().optional(),
+  speechConfig: GoogleObject.optional(),
+  thinkingConfig: GoogleObject.optional(),
+  enableAffectiveDialog: z.boolean().optional(),
+  translationConfig: GoogleObject.optional(),
+  systemInstruction: z.union([z.string().min(1).max(32_768), GoogleObject]).optional()
+    .describe('Text, or a Content object ({parts: [{text}]}).'),
+  tools: z.array(GoogleObject).max(32).optional(),
+  sessionResumption: GoogleObject.optional(),
+  inputAudioTranscription: GoogleObject.optional(),
+  outputAudioTranscription: GoogleObject.optional(),
+  realtimeInputConfig: GoogleObject.optional(),
+  contextWindowCompression: GoogleObject.optional(),
+  proactivity: GoogleObject.optional(),
+  safetySettings: z.array(GoogleObject).max(32).optional(),
+});
+
+export const GeminiEphemeralSchema = z.strictObject({
+  model: z.string().regex(GEMINI_MODEL_PATTERN, 'must be a Gemini model id or models/… name')
+    .describe('The Live API model the token is for: a model id (gemini-live-2.5-flash-preview) or models/… name.'),
+  uses: z.number().int().min(1).max(DEFAULTS.geminiEphemeralMaxUses).optional()
+    .describe(`Sessions one token may open (default 1, at most ${DEFAULTS.geminiEphemeralMaxUses}).`),
+  expire_seconds: seconds(DEFAULTS.minTokenLifetimeSeconds, DEFAULTS.geminiEphemeralExpireSecondsCeiling).optional()
+    .describe(`After this many seconds the token stops working, open sessions included (default and ceiling ${DEFAULTS.geminiEphemeralExpireSecondsCeiling}).`),
+  new_session_expire_seconds: seconds(1, DEFAULTS.geminiEphemeralExpireSecondsCeiling).optional()
+    .describe(`After this many seconds no new session may start with the token (default ${DEFAULTS.geminiEphemeralNewSessionExpireSeconds}; at most expire_seconds).`),
+  lock: LiveLockSchema.optional()
+    .describe('LiveConnectConfig the token is locked to; every field it does not set is locked to Google\'s default.'),
+}).refine((g) => g.new_session_expire_seconds === undefined || g.new_session_expire_seconds <= (g.expire_seconds ?? DEFAULTS.geminiEphemeralExpireSeconds), {
+  path: ['new_session_expire_seconds'], message: 'must not exceed expire_seconds',
+});
+
+/** Grant presets for Gemini: the scope each API needs, expanded at load into an explicit grant. */
+export const GRANT_PRESETS = ['gemini-vertex', 'gemini-developer-api'] as const;
+export type GrantPreset = (typeof GRANT_PRESETS)[number];
+
 export const GrantSchema = z.strictObject({
+  preset: z.enum(GRANT_PRESETS).optional()
+    .describe('gemini-vertex: scopes [cloud-platform], for Vertex AI Gemini (the service account needs roles/aiplatform.user). gemini-developer-api: scopes [generative-language], for the Gemini Developer API with OAuth. Sets scopes; do not list them.'),
   service_account: z.string().regex(SERVICE_ACCOUNT, 'must be a service account email (…@….gserviceaccount.com)')
     .describe('Target service account the broker impersonates.'),
-  scopes: z.array(z.string().regex(SCOPE_TOKEN, 'must be an RFC 6749 scope token').max(512)).min(1).max(DEFAULTS.maxScopes)
-    .describe('OAuth scopes a caller may request; the token gets the requested subset (all of them when none are requested).'),
+  scopes: z.array(z.string().regex(SCOPE_TOKEN, 'must be an RFC 6749 scope token').max(512)).min(1).max(DEFAULTS.maxScopes).optional()
+    .describe('OAuth scopes a caller may request; the token gets the requested subset (all of them when none are requested). Required unless a preset sets them.'),
   max_lifetime_seconds: seconds(DEFAULTS.minTokenLifetimeSeconds, DEFAULTS.maxTokenLifetimeSecondsCeiling).optional()
     .describe(`Longest lifetime of a minted token (default and ceiling ${DEFAULTS.maxTokenLifetimeSecondsCeiling}).`),
   delegates: z.array(z.string().regex(SERVICE_ACCOUNT, 'must be a service account email')).max(10).optional()
@@ -99,10 +152,15 @@ export const GrantSchema = z.strictObject({
     .describe('Credential Access Boundary applied to every token of this rule (through Google STS), rendered from the caller\'s claims.'),
   id_token_audiences: z.array(z.string().min(1).max(512)).min(1).max(50).optional()
     .describe('Audiences a caller may ask an ID token for (requested_token_type id_token, resource): exact https URLs, or https://*.HOST to allow any one-label subdomain (e.g. https://*.a.run.app).'),
+  gemini_ephemeral: GeminiEphemeralSchema.optional()
+    .describe('Lets a caller ask for a Gemini Live API ephemeral token (requested_token_type urn:x-token-broker:token-type:gemini-ephemeral), created with the broker\'s Gemini API key and locked to this model and configuration.'),
   placeholder_patterns: z.record(z.string(), z.string().min(1).max(256)).optional()
     .describe(`Per placeholder (claims.NAME, client.client_id): the pattern its value must match (default ${DEFAULTS.boundaryPlaceholderPattern}).`),
 }).refine((g) => g.placeholder_patterns === undefined || g.access_boundary !== undefined, {
   path: ['placeholder_patterns'], message: 'only with access_boundary',
+}).superRefine((g, ctx) => {
+  if (g.preset === undefined && g.scopes === undefined) ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'required (or use a preset)' });
+  if (g.preset !== undefined && g.scopes !== undefined) ctx.addIssue({ code: 'custom', path: ['scopes'], message: `set by preset ${g.preset}; remove it` });
 });
 
 export const LimitsSchema = z.strictObject({

@@ -9,29 +9,12 @@ import { parse as parseYaml } from 'yaml';
 import { ClientSchema } from '../../shared/policy/schema';
 import { CLIENT_SECRET_PATTERN, generateApiKey, generateClientSecret, parseApiKey } from '../../shared/identity/credential-format';
 import { parseSecretHash, verifySecret } from '../../shared/identity/secret-hash';
+import { runAdmin } from '../helpers/admin-cli';
 
 const ROOT = join(__dirname, '..', '..');
 const CLI = ['node_modules/tsx/dist/cli.mjs', 'cli/admin.ts'];
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], input: string | Buffer = ''): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.on('error', () => undefined); // the CLI may exit before reading stdin
-    child.stdin.end(input);
-  });
-}
+const run = (args: string[], input: string | Buffer = '') => runAdmin(args, input);
 
 /** The YAML snippet on stderr: from the line starting with `key:` to the end. */
 function snippet(stderr: string, key: 'secrets' | 'api_keys'): Record<string, Array<Record<string, string>>> {

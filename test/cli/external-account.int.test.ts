@@ -4,7 +4,6 @@
  * the development broker, with the subject token read from a file, fetched from a loopback
  * token service, or printed by an executable. Usage errors exit 2.
  */
-import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,9 +13,8 @@ import { ExternalAccountClient, GoogleAuth, type ExternalAccountClientOptions } 
 import type { ExternalAccountConfig } from '../../cli/external-account';
 import { startDevStack, type DevStack } from '../../dev/dev-stack';
 import { LineCapture } from '../helpers/capture';
+import { runAdmin } from '../helpers/admin-cli';
 
-const ROOT = join(__dirname, '..', '..');
-const CLI = ['node_modules/tsx/dist/cli.mjs', 'cli/admin.ts', 'external-account'];
 /** The development policy's rule and its service account. */
 const DEMO_RULE = 'demo-gemini';
 const DEMO_ACCOUNT = 'gemini-caller@token-broker-dev.iam.gserviceaccount.com';
@@ -32,23 +30,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack.close());
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[]) => runAdmin(['external-account', ...args]);
 
 const uniqueName = (prefix: string) => join(dir, `${prefix}-${Math.random().toString(36).slice(2)}`);
 /** A token of the demo workload, which the development policy's rule grants. */

@@ -30,6 +30,11 @@ interface Statement {
 }
 
 const STATEMENTS: readonly Statement[] = [
+  // Gemini Live ephemeral tokens (docs/policy.md).
+  { defaults: ['geminiEphemeralExpireSeconds', 'minTokenLifetimeSeconds', 'geminiEphemeralExpireSecondsCeiling'], file: 'docs/policy.md', says: `| \`expire_seconds\` | integer | \`${d.geminiEphemeralExpireSeconds}\` | ${d.minTokenLifetimeSeconds}–${d.geminiEphemeralExpireSecondsCeiling}:` },
+  { defaults: ['geminiEphemeralNewSessionExpireSeconds', 'geminiEphemeralExpireSecondsCeiling'], file: 'docs/policy.md', says: `| \`new_session_expire_seconds\` | integer | \`${d.geminiEphemeralNewSessionExpireSeconds}\` | 1–${d.geminiEphemeralExpireSecondsCeiling} and at most \`expire_seconds\`` },
+  { defaults: ['geminiEphemeralMaxUses'], file: 'docs/policy.md', says: `| \`uses\` | integer | \`1\` | 1–${d.geminiEphemeralMaxUses}:` },
+  { defaults: ['geminiApiKeyTtlMs'], file: 'docs/decisions.md', says: `read again after ${minutes(d.geminiApiKeyTtlMs)}` },
   // The HTTP edge (docs/api.md, docs/security.md).
   { defaults: ['maxBodyBytes'], file: 'docs/api.md', says: `the body is at most ${kib(d.maxBodyBytes)} of printable ASCII` },
   { defaults: ['maxBodyBytes'], file: 'docs/api.md', says: `| 413 | \`invalid_request\` | body over ${kib(d.maxBodyBytes)} |` },

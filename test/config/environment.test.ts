@@ -13,6 +13,7 @@ describe('production (the default mode)', () => {
       issuerUrl: undefined,
       iamEndpoint: 'https://iamcredentials.googleapis.com',
       stsEndpoint: 'https://sts.googleapis.com',
+      gemini: { endpoint: 'https://generativelanguage.googleapis.com', secretManagerEndpoint: 'https://secretmanager.googleapis.com' },
       maxLifetimeSeconds: 3600,
       source: { kind: 'application-default' },
       network: { allowInsecureLoopback: false },
@@ -47,6 +48,10 @@ describe('production (the default mode)', () => {
     ['a malformed KMS key name', { ...base, BROKER_CACHE_KMS_KEY: 'my-key' }, /BROKER_CACHE_KMS_KEY/],
     ['a local cache key', { ...base, BROKER_CACHE_LOCAL_KEY: Buffer.alloc(32).toString('base64') }, /outside development/],
     ['an unknown cache kind', { ...base, BROKER_CACHE: 'redis' }, /BROKER_CACHE/],
+    ['a loopback Gemini endpoint', { ...base, BROKER_GEMINI_ENDPOINT: 'http://127.0.0.1:8090' }, /BROKER_GEMINI_ENDPOINT/],
+    ['a plain-HTTP Secret Manager endpoint', { ...base, BROKER_SECRET_MANAGER_ENDPOINT: 'http://secretmanager.example.com' }, /BROKER_SECRET_MANAGER_ENDPOINT/],
+    ['a loopback Secret Manager endpoint', { ...base, BROKER_SECRET_MANAGER_ENDPOINT: 'https://localhost:8443' }, /BROKER_SECRET_MANAGER_ENDPOINT/],
+    ['a Gemini API key secret that is not a secret version', { ...base, BROKER_GEMINI_API_KEY_SECRET: 'projects/acme/secrets/gemini-key' }, /BROKER_GEMINI_API_KEY_SECRET/],
     ['a minimum remaining life above 30 minutes', { ...base, BROKER_CACHE_MIN_REMAINING_SECONDS: '3600' }, /BROKER_CACHE_MIN_REMAINING_SECONDS/],
   ])('refuses %s', (_name, env, message) => {
     expect(() => readBrokerConfig(env)).toThrow(ConfigurationError);
@@ -78,6 +83,18 @@ describe('development mode', () => {
     expect(readBrokerConfig({ BROKER_POLICY_FILE: 'p', BROKER_MODE: 'development', BROKER_CACHE: 'firestore', BROKER_CACHE_LOCAL_KEY: key.toString('base64') }).cache)
       .toMatchObject({ kind: 'firestore', keyWrapping: { kind: 'local', key } });
     expect(() => readBrokerConfig({ BROKER_POLICY_FILE: 'p', BROKER_MODE: 'development', BROKER_CACHE: 'firestore', BROKER_CACHE_LOCAL_KEY: 'c2hvcnQ=' })).toThrow(/32 bytes/);
+  });
+
+  it('reads the Gemini API key secret (a numbered or latest version) and loopback Gemini and Secret Manager endpoints', () => {
+    const config = readBrokerConfig({
+      ...base,
+      BROKER_MODE: 'development',
+      BROKER_GEMINI_ENDPOINT: 'http://127.0.0.1:8090/',
+      BROKER_SECRET_MANAGER_ENDPOINT: 'http://127.0.0.1:8091',
+      BROKER_GEMINI_API_KEY_SECRET: 'projects/acme-prod/secrets/gemini-api-key/versions/3',
+    });
+    expect(config.gemini).toEqual({ endpoint: 'http://127.0.0.1:8090', secretManagerEndpoint: 'http://127.0.0.1:8091', apiKeySecret: 'projects/acme-prod/secrets/gemini-api-key/versions/3' });
+    expect(readBrokerConfig({ ...base, BROKER_GEMINI_API_KEY_SECRET: 'projects/acme-prod/secrets/k/versions/latest' }).gemini.apiKeySecret).toBe('projects/acme-prod/secrets/k/versions/latest');
   });
 
   it('still refuses plain HTTP to a non-loopback host', () => {

@@ -82,10 +82,10 @@ it('prints a copy-paste curl command that returns an access token', async () => 
   expect(bannerField(banner, 'service accounts')).toEqual(BUILT_IN_ACCOUNTS);
 }, 60_000);
 
-it('prints one working command per kind of token: access, downscoped to a bucket, ID token', async () => {
+it('prints one working command per kind of token: access, downscoped to a bucket, ID token, Gemini ephemeral token', async () => {
   const { ready } = startBroker({ BROKER_ISSUER_URL: '' });
   const banner = await ready;
-  expect(printedCommands(banner)).toHaveLength(3);
+  expect(printedCommands(banner)).toHaveLength(4);
   const [access, downscoped, idToken] = [await runPrintedCommand(banner, 0), await runPrintedCommand(banner, 1), await runPrintedCommand(banner, 2)];
   expect(access).toMatchObject({ token_type: 'Bearer', issued_token_type: 'urn:ietf:params:oauth:token-type:access_token' });
   expect(downscoped).toMatchObject({ token_type: 'Bearer', scope: 'https://www.googleapis.com/auth/cloud-platform' });
@@ -93,6 +93,8 @@ it('prints one working command per kind of token: access, downscoped to a bucket
   expect(idToken).toMatchObject({ token_type: 'N_A', issued_token_type: 'urn:ietf:params:oauth:token-type:id_token' });
   const payload = JSON.parse(Buffer.from(String(idToken.access_token).split('.')[1] ?? '', 'base64url').toString()) as Record<string, unknown>;
   expect(payload).toMatchObject({ aud: 'https://demo-service.example.run.app', email: 'gemini-caller@token-broker-dev.iam.gserviceaccount.com' });
+  const ephemeral = await runPrintedCommand(banner, 3);
+  expect(ephemeral).toMatchObject({ token_type: 'N_A', issued_token_type: 'urn:x-token-broker:token-type:gemini-ephemeral', access_token: expect.stringMatching(/^auth_tokens\//) });
 }, 60_000);
 
 it('honours BROKER_ISSUER_URL: printed as the issuer, and the printed command still exchanges', async () => {

@@ -4,7 +4,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import { startDevStack, type DevStack } from '../../dev/dev-stack';
-import { TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN } from '../../shared/oauth-uris';
+import { TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_GEMINI_EPHEMERAL, TOKEN_TYPE_ID_TOKEN } from '../../shared/oauth-uris';
 import { b64url, forgeJws, nowSeconds } from '../helpers/forge';
 import { closedPort } from '../helpers/net';
 import { answer, exchangeForm, FORM, post, type Answer } from '../helpers/http';
@@ -343,7 +343,7 @@ describe('metadata', () => {
       grant_types_supported: ['urn:ietf:params:oauth:grant-type:token-exchange', 'urn:ietf:params:oauth:grant-type:jwt-bearer', 'client_credentials'],
       token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
       subject_token_types_supported: ['urn:ietf:params:oauth:token-type:jwt', TOKEN_TYPE_ID_TOKEN],
-      issued_token_types_supported: [TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN],
+      issued_token_types_supported: [TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_GEMINI_EPHEMERAL],
     });
   });
 
