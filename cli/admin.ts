@@ -16,7 +16,13 @@
  * refuses to take its input from argv, which shell history keeps.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { stringify as stringifyYaml } from 'yaml';
+import { compilePolicy } from '../shared/policy/compile-policy';
+import { parsePolicyText } from '../shared/policy/parse-document';
+import { PolicyLoadError } from '../shared/policy/policy-error';
+import { expandPresets } from '../shared/policy/presets';
+import type { PolicyDocument } from '../shared/policy/schema';
 import { basename, dirname, join } from 'node:path';
 import type { ReadStream } from 'node:tty';
 import {
@@ -57,6 +63,10 @@ Commands:
         the whole text). --allow-insecure-loopback: accept a loopback broker URL, over
         http too (a development broker). --out <file>: write the file (mode 0600) instead
         of stdout. Notes for the reader go to stderr.
+  policy expand <policy file>
+      Print the policy (YAML) with every preset written out as the settings it stands for
+      (issuer presets firebase and google; grant presets gemini-vertex and
+      gemini-developer-api). Exit 1, naming each problem, when the file does not load.
   --help
       Show this help.
 
@@ -290,7 +300,33 @@ const COMMANDS: Record<string, (args: string[], io: Io) => Promise<void>> = {
   'new-api-key': newApiKey,
   'hash-secret': hashSecretCommand,
   'external-account': externalAccount,
+  policy: policyCommand,
 };
+
+/** `policy expand FILE`: the document, presets expanded, after the same checks the broker makes at load. */
+async function policyCommand(args: string[], io: Io): Promise<void> {
+  const [sub, file, ...rest] = args;
+  if (sub !== 'expand') throw new UsageError(sub === undefined ? 'policy needs a subcommand: expand' : 'policy knows one subcommand: expand');
+  if (file === undefined || rest.length > 0) throw new UsageError('policy expand takes one policy file');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read the policy file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let document: PolicyDocument;
+  try {
+    document = parsePolicyText(text, file);
+    compilePolicy(document, { source: file, network: { allowInsecureLoopback: true } });
+  } catch (err) {
+    if (err instanceof PolicyLoadError) throw new CliError(err.message);
+    throw err;
+  }
+  io.out(stringifyYaml(expandPresets(document)));
+  if (document.issuers.some((issuer) => issuer.preset === 'firebase')) {
+    io.err('note: preset firebase also requires a valid auth_time claim, which no explicit setting expresses: keep the preset to keep that check\n');
+  }
+}
 
 async function main(argv: string[], io: Io): Promise<number> {
   const [command, ...args] = argv;

@@ -13,12 +13,14 @@ import { parseSecretHash } from '../identity/secret-hash';
 import type { TrustedIssuer } from '../identity/trusted-issuer';
 import type { LimitSpec } from '../limits/rate-limiter';
 import { contentVersion } from '../canonical-json';
+import { SCOPE_CLOUD_PLATFORM } from '../oauth-uris';
 import { compileAccessBoundary } from './access-boundary';
+import { expandPreset, grantScopes, type ExpandedIssuer } from './presets';
 import { CelConditionError, compileCondition } from './cel';
 import { compileGeminiEphemeral } from './gemini-ephemeral';
 import type { CompiledApiKey, CompiledClient, CompiledPolicy, CompiledRule, CorsPolicy } from './compiled-policy';
 import { PolicyLoadError, type PolicyIssue } from './policy-error';
-import { issuerNames, type ClientDocument, type GrantPreset, type IssuerDocument, type LimitsDocument, type PolicyDocument, type RuleDocument } from './schema';
+import type { ClientDocument, LimitsDocument, PolicyDocument, RuleDocument } from './schema';
 
 export interface CompileOptions {
   /** Where the document came from, for messages. */
@@ -32,10 +34,6 @@ export interface CompileOptions {
   keys?: IssuerKeySettings & { now?: () => number };
 }
 
-/** Google's published keys for Firebase Auth ID tokens and for Google Sign-In ID tokens. */
-const FIREBASE_JWKS = 'https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com';
-const GOOGLE_JWKS = 'https://www.googleapis.com/oauth2/v3/certs';
-const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 
 export function compilePolicy(document: PolicyDocument, options: CompileOptions): CompiledPolicy {
   const issues: PolicyIssue[] = [];
@@ -70,36 +68,6 @@ export function compilePolicy(document: PolicyDocument, options: CompileOptions)
   });
 }
 
-/** A preset entry as the explicit entry it stands for. */
-interface ExpandedIssuer extends IssuerDocument {
-  issuer: string;
-  audiences: string[];
-  aliases: string[];
-  requireAuthTime: boolean;
-}
-
-/** The scopes of a grant: its own, or its preset's (the schema allows exactly one of the two). */
-function grantScopes(grant: RuleDocument['grant']): readonly string[] {
-  if (grant.preset !== undefined) return GRANT_PRESET_SCOPES[grant.preset];
-  return grant.scopes ?? [];
-}
-
-/** What each grant preset expands to: the scope its API accepts. The lifetime stays the rule's default. */
-const GRANT_PRESET_SCOPES: Readonly<Record<GrantPreset, readonly string[]>> = {
-  'gemini-vertex': [CLOUD_PLATFORM_SCOPE],
-  'gemini-developer-api': ['https://www.googleapis.com/auth/generative-language'],
-};
-
-function expandPreset(doc: IssuerDocument): ExpandedIssuer {
-  const [issuer = ''] = issuerNames(doc);
-  if (doc.preset === 'firebase') {
-    return { ...doc, issuer, audiences: [doc.project_id ?? ''], jwks_uri: FIREBASE_JWKS, algorithms: ['RS256'], browser: doc.browser ?? true, aliases: [], requireAuthTime: true };
-  }
-  if (doc.preset === 'google') {
-    return { ...doc, issuer, audiences: [...(doc.client_ids ?? [])], jwks_uri: GOOGLE_JWKS, algorithms: ['RS256'], browser: doc.browser ?? true, aliases: ['accounts.google.com'], requireAuthTime: false };
-  }
-  return { ...doc, issuer, audiences: [...(doc.audiences ?? [])], aliases: [], requireAuthTime: false };
-}
 
 function compileIssuer(doc: ExpandedIssuer, path: string, options: CompileOptions, issues: PolicyIssue[]): TrustedIssuer | undefined {
   const { network, onKeyEvent, keys } = options;
@@ -224,8 +192,8 @@ function compileRule(
   const accessBoundary = doc.grant.access_boundary && compileAccessBoundary(doc.grant.access_boundary, doc.grant.placeholder_patterns, `${path}.grant`, issues);
   const idTokenAudience = doc.grant.id_token_audiences && compileAudiences(doc.grant.id_token_audiences, `${path}.grant.id_token_audiences`, issues);
   const scopes = grantScopes(doc.grant);
-  if (accessBoundary && !scopes.includes(CLOUD_PLATFORM_SCOPE)) {
-    issues.push({ path: `${path}.grant.scopes`, reason: `an access boundary is applied through Google STS, which needs ${CLOUD_PLATFORM_SCOPE}` });
+  if (accessBoundary && !scopes.includes(SCOPE_CLOUD_PLATFORM)) {
+    issues.push({ path: `${path}.grant.scopes`, reason: `an access boundary is applied through Google STS, which needs ${SCOPE_CLOUD_PLATFORM}` });
   }
   try {
     return Object.freeze({

@@ -5,6 +5,8 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { ClientSchema } from '../../shared/policy/schema';
 import { CLIENT_SECRET_PATTERN, generateApiKey, generateClientSecret, parseApiKey } from '../../shared/identity/credential-format';
@@ -192,4 +194,41 @@ const hasScript = /util-linux/.test(spawnSync('script', ['--version'], { encodin
   expectNotIn(output, secret);
   const hash = /^(\$scrypt\$\S+)\r?$/m.exec(output)?.[1] ?? '';
   expect(await verifySecret(secret, parseSecretHash(hash))).toBe(true);
+});
+
+describe('policy expand', () => {
+  it('prints the policy with its presets written out', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'policy-expand-'));
+    const file = join(dir, 'policy.yaml');
+    await writeFile(file, `version: 1
+issuers:
+  - preset: firebase
+    project_id: acme-voice
+rules:
+  - id: voice
+    issuer: https://securetoken.google.com/acme-voice
+    condition: "true"
+    grant: { service_account: voice@acme-prod.iam.gserviceaccount.com, preset: gemini-developer-api }
+`);
+    const { code, stdout, stderr } = await runAdmin(['policy', 'expand', file]);
+    expect(code).toBe(0);
+    const expanded = parseYaml(stdout) as { issuers: Array<Record<string, unknown>>; rules: Array<{ grant: Record<string, unknown> }> };
+    expect(expanded.issuers[0]).toEqual({
+      issuer: 'https://securetoken.google.com/acme-voice', audiences: ['acme-voice'], algorithms: ['RS256'], browser: true,
+      jwks_uri: 'https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com',
+    });
+    expect(expanded.rules[0]?.grant).toEqual({ service_account: 'voice@acme-prod.iam.gserviceaccount.com', scopes: ['https://www.googleapis.com/auth/generative-language'] });
+    expect(stderr).toContain('auth_time');
+  });
+
+  it('exits 1 naming each problem of a policy that does not load, and 2 on a usage error', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'policy-expand-'));
+    const file = join(dir, 'policy.yaml');
+    await writeFile(file, 'version: 1\nrules: []\n');
+    const bad = await runAdmin(['policy', 'expand', file]);
+    expect({ code: bad.code, stdout: bad.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(bad.stderr).toContain('rules');
+    expect((await runAdmin(['policy'])).code).toBe(2);
+    expect((await runAdmin(['policy', 'explain', file])).code).toBe(2);
+  });
 });

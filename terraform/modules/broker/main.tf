@@ -47,6 +47,9 @@ locals {
       GOOGLE_CLOUD_PROJECT = var.project_id
       # BROKER_MODE stays unset (production) and METADATA_SERVER_DETECTION is never set.
     },
+    var.gemini_api_key_secret == null ? {} : {
+      BROKER_GEMINI_API_KEY_SECRET = "projects/${coalesce(var.gemini_api_key_secret.project, var.project_id)}/secrets/${var.gemini_api_key_secret.secret_id}/versions/${var.gemini_api_key_secret.version}"
+    },
   )
 }
 

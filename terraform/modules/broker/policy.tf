@@ -50,3 +50,13 @@ resource "google_secret_manager_secret_iam_member" "runtime_policy_accessor" {
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.runtime.member
 }
+
+# The Gemini API key for Gemini Live ephemeral tokens: read by the runtime service account, on
+# that one secret only.
+resource "google_secret_manager_secret_iam_member" "runtime_gemini_key_accessor" {
+  count     = var.gemini_api_key_secret == null ? 0 : 1
+  project   = coalesce(var.gemini_api_key_secret.project, var.project_id)
+  secret_id = var.gemini_api_key_secret.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.runtime.member
+}

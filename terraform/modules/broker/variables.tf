@@ -222,9 +222,29 @@ variable "environment_variables" {
     condition = length(setintersection(keys(var.environment_variables), [
       "BROKER_POLICY_FILE", "BROKER_ISSUER_URL", "BROKER_MAX_LIFETIME_SECONDS", "BROKER_CACHE", "BROKER_CACHE_KMS_KEY",
       "BROKER_CACHE_COLLECTION", "BROKER_FIRESTORE_PROJECT", "BROKER_FIRESTORE_DATABASE",
-      "BROKER_CACHE_MIN_REMAINING_SECONDS", "BROKER_TRUST_X_FORWARDED_FOR", "GOOGLE_CLOUD_PROJECT",
+      "BROKER_CACHE_MIN_REMAINING_SECONDS", "BROKER_TRUST_X_FORWARDED_FOR", "GOOGLE_CLOUD_PROJECT", "BROKER_GEMINI_API_KEY_SECRET",
     ])) == 0
     error_message = "environment_variables must not set variables the module manages; use the module's own inputs (issuer_url, cache, firestore, kms, ...)."
+  }
+}
+
+variable "gemini_api_key_secret" {
+  description = "The Secret Manager secret holding the Gemini API key the broker creates Gemini Live ephemeral tokens with (rules with gemini_ephemeral): its secret_id (in project_id, or project when set) and version (default latest). The runtime service account gets roles/secretmanager.secretAccessor on that secret only. Null: the broker issues no ephemeral tokens."
+  type = object({
+    secret_id = string
+    version   = optional(string, "latest")
+    project   = optional(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.gemini_api_key_secret == null || can(regex("^[A-Za-z0-9_-]{1,255}$", var.gemini_api_key_secret.secret_id))
+    error_message = "gemini_api_key_secret.secret_id must be a secret id (letters, digits, _ and -), not a resource name."
+  }
+
+  validation {
+    condition     = var.gemini_api_key_secret == null || can(regex("^(latest|[1-9][0-9]*)$", var.gemini_api_key_secret.version))
+    error_message = "gemini_api_key_secret.version must be latest or a version number."
   }
 }
 
