@@ -146,7 +146,7 @@ export const DEFAULTS = {
   /** Lifetime of tokens granted to browser users (issuers with `browser: true`) unless a rule says otherwise. */
   browserRuleMaxLifetimeSeconds: 300,
   /** Longest exp − iat of an RFC 7523 client assertion. */
-  maxAssertionLifetimeSeconds: 300,
+  maxAssertionLifetimeSeconds: 3600,
   /** Longest `jti` of a client assertion (it is part of the replay store's key). */
   maxAssertionJtiLength: 256,
   /** Replay store: Firestore collection of the `jti`s of used assertions. */

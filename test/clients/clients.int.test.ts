@@ -120,7 +120,7 @@ describe('RFC 7523 assertions', () => {
     ['for another audience', () => assertion(creds.signerKey, 'signer', 'https://elsewhere.example.com/token')],
     ['with two audiences', () => assertion(creds.signerKey, 'signer', [stack.tokenUrl, 'https://elsewhere.example.com'])],
     ['expired', () => assertion(creds.signerKey, 'signer', stack.tokenUrl, { iat: Math.floor(Date.now() / 1000) - 600, exp: Math.floor(Date.now() / 1000) - 300 })],
-    ['living too long', () => assertion(creds.signerKey, 'signer', stack.tokenUrl, { exp: Math.floor(Date.now() / 1000) + 3600 })],
+    ['living longer than an hour (the default limit)', () => assertion(creds.signerKey, 'signer', stack.tokenUrl, { exp: Math.floor(Date.now() / 1000) + 3601 })],
     ['from an unknown client', () => assertion(creds.signerKey, 'stranger', stack.tokenUrl)],
   ])('an assertion %s is refused (401 as client auth, 400 as grant)', async (_name, make) => {
     expectError(await clientAuth(await make()), 401, 'invalid_client');
