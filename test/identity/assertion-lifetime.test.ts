@@ -24,7 +24,7 @@ const policy = compilePolicy(parsePolicyText(JSON.stringify({
   rules: [{ id: 'r', clients: ['hour-long', 'short'], condition: 'true', grant: { service_account: 'sa@p-123456.iam.gserviceaccount.com', scopes: ['https://www.googleapis.com/auth/cloud-platform'] } }],
 }), 'policy.json'), { source: 'policy.json', network: { allowInsecureLoopback: false } });
 
-const sign = (client: string, lifetime: number, jti = randomUUID()) =>
+const sign = (client: string, lifetime: number, jti: string = randomUUID()) =>
   new SignJWT({ jti }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(client).setSubject(client).setAudience(TOKEN_URL)
     .setIssuedAt(T0).setExpirationTime(T0 + lifetime).sign(key.privateKey);
 
