@@ -74,6 +74,7 @@ export function exchangeAuditEntry(
     grant: record.grant && {
       serviceAccount: record.grant.serviceAccount,
       scopes: record.grant.scopes,
+      requestedScopes: record.grant.requestedScopes,
       lifetimeSeconds: record.grant.lifetimeSeconds,
       delegates: record.grant.delegates,
       idTokenAudience: record.grant.idTokenAudience,

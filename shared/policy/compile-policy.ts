@@ -207,6 +207,7 @@ function compileRule(
         scopes: Object.freeze([...new Set(scopes)].sort()),
         maxLifetimeSeconds: Math.min(doc.grant.max_lifetime_seconds ?? defaultLifetime, ceiling),
         delegates: Object.freeze([...(doc.grant.delegates ?? [])]),
+        scopeRequest: doc.grant.scope_request ?? 'exact',
         ...(accessBoundary ? { accessBoundary } : {}),
         ...(idTokenAudience ? { idTokenAudience } : {}),
         ...(doc.grant.gemini_ephemeral ? { geminiEphemeral: compileGeminiEphemeral(doc.grant.gemini_ephemeral) } : {}),

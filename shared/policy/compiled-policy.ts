@@ -12,6 +12,8 @@ export interface RuleGrant {
   readonly scopes: readonly string[];
   readonly maxLifetimeSeconds: number;
   readonly delegates: readonly string[];
+  /** How requested scopes meet the rule's: all must be granted (`exact`), or the overlap is issued (`intersect`). */
+  readonly scopeRequest: 'exact' | 'intersect';
   /** Credential Access Boundary, rendered per request from the caller's claims. */
   readonly accessBoundary?: CompiledAccessBoundary;
   /** Whether an ID token may be issued for an audience (`id_token_audiences`); absent: never. */

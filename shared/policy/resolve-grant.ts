@@ -14,6 +14,8 @@ export interface Grant {
   readonly serviceAccount: string;
   /** Sorted, without duplicates. */
   readonly scopes: readonly string[];
+  /** What the caller asked for, when it differs from what is issued (`scope_request: intersect`). */
+  readonly requestedScopes?: readonly string[];
   readonly lifetimeSeconds: number;
   readonly delegates: readonly string[];
   /** Applied through Google STS after minting: the rule's boundary rendered for this caller, or the caller's narrower one. */
@@ -40,11 +42,18 @@ export function resolveGrant(
   return {
     ruleId: rule.id,
     serviceAccount: rule.grant.serviceAccount,
-    scopes: narrowScopes(rule.grant.scopes, requestedScopes),
+    ...scopesFor(rule, requestedScopes),
     lifetimeSeconds: clampLifetime(rule.grant.maxLifetimeSeconds, requestedLifetimeSeconds),
     delegates: rule.grant.delegates,
     ...(accessBoundary ? { accessBoundary } : {}),
   };
+}
+
+/** The scopes to issue, and the request's when they differ (so the audit trail shows both). */
+function scopesFor(rule: CompiledRule, requested: readonly string[] | undefined): { scopes: readonly string[]; requestedScopes?: readonly string[] } {
+  const scopes = narrowScopes(rule.grant.scopes, requested, rule.grant.scopeRequest);
+  const asked = requested && [...new Set(requested)].sort();
+  return asked && asked.length > 0 && asked.join(' ') !== scopes.join(' ') ? { scopes, requestedScopes: asked } : { scopes };
 }
 
 /** An ID token names its service account and audience only: no scopes, boundary or lifetime (Google fixes an hour). */
@@ -70,13 +79,14 @@ function boundaryFor(rule: CompiledRule, boundary: BoundaryRequest | undefined):
   return boundary?.requested ? narrowAccessBoundary(granted, boundary.requested) : granted;
 }
 
-function narrowScopes(allowed: readonly string[], requested: readonly string[] | undefined): readonly string[] {
+function narrowScopes(allowed: readonly string[], requested: readonly string[] | undefined, mode: 'exact' | 'intersect' = 'exact'): readonly string[] {
   if (requested === undefined || requested.length === 0) return allowed;
   const unique = [...new Set(requested)].sort();
-  if (!unique.every((scope) => allowed.includes(scope))) {
-    throw new BrokerError('invalid_scope', 'a requested scope is not granted by the policy', { reason: 'scope_not_allowed' });
+  const granted = unique.filter((scope) => allowed.includes(scope));
+  if (mode === 'intersect' ? granted.length === 0 : granted.length !== unique.length) {
+    throw new BrokerError('invalid_scope', mode === 'intersect' ? 'no requested scope is granted by the policy' : 'a requested scope is not granted by the policy', { reason: 'scope_not_allowed' });
   }
-  return unique;
+  return granted;
 }
 
 function clampLifetime(ruleMaximum: number, requested: number | undefined): number {

@@ -150,6 +150,8 @@ export const GrantSchema = z.strictObject({
     }).optional(),
   })).min(1).max(DEFAULTS.maxAccessBoundaryRules).optional()
     .describe('Credential Access Boundary applied to every token of this rule (through Google STS), rendered from the caller\'s claims.'),
+  scope_request: z.enum(['exact', 'intersect']).optional()
+    .describe('exact (default): every requested scope must be granted, else invalid_scope. intersect: issue the requested scopes the rule grants (refused only when none is), for clients that always ask for more (gcloud).'),
   id_token_audiences: z.array(z.string().min(1).max(512)).min(1).max(50).optional()
     .describe('Audiences a caller may ask an ID token for (requested_token_type id_token, resource): exact https URLs, or https://*.HOST to allow any one-label subdomain (e.g. https://*.a.run.app).'),
   gemini_ephemeral: GeminiEphemeralSchema.optional()

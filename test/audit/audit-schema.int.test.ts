@@ -29,7 +29,15 @@ const lines = new LineCapture();
 beforeAll(async () => {
   const policy = await clientPolicy();
   apiKey = policy.creds.apiKey;
-  stack = await startDevStack({ policyText: policy.text, auditTransport: lines });
+  // One rule more: scope_request intersect, so an entry shows requested and issued scopes apart.
+  const withIntersect = (urls: { issuer: string; broker: string }) => policy.text(urls).replace('\nclients:\n', `
+  - id: intersect
+    issuer: "${urls.issuer}"
+    condition: claims.sub == 'intersect'
+    grant: { service_account: reader@token-broker-dev.iam.gserviceaccount.com, scopes: [https://www.googleapis.com/auth/cloud-platform], scope_request: intersect }
+clients:
+`);
+  stack = await startDevStack({ policyText: withIntersect, auditTransport: lines });
   await stack.broker;
 });
 afterAll(() => stack.close());
@@ -49,10 +57,12 @@ it('emits exactly the documented fields', async () => {
   const boundary = { accessBoundaryRules: [{ availableResource: '//storage.googleapis.com/projects/_/buckets/acme-app', availablePermissions: ['inRole:roles/storage.objectViewer'] }] };
   await post(stack.tokenUrl, exchangeForm(await stack.issuer.sign(claims), { options: JSON.stringify({ accessBoundary: boundary }) }), traced); // issued, downscoped
   await post(stack.tokenUrl, exchangeForm(await stack.issuer.sign(claims), { requested_token_type: 'urn:ietf:params:oauth:token-type:id_token', resource: 'https://demo-service.example.run.app' }), traced); // an ID token
+  await post(stack.tokenUrl, exchangeForm(await stack.issuer.sign({ ...claims, sub: 'intersect' }), { audience: 'intersect', scope: 'openid https://www.googleapis.com/auth/cloud-platform' }), traced); // fewer scopes than asked
   await stack.audit.flush();
 
   const entries = lines.entries().filter((e) => e.event === 'token_exchange');
-  expect(entries.map((e) => e.outcome)).toEqual(['issued', 'denied', 'rejected', 'upstream_failure', 'issued', 'issued', 'issued']);
+  expect(entries.map((e) => e.outcome)).toEqual(['issued', 'denied', 'rejected', 'upstream_failure', 'issued', 'issued', 'issued', 'issued']);
+  expect(entries.at(-1)?.grant).toMatchObject({ scopes: ['https://www.googleapis.com/auth/cloud-platform'], requestedScopes: ['https://www.googleapis.com/auth/cloud-platform', 'openid'] });
   const emitted = new Set(entries.flatMap((entry) => paths(entry, documented)));
   expect([...emitted].filter((path) => !documented.has(path)).sort()).toEqual([]);
   expect([...documented].filter((path) => !emitted.has(path)).sort()).toEqual([]);

@@ -19,11 +19,11 @@ const GEMINI = 'https://www.googleapis.com/auth/generative-language';
 const STORAGE = 'https://www.googleapis.com/auth/devstorage.read_only';
 
 /** One compiled rule granting `scopes` for at most `maxLifetime` seconds (the policy default when undefined). */
-function compiledRule(scopes: string[], maxLifetime?: number, delegates?: string[]): CompiledRule {
+function compiledRule(scopes: string[], maxLifetime?: number, delegates?: string[], scopeRequest?: 'exact' | 'intersect'): CompiledRule {
   const document = {
     version: 1,
     issuers: [{ issuer: ISSUER, audiences: ['https://broker.example.com'] }],
-    rules: [{ id: 'deploy', issuer: ISSUER, condition: 'true', grant: { service_account: SA, scopes, max_lifetime_seconds: maxLifetime, delegates } }],
+    rules: [{ id: 'deploy', issuer: ISSUER, condition: 'true', grant: { service_account: SA, scopes, max_lifetime_seconds: maxLifetime, delegates, scope_request: scopeRequest } }],
   };
   const policy = compilePolicy(parsePolicyText(JSON.stringify(document), 'policy.json'), { source: 'policy.json', network: { allowInsecureLoopback: false } });
   return policy.rules[0] as CompiledRule;
@@ -128,5 +128,29 @@ describe('what is minted', () => {
     const compiled = compiledRule([CLOUD]);
     const never: CompiledRule = { ...compiled, condition: compileCondition('false') };
     expect(resolveGrant(never, undefined).scopes).toEqual([CLOUD]);
+  });
+});
+
+describe('scope_request: intersect (clients that always ask for more, such as gcloud)', () => {
+  const rule = compiledRule([CLOUD, GEMINI], undefined, undefined, 'intersect');
+  const GCLOUD = ['openid', 'https://www.googleapis.com/auth/userinfo.email', CLOUD, 'https://www.googleapis.com/auth/appengine.admin', 'https://www.googleapis.com/auth/sqlservice.login', 'https://www.googleapis.com/auth/compute'];
+
+  it('issues the overlap and records what was asked', () => {
+    const grant = resolveGrant(rule, GCLOUD);
+    expect(grant.scopes).toEqual([CLOUD]);
+    expect(grant.requestedScopes).toEqual([...GCLOUD].sort());
+  });
+
+  it('records nothing extra when the request is granted as asked', () => {
+    expect(resolveGrant(rule, [GEMINI]).requestedScopes).toBeUndefined();
+    expect(resolveGrant(rule, undefined).requestedScopes).toBeUndefined();
+  });
+
+  it('refuses with invalid_scope when nothing overlaps', () => {
+    expect(refusal(() => resolveGrant(rule, [STORAGE]))).toMatchObject({ code: 'invalid_scope', reason: 'scope_not_allowed' });
+  });
+
+  it('leaves exact rules as they were: one scope outside refuses the request', () => {
+    expect(refusal(() => resolveGrant(compiledRule([CLOUD, GEMINI]), GCLOUD))).toMatchObject({ code: 'invalid_scope' });
   });
 });
