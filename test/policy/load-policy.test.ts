@@ -42,7 +42,7 @@ describe('a valid policy', () => {
   it('compiles with defaults applied and a content version', () => {
     const policy = load(valid());
     expect(policy.rules.map((r) => r.id)).toEqual(['deploy']);
-    expect(policy.rules[0]?.grant).toEqual({ serviceAccount: SA, scopes: ['https://www.googleapis.com/auth/cloud-platform'], maxLifetimeSeconds: 3600, delegates: [] });
+    expect(policy.rules[0]?.grant).toEqual({ serviceAccount: SA, scopes: ['https://www.googleapis.com/auth/cloud-platform'], maxLifetimeSeconds: 3600, delegates: [], scopeRequest: 'exact' });
     const issuer = policy.issuers.get(ISSUER);
     expect(issuer).toMatchObject({ algorithms: ['RS256'], clockToleranceSeconds: 30, maxTokenAgeSeconds: 3600, maxTokenValiditySeconds: 86400 });
     expect(policy.version).toMatch(/^[0-9a-f]{64}$/);
