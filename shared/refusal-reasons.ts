@@ -102,6 +102,7 @@ export const REFUSAL_REASONS = {
   boundary_value_refused: { codes: ['invalid_grant'], meaning: "a claim an access-boundary placeholder names is missing, not a string, or does not match the placeholder's pattern" },
   id_token_audience_not_allowed: { codes: ['invalid_target'], meaning: "an ID token was asked for a `resource` the matched rule's `id_token_audiences` does not list (or the rule issues none)" },
   gemini_ephemeral_not_allowed: { codes: ['invalid_target'], meaning: 'a Gemini ephemeral token was asked for and the matched rule has no `gemini_ephemeral`' },
+  public_client_not_allowed: { codes: ['invalid_client'], meaning: 'a public client (one whose published secret proves nothing, e.g. gcloud) asked for tokens of its own with client_credentials' },
   boundary_not_within_rule: { codes: ['invalid_target'], meaning: "the access boundary in `options` is not within the matched rule's boundary (another resource, more permissions, another condition)" },
 
   // Rate limits.

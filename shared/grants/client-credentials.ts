@@ -12,6 +12,8 @@ export const clientCredentials: GrantType = {
     const request = { audience: optional(params, 'audience'), scopes: parseScope(params.get('scope')), ...parseOptions(params.get('options')) };
     return async ({ client }) => {
       if (!client) throw new BrokerError('invalid_client', 'client authentication is required for client_credentials', { reason: 'client_auth_required' });
+      // A public client's id proves nothing: it may accompany a token exchange, never be the principal.
+      if (client.claims.auth_method === 'public') throw new BrokerError('invalid_client', 'a public client cannot obtain tokens of its own', { reason: 'public_client_not_allowed' });
       return { principal: client, client, ...request };
     };
   },

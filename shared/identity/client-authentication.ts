@@ -117,7 +117,20 @@ function presentMethods(params: TokenParams, credentials: ClientCredentials): Cl
   return methods;
 }
 
+/**
+ * A known public client (gcloud sends its installed-app client id and published secret as HTTP
+ * Basic): the request is decided as one without client authentication, with the id known to
+ * rules (`client.auth_method == 'public'`) and to the audit trail. Any other secret is refused.
+ */
+function byPublicClient(clientId: string, secret: string, method: ClientAuthMethod, published: { publishedSecret?: string }, identified: OnClientIdentified): Principal {
+  if (secret !== '' && secret !== published.publishedSecret) throw invalidClient('client authentication failed', 'bad_client_secret', method === 'client_secret_basic');
+  identified({ id: clientId, authMethod: 'public' });
+  return clientPrincipal({ id: clientId, secrets: [] }, 'public', secret);
+}
+
 async function bySecret(clientId: string, secret: string, method: ClientAuthMethod, ctx: ClientAuthContext, identified: OnClientIdentified): Promise<Principal> {
+  const published = ctx.policy.publicClients.get(clientId);
+  if (published) return byPublicClient(clientId, secret, method, published, identified);
   const delay = ctx.throttle.delayMs(clientId);
   if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
   const client = ctx.policy.clients.get(clientId);

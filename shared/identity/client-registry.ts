@@ -35,4 +35,6 @@ export interface ClientRegistry {
   readonly assertionClients: ReadonlyMap<string, RegisteredClient>;
   /** By public API key id. */
   readonly apiKeys: ReadonlyMap<string, ApiKeyRecord>;
+  /** Known public clients by id, with the secret they publish (if any), which proves nothing. */
+  readonly publicClients: ReadonlyMap<string, { readonly publishedSecret?: string }>;
 }

@@ -4,7 +4,8 @@ import type { Claims } from './claims';
 export const CLIENT_ISSUER = 'urn:token-broker:client';
 
 /** How a client proved itself. */
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'jwt_bearer' | 'api_key';
+/** `public`: a known public client (gcloud's), whose id is all it proves: its published secret is no secret. */
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'jwt_bearer' | 'api_key' | 'public';
 
 /** Who the caller proved to be. Produced only by a verifier in `shared/identity/`. */
 export interface Principal {

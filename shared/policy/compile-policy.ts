@@ -20,7 +20,7 @@ import { CelConditionError, compileCondition } from './cel';
 import { compileGeminiEphemeral } from './gemini-ephemeral';
 import type { CompiledApiKey, CompiledClient, CompiledPolicy, CompiledRule, CorsPolicy } from './compiled-policy';
 import { PolicyLoadError, type PolicyIssue } from './policy-error';
-import type { ClientDocument, LimitsDocument, PolicyDocument, RuleDocument } from './schema';
+import { GCLOUD_CLIENT, type ClientDocument, type LimitsDocument, type PolicyDocument, type RuleDocument } from './schema';
 
 export interface CompileOptions {
   /** Where the document came from, for messages. */
@@ -63,6 +63,8 @@ export function compilePolicy(document: PolicyDocument, options: CompileOptions)
     clients,
     assertionClients: new Map([...clients.values()].flatMap((c) => (c.assertion ? [[c.id, c.assertion] as const] : []))),
     apiKeys,
+    publicClients: new Map((document.public_clients ?? []).map((entry) =>
+      entry === 'gcloud' ? [GCLOUD_CLIENT.id, { publishedSecret: GCLOUD_CLIENT.publishedSecret }] : [entry.id, entry.published_secret === undefined ? {} : { publishedSecret: entry.published_secret }])),
     cors,
     rules: Object.freeze(rules),
   });

@@ -233,6 +233,14 @@ export const PolicySchema = z
     issuers: z.array(IssuerSchema).max(100).default([]),
     clients: z.array(ClientSchema).max(1000).optional(),
     cors: CorsSchema.optional(),
+    public_clients: z.array(z.union([
+      z.literal('gcloud').describe("The Google Cloud CLI's installed-app client (gcloud auth login --cred-file), with its published secret."),
+      z.strictObject({
+        id: z.string().regex(CLIENT_ID_PATTERN, `must be ${CLIENT_ID_RULE}`),
+        published_secret: z.string().min(1).max(256).optional().describe('The secret the client publishes (accepted, and proving nothing).'),
+      }),
+    ])).max(20).optional()
+      .describe("Known public clients: a token exchange presenting one (its published secret or none) is decided as one without client authentication; rules see client.client_id and client.auth_method == 'public'."),
     rules: z.array(RuleSchema).min(1).max(1000),
   })
   .superRefine((policy, ctx) => {
@@ -243,10 +251,12 @@ export const PolicySchema = z
         issuers.add(name);
       }
     });
+    const publicIds = new Set((policy.public_clients ?? []).map((entry) => (entry === 'gcloud' ? GCLOUD_CLIENT.id : entry.id)));
     const clients = new Set<string>();
     const apiKeyIds = new Set<string>();
     (policy.clients ?? []).forEach((client, i) => {
       if (clients.has(client.id)) ctx.addIssue({ code: 'custom', path: ['clients', i, 'id'], message: `duplicate client id "${client.id}"` });
+      if (publicIds.has(client.id)) ctx.addIssue({ code: 'custom', path: ['clients', i, 'id'], message: `"${client.id}" is also a public client: a registered client must prove itself` });
       clients.add(client.id);
       (client.api_keys ?? []).forEach((key, k) => {
         if (apiKeyIds.has(key.id)) ctx.addIssue({ code: 'custom', path: ['clients', i, 'api_keys', k, 'id'], message: 'duplicate API key id' });
@@ -268,6 +278,9 @@ export const PolicySchema = z
       });
     });
   });
+
+/** The Google Cloud CLI's installed-app OAuth client, as it publishes it (its secret is in its source and proves nothing). */
+export const GCLOUD_CLIENT = { id: '32555940559.apps.googleusercontent.com', publishedSecret: 'ZmssLNjJy2998hD4CTg2ejr2' } as const;
 
 /** The issuer URLs an issuer entry stands for (a preset may stand for two). */
 export function issuerNames(issuer: IssuerDocument): string[] {
