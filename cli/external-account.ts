@@ -11,10 +11,10 @@
  * The document holds exactly the fields Google's libraries read, in their shapes
  * (google-auth-library's IdentityPoolClientOptions and PluggableAuthClientOptions; gcloud's
  * `iam workload-identity-pools create-cred-config` writes the same): `type`, `audience`,
- * `subject_token_type`, `token_url` and `credential_source`. Never
- * `service_account_impersonation_url` (the broker's answer already is the service account's
- * token), never scopes (the application asks for them), never `token_info_url` (the broker
- * has no introspection endpoint).
+ * `subject_token_type`, `token_url`, `token_info_url` (the broker's RFC 7662 introspection,
+ * where gcloud learns the account name `gcloud auth list` shows) and `credential_source`.
+ * Never `service_account_impersonation_url` (the broker's answer already is the service
+ * account's token), never scopes (the application asks for them).
  *
  * Pure: no file system, no network. Every refusal is an ExternalAccountUsageError with a code;
  * its message names options, never a value that might be secret (a header, a URL).
@@ -43,6 +43,7 @@ export interface ExternalAccountConfig {
   audience: string;
   subject_token_type: typeof SUBJECT_TOKEN_TYPE_JWT;
   token_url: string;
+  token_info_url: string;
   credential_source: CredentialSource;
 }
 
@@ -180,13 +181,14 @@ function unknownArgument(arg: string): ExternalAccountUsageError {
 
 export function buildExternalAccount(options: ExternalAccountOptions): ExternalAccountConfig {
   const allowLoopback = options.allowInsecureLoopback === true;
-  const tokenUrl = `${brokerBaseUrl(options.brokerUrl, allowLoopback)}/token`;
+  const base = brokerBaseUrl(options.brokerUrl, allowLoopback);
   const audience = checkedAudience(options.audience, allowLoopback);
   return {
     type: 'external_account',
     audience,
     subject_token_type: SUBJECT_TOKEN_TYPE_JWT,
-    token_url: tokenUrl,
+    token_url: `${base}/token`,
+    token_info_url: `${base}/v1/introspect`,
     credential_source: credentialSource(options),
   };
 }

@@ -2,12 +2,14 @@
  * The `broker` function: one Cloud Function serving every broker endpoint, so that one URL
  * works as an RFC 8414 issuer and as the `token_url` of a Google `external_account` file.
  *   POST /token, POST /v1/token                  token exchange
+ *   POST /v1/introspect                          token introspection (RFC 7662)
  *   GET  /.well-known/oauth-authorization-server  metadata
  */
 import type { Request, Response } from '@google-cloud/functions-framework';
 import { BrokerError } from '../shared/errors';
 import { createMetadataHandler } from './metadata';
 import { createTokenHandler, type BrokerProvider } from './token';
+import { createIntrospectionHandler } from './introspect';
 import { replyError } from './http/reply';
 import { trustsForwardedFor } from './http/request-facts';
 import { takeOverFrameworkBodyParsing } from './http/framework-body';
@@ -16,6 +18,7 @@ import type { AuditSink } from '../shared/audit/audit-sink';
 
 export const TOKEN_PATHS = new Set(['/token', '/v1/token']);
 export const METADATA_PATH = '/.well-known/oauth-authorization-server';
+export const INTROSPECTION_PATH = '/v1/introspect';
 
 export interface BrokerFunctionOptions {
   getBroker: BrokerProvider;
@@ -28,11 +31,14 @@ export interface BrokerFunctionOptions {
 export function createBrokerFunction(options: BrokerFunctionOptions) {
   // Before the framework builds its server: it must not parse (or inflate) bodies its own way.
   takeOverFrameworkBodyParsing(DEFAULTS.maxBodyBytes);
-  const token = createTokenHandler(options.getBroker, options.audit, options.trustForwardedFor ?? trustsForwardedFor());
+  const trustForwardedFor = options.trustForwardedFor ?? trustsForwardedFor();
+  const token = createTokenHandler(options.getBroker, options.audit, trustForwardedFor);
+  const introspection = createIntrospectionHandler(options.getBroker, options.audit, trustForwardedFor);
   const metadata = createMetadataHandler(options.getBroker, requestOrigin);
   return async function broker(req: Request, res: Response): Promise<void> {
     if (TOKEN_PATHS.has(req.path)) return token(req, res);
     if (req.path === METADATA_PATH) return metadata(req, res);
+    if (req.path === INTROSPECTION_PATH) return introspection(req, res);
     replyError(res, new BrokerError('invalid_request', 'no such endpoint', { reason: 'not_found' }), 404);
   };
 }

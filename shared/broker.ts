@@ -39,6 +39,8 @@ import type { GeminiEphemeralIssuer } from './outputs/gemini-ephemeral';
 import type { Upstreams } from './outputs/output';
 import { outputFor } from './outputs/outputs';
 import type { TokenResponse } from './token-response';
+import type { IssuedTokenStore } from './introspection/issued-tokens';
+import { introspect, INTROSPECTION_PARAMETERS, type IntrospectionRecord, type IntrospectionResponse } from './introspection/introspect';
 
 export interface BrokerDependencies {
   policy: CompiledPolicy;
@@ -62,6 +64,8 @@ export interface BrokerDependencies {
   limiter?: RateLimiter;
   /** One deadline for each whole request (default DEFAULTS.requestDeadlineMs). */
   requestDeadlineMs?: number;
+  /** The record of issued tokens token introspection reads; absent, every token is inactive to it. */
+  issued?: IssuedTokenStore;
 }
 
 export interface Broker {
@@ -70,9 +74,14 @@ export interface Broker {
   readonly issuerUrl?: string;
   readonly grantTypes: readonly string[];
   exchange(params: TokenParams, record: ExchangeRecord, credentials?: ClientCredentials): Promise<TokenResponse>;
+  /** RFC 7662 token introspection of a token this broker issued. */
+  introspect(params: TokenParams, record: IntrospectionRecord, credentials?: ClientCredentials): Promise<IntrospectionResponse>;
   /** Waits for background work and releases clients. */
   close(): Promise<void>;
 }
+
+/** Without a record, introspection still authenticates and looks up, and finds nothing. */
+const NO_ISSUED_TOKENS: IssuedTokenStore = { remember: async () => undefined, find: async () => undefined, close: async () => undefined };
 
 /** Every grant type the broker serves, by `grant_type`; each module owns its parameters and principal. */
 const GRANT_TYPES: ReadonlyMap<string, GrantType> = new Map([tokenExchange, jwtBearer, clientCredentials].map((grant) => [grant.grantType, grant]));
@@ -120,6 +129,7 @@ export function createBroker(deps: BrokerDependencies): Broker {
     record.tokenSha256 = sha256Fingerprint(token.accessToken);
 
     const output = outputFor(grant);
+    await rememberIssuance(record.tokenSha256, token, grant, principal, selection.rule.username(principal.claims, principal.subject), record, deadline);
     return {
       access_token: token.accessToken,
       issued_token_type: output.issuedTokenType,
@@ -173,6 +183,40 @@ export function createBroker(deps: BrokerDependencies): Broker {
     return result.token;
   }
 
+  /**
+   * The issued-token record introspection reads, before the token leaves. Best effort: a token
+   * whose record could not be written is still answered (introspection calls it inactive).
+   */
+  async function rememberIssuance(tokenSha256: string, token: CachedToken, grant: Grant, principal: Principal, username: string, record: ExchangeRecord, deadline: Deadline): Promise<void> {
+    if (!deps.issued) return;
+    const output = outputFor(grant);
+    try {
+      await deps.issued.remember({
+        tokenSha256,
+        tokenType: output.tokenType,
+        ...(output.listsScopes ? { scopes: grant.scopes } : {}),
+        issuer: principal.issuer,
+        subject: principal.subject,
+        username,
+        ruleId: grant.ruleId,
+        issuedAtMs: token.mintedAtMs,
+        expiresAtMs: token.expiresAtMs,
+        clientId: record.client?.id,
+      }, deadline);
+    } catch (err) {
+      recordAuthEvent(deps.audit, { event: 'issued_token_unrecorded', tokenSha256, detail: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  /** Token introspection: its own deadline, the same client authentication and limiter. */
+  function introspectToken(params: TokenParams, record: IntrospectionRecord, credentials: ClientCredentials = {}): Promise<IntrospectionResponse> {
+    const deadline = new Deadline(deps.requestDeadlineMs ?? DEFAULTS.requestDeadlineMs);
+    const declared = new Map([...params].filter(([name]) => (INTROSPECTION_PARAMETERS as readonly string[]).includes(name)));
+    return deadline.race(introspect(declared, credentials, {
+      policy: deps.policy, clientAuth, issued: deps.issued ?? NO_ISSUED_TOKENS, limiter: deps.limiter, issuerUrl: deps.issuerUrl, now,
+    }, record, deadline));
+  }
+
   /** Step 2: client credentials, when the request carries any (the record names the client once its credential verifies). */
   async function authenticate(params: TokenParams, credentials: ClientCredentials, identified: OnClientIdentified, deadline: Deadline): Promise<Principal | undefined> {
     if (!clientAuth) {
@@ -216,7 +260,17 @@ export function createBroker(deps: BrokerDependencies): Broker {
     }
   }
 
-  return { policy: deps.policy, issuerUrl: deps.issuerUrl, grantTypes: [...GRANT_TYPES.keys()], exchange, close: async () => deps.cache?.close() };
+  return {
+    policy: deps.policy,
+    issuerUrl: deps.issuerUrl,
+    grantTypes: [...GRANT_TYPES.keys()],
+    exchange,
+    introspect: introspectToken,
+    close: async () => {
+      await deps.cache?.close();
+      await deps.issued?.close();
+    },
+  };
 }
 
 /**

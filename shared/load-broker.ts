@@ -15,6 +15,7 @@ import { FailureThrottle } from './identity/failure-throttle';
 import { SecretVerifier, verifySecret } from './identity/secret-hash';
 import { limitConcurrency } from './concurrency';
 import { createFirestoreRateLimiter, createMemoryRateLimiter } from './limits/rate-limiter';
+import { createFirestoreIssuedTokenStore, createMemoryIssuedTokenStore } from './introspection/issued-tokens';
 import type { AuditSink } from './audit/audit-sink';
 import { cacheAuthEvent, keyAuthEvent, recordAuthEvent } from './audit/auth-events';
 import { compilePolicy } from './policy/compile-policy';
@@ -80,8 +81,8 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
     const config = readBrokerConfig(env);
     const policy = await loadPolicyFile(config.policyFile, config.network, config.maxLifetimeSeconds, audit, { ...options.resilience?.keys, now: options.now });
     checkStateRequirements(policy, config);
-    // One Firestore client serves the token cache, the assertion replay store and the rate
-    // limiter; without Firestore (development) all three live in this instance's memory.
+    // One Firestore client serves the token cache, the assertion replay store, the rate limiter
+    // and the issued-token record; without Firestore (development) all live in this instance's memory.
     const state = config.cache.kind === 'firestore' ? await openFirestore(config.cache) : undefined;
     const firestore = state?.client;
     const cache = await createTokenCache(config.cache, {
@@ -93,6 +94,7 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
       now: options.now,
       ...options.cache,
     });
+    const issued = firestore ? createFirestoreIssuedTokenStore({ firestore, now: options.now }) : createMemoryIssuedTokenStore();
     const replay = firestore ? createFirestoreReplayStore({ firestore, now: options.now }) : createMemoryReplayStore({ now: options.now });
     const limiter = firestore
       ? createFirestoreRateLimiter({
@@ -129,6 +131,7 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
       // Bounded scrypt computations at once per instance (see shared/concurrency.ts).
       clientAuth: { secrets: new SecretVerifier({ verify: limitConcurrency(verifySecret, DEFAULTS.secretVerifyConcurrency) }), throttle: new FailureThrottle(), replay },
       limiter,
+      issued,
       now: options.now,
     });
     const close = broker.close;
@@ -161,8 +164,8 @@ function checkStateRequirements(policy: CompiledPolicy, config: BrokerConfig): v
   }
 }
 
-/** The broker's own identifiers: its issuer URL and token endpoint URLs. */
+/** The broker's own identifiers: its issuer URL, token endpoint URLs and introspection endpoint URL. */
 export function brokerAudiences(issuerUrl: string | undefined): string[] {
   if (issuerUrl === undefined) return [];
-  return [issuerUrl, `${issuerUrl}/token`, `${issuerUrl}/v1/token`];
+  return [issuerUrl, `${issuerUrl}/token`, `${issuerUrl}/v1/token`, `${issuerUrl}/v1/introspect`];
 }

@@ -22,7 +22,7 @@ const GRANT_OR_CLIENT = ['invalid_grant', 'invalid_client'] as const;
 export const REFUSAL_REASONS = {
   // The HTTP edge (functions/).
   not_found: { codes: ['invalid_request'], meaning: 'the path is not a broker endpoint (answered 404; no audit entry)' },
-  method_not_allowed: { codes: ['method_not_allowed'], meaning: 'the token endpoint got something other than POST, or the metadata endpoint something other than GET or HEAD' },
+  method_not_allowed: { codes: ['method_not_allowed'], meaning: 'the token or introspection endpoint got something other than POST, or the metadata endpoint something other than GET or HEAD' },
   origin_not_allowed: { codes: ['access_denied'], meaning: "a browser request (or preflight) from an origin the policy's `cors` does not list" },
   preflight_method_not_allowed: { codes: ['access_denied'], meaning: 'a CORS preflight for a method other than POST (preflights get no audit entry)' },
   wrong_content_type: { codes: ['invalid_request'], meaning: 'the body is not `application/x-www-form-urlencoded`' },
@@ -76,7 +76,7 @@ export const REFUSAL_REASONS = {
   // Client authentication.
   multiple_client_auth: { codes: ['invalid_request'], meaning: 'more than one client authentication method in one request' },
   client_id_mismatch: { codes: ['invalid_request', ...GRANT_OR_CLIENT], meaning: "`client_id` names another client than the credential (or the assertion's `iss`)" },
-  client_auth_required: { codes: ['invalid_client'], meaning: '`client_credentials` without client authentication' },
+  client_auth_required: { codes: ['invalid_client'], meaning: '`client_credentials`, or token introspection, without client authentication' },
   no_clients: { codes: ['invalid_client', 'invalid_grant'], meaning: 'a client credential or assertion, but the policy registers no clients' },
   bad_client_secret: { codes: ['invalid_client'], meaning: 'unknown client or wrong secret' },
   bad_api_key: { codes: ['invalid_client'], meaning: 'an API key that is malformed, unknown or wrong' },
@@ -93,6 +93,7 @@ export const REFUSAL_REASONS = {
   assertion_replayed: { codes: GRANT_OR_CLIENT, meaning: "the assertion's `jti` was used before" },
   client_mismatch: { codes: ['invalid_grant'], meaning: 'the jwt-bearer assertion is for another client than the authenticated one' },
   replay_store_unavailable: { codes: ['temporarily_unavailable'], meaning: 'the replay store cannot record the `jti` (fails closed)' },
+  issued_tokens_unavailable: { codes: ['temporarily_unavailable'], meaning: 'token introspection cannot read the record of issued tokens (no guess of `active: false`)' },
   replay_store_full: { codes: ['temporarily_unavailable'], meaning: 'the in-memory replay store holds as many live marks as it may' },
 
   // The policy.

@@ -21,6 +21,9 @@ export function serverMetadata(broker: MetadataSource, issuer: string): Record<s
     token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
     token_endpoint_auth_signing_alg_values_supported: assertionAlgorithms(broker.policy),
     response_types_supported: [],
+    introspection_endpoint: `${issuer}/v1/introspect`,
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    introspection_endpoint_auth_signing_alg_values_supported: assertionAlgorithms(broker.policy),
     // Broker extensions (RFC 8693 defines no metadata of its own):
     subject_token_types_supported: [TOKEN_TYPE_JWT, TOKEN_TYPE_ID_TOKEN],
     issued_token_types_supported: [TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_GEMINI_EPHEMERAL],

@@ -1,5 +1,5 @@
 /**
- * Strict reading of an `application/x-www-form-urlencoded` token request (RFC 6749 §3.2,
+ * Strict reading of an `application/x-www-form-urlencoded` token or introspection request (RFC 6749 §3.2,
  * SECURITY.md "The HTTP edge"). The framework's own parsers are switched off
  * (framework-body.ts); it keeps only the raw bytes, up to the body cap and never inflated, and we
  * parse them: ASCII only, every parameter once, each within its size limit. A token written to
@@ -14,9 +14,9 @@ import type { TokenParams } from '../../shared/token-params';
 import { frameworkBodyFailure } from './framework-body';
 
 const FORM_MEDIA_TYPE = /^application\/x-www-form-urlencoded\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
-const TOKEN_PARAMETERS = new Set(['subject_token', 'actor_token', 'assertion', 'client_assertion']);
+const TOKEN_PARAMETERS = new Set(['subject_token', 'actor_token', 'assertion', 'client_assertion', 'token']);
 /** Token parameters whose leading and trailing whitespace is dropped (`trimTokenWhitespace`). */
-const TRIMMED_PARAMETERS = new Set(['subject_token', 'assertion', 'client_assertion']);
+const TRIMMED_PARAMETERS = new Set(['subject_token', 'assertion', 'client_assertion', 'token']);
 const TOKEN_WHITESPACE = new Set([' ', '\t', '\r', '\n']);
 const PRINTABLE_ASCII = /^[\x20-\x7E]*$/;
 

@@ -23,11 +23,13 @@ export type AuthEvent =
   | { event: 'cache_store_unavailable'; cacheKey: string; detail: string }
   | { event: 'cache_lease_timeout'; cacheKey: string }
   | { event: 'cache_refresh_failed'; cacheKey: string; detail: string }
-  | { event: 'limits_store_unavailable'; detail: string };
+  | { event: 'limits_store_unavailable'; detail: string }
+  | { event: 'issued_token_unrecorded'; tokenSha256: string; detail: string };
 
 export const AUTH_EVENT_NAMES = [
   'upstream_mint', 'upstream_circuit', 'jwks_fetch_failed', 'jwks_keys_changed', 'jwks_key_rejected', 'jwks_key_unusual', 'policy_loaded', 'policy_load_failed',
   'cache_decrypt_failed', 'cache_store_unavailable', 'cache_lease_timeout', 'cache_refresh_failed', 'limits_store_unavailable',
+  'issued_token_unrecorded',
 ] as const;
 
 function severityOf(event: AuthEvent): AuditSeverity {

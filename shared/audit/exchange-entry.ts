@@ -91,21 +91,26 @@ export function exchangeAuditEntry(
   return {
     severity: SEVERITY[outcome],
     payload: dropUndefined(payload),
-    metadata: {
-      httpRequest: {
-        requestMethod: http.method,
-        requestUrl: capString(http.path, DEFAULTS.auditPathChars),
-        status: http.status,
-        userAgent: http.userAgent === undefined ? undefined : capString(http.userAgent, DEFAULTS.auditUserAgentChars),
-        remoteIp: http.remoteIp,
-        latency: `${(http.latencyMs / 1000).toFixed(3)}s`,
-      },
-      trace: http.trace,
-      labels: { request_id: http.requestId },
-    },
+    metadata: httpMetadata(http),
   };
 }
 
-function dropUndefined(payload: Record<string, unknown>): Record<string, unknown> {
+/** The Cloud Logging `httpRequest`, trace and request label of an endpoint's entry. */
+export function httpMetadata(http: HttpFacts): AuditMetadata {
+  return {
+    httpRequest: {
+      requestMethod: http.method,
+      requestUrl: capString(http.path, DEFAULTS.auditPathChars),
+      status: http.status,
+      userAgent: http.userAgent === undefined ? undefined : capString(http.userAgent, DEFAULTS.auditUserAgentChars),
+      remoteIp: http.remoteIp,
+      latency: `${(http.latencyMs / 1000).toFixed(3)}s`,
+    },
+    trace: http.trace,
+    labels: { request_id: http.requestId },
+  };
+}
+
+export function dropUndefined(payload: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(payload).filter(([, value]) => value !== undefined && value !== ''));
 }

@@ -158,6 +158,19 @@ export const DEFAULTS = {
   /** `Retry-After` sent when the replay store is unavailable. */
   replayRetryAfterSeconds: 5,
 
+  /** Token introspection: Firestore collection of issued tokens (one document per token, by its SHA-256). */
+  issuedTokensCollection: 'token-broker-issued',
+  /** Issued tokens one instance remembers in memory (the whole record without Firestore; written (token, client) pairs with it). */
+  issuedTokensMemoryEntries: 10_000,
+  /** Time budget of recording an issued token; past it the token is still answered, and introspection calls it inactive. */
+  issuedTokensWriteBudgetMs: 1000,
+  /** Time budget of looking a token up for introspection; past it the answer is 503. */
+  issuedTokensReadBudgetMs: 1000,
+  /** Introspection calls one client may make per minute, unless its `limits.requests_per_minute` says otherwise; a public client's are counted per caller address. */
+  introspectionRequestsPerMinute: 600,
+  /** `Retry-After` when the issued-token record cannot be read. */
+  introspectionRetryAfterSeconds: 5,
+
   /** scrypt cost of new secret and API key hashes: N = 2^15, r = 8, p = 1 (32 MiB). */
   scrypt: { ln: 15, r: 8, p: 1 },
   /** scrypt parameters a policy's hash may have: below the minimum is weak, above the maximum one verification is a denial of service. */

@@ -12,6 +12,7 @@ import { createKeySource, type IssuerKeySettings, type KeySourceEvent, type KeyS
 import { parseSecretHash } from '../identity/secret-hash';
 import type { TrustedIssuer } from '../identity/trusted-issuer';
 import type { LimitSpec } from '../limits/rate-limiter';
+import { compileUsernameTemplate, SUBJECT_USERNAME } from './username-template';
 import { contentVersion } from '../canonical-json';
 import { SCOPE_CLOUD_PLATFORM } from '../oauth-uris';
 import { compileAccessBoundary } from './access-boundary';
@@ -166,6 +167,7 @@ function compileClient(
     id: doc.id,
     secrets,
     limits: limitSpec(doc.limits),
+    introspection: doc.introspection ?? 'own',
     assertion: spec
       ? {
           id: doc.id,
@@ -194,6 +196,8 @@ function compileRule(
   const accessBoundary = doc.grant.access_boundary && compileAccessBoundary(doc.grant.access_boundary, doc.grant.placeholder_patterns, `${path}.grant`, issues);
   const idTokenAudience = doc.grant.id_token_audiences && compileAudiences(doc.grant.id_token_audiences, `${path}.grant.id_token_audiences`, issues);
   const scopes = grantScopes(doc.grant);
+  const username = doc.username === undefined ? SUBJECT_USERNAME : compileUsernameTemplate(doc.username);
+  if ('error' in username) issues.push({ path: `${path}.username`, reason: username.error });
   if (accessBoundary && !scopes.includes(SCOPE_CLOUD_PLATFORM)) {
     issues.push({ path: `${path}.grant.scopes`, reason: `an access boundary is applied through Google STS, which needs ${SCOPE_CLOUD_PLATFORM}` });
   }
@@ -216,6 +220,7 @@ function compileRule(
       }),
       auditClaims: Object.freeze([...(doc.audit_claims ?? [])]),
       limits: limitSpec(doc.limits),
+      username: 'error' in username ? SUBJECT_USERNAME : username,
     });
   } catch (err) {
     if (!(err instanceof CelConditionError)) throw err;

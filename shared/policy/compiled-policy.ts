@@ -5,6 +5,7 @@ import type { LimitSpec } from '../limits/rate-limiter';
 import type { CompiledAccessBoundary } from './access-boundary';
 import type { CompiledCondition } from './cel';
 import type { GeminiEphemeralSpec } from './gemini-ephemeral';
+import type { UsernameTemplate } from './username-template';
 
 /** What a rule grants, with defaults applied. */
 export interface RuleGrant {
@@ -34,6 +35,8 @@ export interface CompiledRule {
   readonly grant: RuleGrant;
   readonly auditClaims: readonly string[];
   readonly limits?: LimitSpec;
+  /** The readable account name introspection answers for tokens this rule grants. */
+  readonly username: UsernameTemplate;
 }
 
 export type CompiledSecret = ClientSecretRecord;
@@ -44,6 +47,8 @@ export interface CompiledClient extends ClientRecord {
   /** Present when the client registered public keys (RFC 7523 assertions). */
   readonly assertion?: RegisteredClient;
   readonly limits?: LimitSpec;
+  /** Which tokens it may introspect: those handed to it, or every token the broker issued. */
+  readonly introspection: 'own' | 'any';
 }
 
 export interface CorsPolicy {

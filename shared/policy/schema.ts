@@ -183,6 +183,8 @@ export const RuleSchema = z.strictObject({
   grant: GrantSchema,
   audit_claims: z.array(z.string().regex(CLAIM_NAME)).max(20).optional()
     .describe('Claims recorded in audit entries for tokens this rule grants.'),
+  username: z.string().min(3).max(256).optional()
+    .describe('Readable account name token introspection answers (`username`; what `gcloud auth list` shows): text with {claim} placeholders, e.g. "{repository}@github". Default: the subject.'),
 });
 
 const SECRET_HASH = /^\$scrypt\$ln=\d{1,2},r=\d{1,2},p=\d\$[A-Za-z0-9+/]{16,64}\$[A-Za-z0-9+/]{32,128}$/;
@@ -217,6 +219,8 @@ export const ClientSchema = z.strictObject({
   secrets: z.array(StoredSecret).min(1).max(2).optional().describe('Hashed client secrets: two during a rotation, one otherwise.'),
   api_keys: z.array(StoredApiKey).min(1).max(10).optional().describe('Hashed broker API keys of this client.'),
   limits: LimitsSchema.optional().describe('Rate limit and daily budget for this client, across all its rules.'),
+  introspection: z.enum(['own', 'any']).optional()
+    .describe('Which tokens the client may introspect (POST /v1/introspect): those handed to it (`own`, the default), or every token the broker issued (`any`: a resource server).'),
 }).refine((c) => !(c.jwks !== undefined && c.jwks_uri !== undefined), { message: 'set at most one of jwks and jwks_uri' })
   .refine((c) => c.jwks !== undefined || c.jwks_uri !== undefined || c.secrets !== undefined || c.api_keys !== undefined, {
     message: 'a client needs at least one credential: jwks, jwks_uri, secrets or api_keys',

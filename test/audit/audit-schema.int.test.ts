@@ -1,6 +1,7 @@
 /**
- * docs/audit.md documents the token_exchange entry field by field; the entries the broker
- * emits must have exactly those fields, no more and no fewer (across the outcomes).
+ * docs/audit.md documents the token_exchange and token_introspection entries field by field;
+ * the entries the broker emits must have exactly those fields, no more and no fewer (across
+ * the outcomes).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,10 +11,10 @@ import { exchangeForm, post } from '../helpers/http';
 import { clientPolicy } from '../clients/client-fixture';
 import { AUTH_EVENT_NAMES } from '../../shared/audit/auth-events';
 
-function documentedFields(): Set<string> {
+function documentedFields(event = 'token_exchange'): Set<string> {
   const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'audit.md'), 'utf8');
-  const table = /<!-- schema:token_exchange -->([\s\S]*?)<!-- \/schema -->/.exec(doc)?.[1];
-  if (!table) throw new Error('docs/audit.md lacks the token_exchange schema table');
+  const table = new RegExp(`<!-- schema:${event} -->([\\s\\S]*?)<!-- /schema -->`).exec(doc)?.[1];
+  if (!table) throw new Error(`docs/audit.md lacks the ${event} schema table`);
   return new Set([...table.matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1] ?? ''));
 }
 
@@ -25,10 +26,12 @@ function paths(value: unknown, documented: Set<string>, prefix = ''): string[] {
 
 let stack: DevStack;
 let apiKey: string;
+let reporterSecret: string;
 const lines = new LineCapture();
 beforeAll(async () => {
   const policy = await clientPolicy();
   apiKey = policy.creds.apiKey;
+  reporterSecret = policy.creds.reporterSecret;
   // One rule more: scope_request intersect, so an entry shows requested and issued scopes apart.
   const withIntersect = (urls: { issuer: string; broker: string }) => policy.text(urls).replace('\nclients:\n', `
   - id: intersect
@@ -66,6 +69,28 @@ it('emits exactly the documented fields', async () => {
   const emitted = new Set(entries.flatMap((entry) => paths(entry, documented)));
   expect([...emitted].filter((path) => !documented.has(path)).sort()).toEqual([]);
   expect([...documented].filter((path) => !emitted.has(path)).sort()).toEqual([]);
+});
+
+it('emits exactly the documented introspection fields', async () => {
+  // The payload's own table, plus the envelope the text says it shares with token_exchange.
+  const envelope = [...documentedFields()].filter((path) => /^(severity|httpRequest\.|logging\.googleapis\.com\/|timestamp|logName)/.test(path));
+  const documented = new Set([...documentedFields('token_introspection'), ...envelope]);
+  const form = { 'content-type': 'application/x-www-form-urlencoded' };
+  const introspectUrl = `${stack.url}/v1/introspect`;
+  const issued = await post(stack.tokenUrl, { grant_type: 'client_credentials' }, { ...form, 'x-goog-api-key': apiKey });
+  await post(introspectUrl, { token: String(issued.body.access_token) }, { ...form, 'x-goog-api-key': apiKey }); // active
+  await post(introspectUrl, { token: 'ya29.unknown', client_id: 'reporter', client_secret: reporterSecret }, form); // inactive
+  await post(introspectUrl, { token: 'ya29.unknown' }, form); // denied: no client authentication
+  await post(introspectUrl, {}, { ...form, 'x-goog-api-key': apiKey }); // rejected: no token
+  await stack.audit.flush();
+
+  const entries = lines.entries().filter((e) => e.event === 'token_introspection');
+  expect(entries.map((e) => [e.outcome, e.active])).toEqual([['answered', true], ['answered', false], ['denied', undefined], ['rejected', undefined]]);
+  const emitted = new Set(entries.flatMap((entry) => paths(entry, documented)));
+  // Not emitted here: error.detail (a store outage, test/introspection) and the 429/503 outcomes.
+  const notExercised = ['error.detail', 'logging.googleapis.com/trace', 'logging.googleapis.com/spanId', 'logging.googleapis.com/trace_sampled'];
+  expect([...emitted].filter((path) => !documented.has(path)).sort()).toEqual([]);
+  expect([...documented].filter((path) => !emitted.has(path) && !notExercised.includes(path)).sort()).toEqual([]);
 });
 
 it('documents every auth event the broker can emit', () => {

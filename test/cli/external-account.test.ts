@@ -41,6 +41,7 @@ describe('the document', () => {
   "audience": "gke-deployer",
   "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
   "token_url": "https://broker.example.com/token",
+  "token_info_url": "https://broker.example.com/v1/introspect",
   "credential_source": {
     "file": "/var/run/secrets/broker/token",
     "format": {
@@ -70,6 +71,7 @@ describe('the document', () => {
       audience: 'gke-deployer',
       subject_token_type: JWT,
       token_url: `${BROKER}/token`,
+      token_info_url: `${BROKER}/v1/introspect`,
       credential_source: {
         url,
         headers: { Authorization: 'Bearer request-token', 'X-Extra': 'one two', accept: 'application/json' },
@@ -99,13 +101,15 @@ describe('the document', () => {
       .toStrictEqual({ executable: { command: 'C:\\tools\\token.exe', timeout_millis: 120_000 } });
   });
 
-  it('never writes impersonation, scopes, token_info_url or anything else', () => {
+  it('never writes impersonation, scopes or anything else; token_info_url is the broker\'s introspection endpoint', () => {
     for (const options of [
       { ...base, tokenFile: '/t' },
       { ...base, tokenUrl: 'https://t.example', headers: ['a:b'], jsonField: 'v' },
       { ...base, executable: '/t', executableOutputFile: '/o' },
     ]) {
-      expect(Object.keys(buildExternalAccount(options))).toEqual(['type', 'audience', 'subject_token_type', 'token_url', 'credential_source']);
+      const config = buildExternalAccount(options);
+      expect(Object.keys(config)).toEqual(['type', 'audience', 'subject_token_type', 'token_url', 'token_info_url', 'credential_source']);
+      expect(config.token_info_url).toBe(`${BROKER}/v1/introspect`);
     }
   });
 

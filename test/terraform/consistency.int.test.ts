@@ -83,20 +83,22 @@ describe('Firestore collections and the TTL field', () => {
   const replaySource = read('shared', 'identity', 'replay-store.ts');
   const limiterSource = read('shared', 'limits', 'rate-limiter.ts');
   const cacheSource = read('shared', 'cache', 'firestore-store.ts');
+  const issuedSource = read('shared', 'introspection', 'issued-tokens.ts');
 
   const codeCollections = (): string[] => {
     // The stores take their collection from DEFAULTS unless told otherwise.
     expect(replaySource).toMatch(/DEFAULTS\.replayCollection/);
     expect(limiterSource).toMatch(/options\.collection \?\? DEFAULTS\.limitsCollection/);
-    return [DEFAULTS.cacheCollection, DEFAULTS.replayCollection, DEFAULTS.limitsCollection];
+    expect(issuedSource).toMatch(/options\.collection \?\? DEFAULTS\.issuedTokensCollection/);
+    return [DEFAULTS.cacheCollection, DEFAULTS.replayCollection, DEFAULTS.limitsCollection, DEFAULTS.issuedTokensCollection];
   };
 
-  test('the code defaults are the three collections the Terraform covers', () => {
-    expect(codeCollections()).toEqual(['token-broker-cache', 'token-broker-replay', 'token-broker-limits']);
+  test('the code defaults are the four collections the Terraform covers', () => {
+    expect(codeCollections()).toEqual(['token-broker-cache', 'token-broker-replay', 'token-broker-limits', 'token-broker-issued']);
   });
 
   test(`the code writes ${TTL_FIELD} in each collection`, () => {
-    for (const source of [cacheSource, replaySource, limiterSource]) expect(source).toMatch(new RegExp(`\\b${TTL_FIELD}:`));
+    for (const source of [cacheSource, replaySource, limiterSource, issuedSource]) expect(source).toMatch(new RegExp(`\\b${TTL_FIELD}:`));
     // The cache's entry and lease documents both carry it.
     expect(cacheSource).toMatch(/expireAt: lease\.leaseUntil/);
     expect(cacheSource).toMatch(/expireAt: Ts\.fromMillis\(token\.expiresAtMs\)/);

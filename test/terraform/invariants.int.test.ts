@@ -16,7 +16,7 @@ import {
 
 const BROKER_DIR = 'terraform/modules/broker';
 const FEDERATION_DIR = 'terraform/modules/federation';
-const TTL_COLLECTIONS = ['token-broker-cache', 'token-broker-replay', 'token-broker-limits'];
+const TTL_COLLECTIONS = ['token-broker-cache', 'token-broker-replay', 'token-broker-limits', 'token-broker-issued'];
 
 let files: TfFile[];
 

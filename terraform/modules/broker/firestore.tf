@@ -2,9 +2,10 @@ locals {
   firestore_database_id = var.firestore.database_id
 
   # Every collection the broker writes carries a Firestore timestamp `expireAt`: the cache
-  # (BROKER_CACHE_COLLECTION), the single-use assertion ids and the rate-limit counters. The
-  # last two names are fixed in the code (shared/identity/replay-store.ts, shared/config/defaults.ts).
-  ttl_collection_groups = toset([var.cache.collection, "token-broker-replay", "token-broker-limits"])
+  # (BROKER_CACHE_COLLECTION), the single-use assertion ids, the rate-limit counters and the
+  # record of issued tokens (introspection). The last three names are fixed in the code
+  # (shared/config/defaults.ts).
+  ttl_collection_groups = toset([var.cache.collection, "token-broker-replay", "token-broker-limits", "token-broker-issued"])
 }
 
 resource "google_firestore_database" "broker" {

@@ -297,8 +297,8 @@ variable "cache" {
   nullable = false
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$", var.cache.collection)) && !contains(["token-broker-replay", "token-broker-limits"], var.cache.collection)
-    error_message = "cache.collection must be a simple collection id, and not token-broker-replay or token-broker-limits (used by the replay store and the rate limiter)."
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$", var.cache.collection)) && !contains(["token-broker-replay", "token-broker-limits", "token-broker-issued"], var.cache.collection)
+    error_message = "cache.collection must be a simple collection id, and not token-broker-replay, token-broker-limits or token-broker-issued (used by the replay store, the rate limiter and introspection)."
   }
 
   validation {

@@ -1,0 +1,159 @@
+/**
+ * The record of issued tokens that token introspection (RFC 7662) reads: one entry per token,
+ * keyed by the token's SHA-256 (the token itself is never stored), written when the token is
+ * handed out and kept until it expires. Introspection never decrypts the token cache: the
+ * cache is keyed by principal, not by token, and holds tokens; this holds facts about them.
+ *
+ * An entry lists the clients the token was handed to (a cached token can reach several
+ * clients of the same principal); a client may only learn about tokens handed to it.
+ *
+ * Two implementations: in memory (development, a single instance) and in Firestore (every
+ * instance; a TTL policy on `expireAt` deletes expired entries). Both are best effort on the
+ * write side: a token whose record could not be written is simply inactive to introspection,
+ * which fails closed.
+ */
+import { LRUCache } from 'lru-cache';
+import type { Firestore, Timestamp } from '@google-cloud/firestore';
+import { DEFAULTS } from '../config/defaults';
+import type { Deadline } from '../resilience/deadline';
+import { withinBudget } from '../resilience/time-budget';
+
+/** What introspection can say about a token the broker issued. */
+export interface IssuedToken {
+  /** SHA-256 of the token, base64url (as audit entries name it). */
+  readonly tokenSha256: string;
+  /** RFC 7662 `token_type`: `Bearer` for access tokens, `N_A` for others. */
+  readonly tokenType: string;
+  /** The scopes issued, when the token carries scopes. */
+  readonly scopes?: readonly string[];
+  readonly issuer: string;
+  readonly subject: string;
+  /** The readable account name (`username`). */
+  readonly username: string;
+  readonly ruleId: string;
+  readonly issuedAtMs: number;
+  readonly expiresAtMs: number;
+  /** The clients the token was handed to (empty: only to callers without client authentication). */
+  readonly clientIds: readonly string[];
+}
+
+/** One handing-out of a token: the token's facts and the client it went to, if any. */
+export type Issuance = Omit<IssuedToken, 'clientIds'> & { readonly clientId?: string };
+
+export interface IssuedTokenStore {
+  /** Records that the token was handed to `issuance.clientId`. Throws when it could not. */
+  remember(issuance: Issuance, deadline?: Deadline): Promise<void>;
+  /** The token's entry, expired or not (the caller decides), or undefined. Throws when the store did not answer. */
+  find(tokenSha256: string, deadline?: Deadline): Promise<IssuedToken | undefined>;
+  close(): Promise<void>;
+}
+
+/** Issued tokens in this instance's memory, bounded (the least recently written go first). */
+export function createMemoryIssuedTokenStore(options: { maxEntries?: number } = {}): IssuedTokenStore {
+  const entries = new LRUCache<string, IssuedToken>({ max: options.maxEntries ?? DEFAULTS.issuedTokensMemoryEntries });
+  return {
+    async remember(issuance) {
+      const existing = entries.get(issuance.tokenSha256);
+      entries.set(issuance.tokenSha256, merge(existing, issuance));
+    },
+    async find(tokenSha256) {
+      return entries.get(tokenSha256);
+    },
+    async close() {
+      entries.clear();
+    },
+  };
+}
+
+/** Hex of the SHA-256: a document id cannot be `__…__`, which a base64url digest could be. */
+export function documentId(tokenSha256: string): string {
+  return Buffer.from(tokenSha256, 'base64url').toString('hex');
+}
+
+function merge(existing: IssuedToken | undefined, issuance: Issuance): IssuedToken {
+  const { clientId, ...facts } = issuance;
+  const clientIds = new Set(existing?.clientIds ?? []);
+  if (clientId !== undefined) clientIds.add(clientId);
+  return Object.freeze({ ...facts, clientIds: Object.freeze([...clientIds]) });
+}
+
+interface IssuedTokenDocument {
+  tokenType: string;
+  scopes?: string[];
+  iss: string;
+  sub: string;
+  username: string;
+  ruleId: string;
+  iat: number;
+  exp: number;
+  clients: string[];
+  /** The Firestore TTL policy's field: the token's expiry. */
+  expireAt: Timestamp;
+}
+
+export interface FirestoreIssuedTokenStoreOptions {
+  /** Shared client; shared/state/firestore.ts owns and closes it. */
+  firestore: Firestore;
+  collection?: string;
+  now?: () => number;
+  /** Time budgets of one write and one read. */
+  writeBudgetMs?: number;
+  readBudgetMs?: number;
+}
+
+/**
+ * Issued tokens in Firestore, shared by every instance. A write adds the client to the
+ * document's `clients` (arrayUnion), so two instances handing out the same cached token to two
+ * clients both land. Each instance remembers which (token, client) pairs it has written, so a
+ * cache hit for the same client costs no write.
+ */
+export function createFirestoreIssuedTokenStore(options: FirestoreIssuedTokenStoreOptions): IssuedTokenStore {
+  const now = options.now ?? Date.now;
+  const collection = options.firestore.collection(options.collection ?? DEFAULTS.issuedTokensCollection);
+  const written = new LRUCache<string, true>({ max: DEFAULTS.issuedTokensMemoryEntries });
+  const { FieldValue, Timestamp: Ts } = require('@google-cloud/firestore') as typeof import('@google-cloud/firestore');
+  const writeBudgetMs = options.writeBudgetMs ?? DEFAULTS.issuedTokensWriteBudgetMs;
+  const readBudgetMs = options.readBudgetMs ?? DEFAULTS.issuedTokensReadBudgetMs;
+
+  return {
+    async remember(issuance, deadline) {
+      const pair = `${issuance.tokenSha256}\u0000${issuance.clientId ?? ''}`;
+      if (written.has(pair)) return;
+      const document: Omit<IssuedTokenDocument, 'clients'> & { clients?: unknown } = {
+        tokenType: issuance.tokenType,
+        ...(issuance.scopes ? { scopes: [...issuance.scopes] } : {}),
+        iss: issuance.issuer,
+        sub: issuance.subject,
+        username: issuance.username,
+        ruleId: issuance.ruleId,
+        iat: issuance.issuedAtMs,
+        exp: issuance.expiresAtMs,
+        // No client: the field is left as it is (merge), or absent on a new document.
+        ...(issuance.clientId === undefined ? {} : { clients: FieldValue.arrayUnion(issuance.clientId) }),
+        expireAt: Ts.fromMillis(issuance.expiresAtMs),
+      };
+      await withinBudget(writeBudgetMs, 'Firestore issued-token write', () => collection.doc(documentId(issuance.tokenSha256)).set(document, { merge: true }), { deadline });
+      written.set(pair, true, { ttl: Math.max(1, issuance.expiresAtMs - now()) });
+    },
+    async find(tokenSha256, deadline) {
+      const snapshot = await withinBudget(readBudgetMs, 'Firestore issued-token read', () => collection.doc(documentId(tokenSha256)).get(), { deadline });
+      const data = snapshot.data() as Partial<IssuedTokenDocument> | undefined;
+      if (!data || typeof data.exp !== 'number') return undefined;
+      return Object.freeze({
+        tokenSha256,
+        tokenType: String(data.tokenType),
+        ...(Array.isArray(data.scopes) ? { scopes: Object.freeze(data.scopes.map(String)) } : {}),
+        issuer: String(data.iss),
+        subject: String(data.sub),
+        username: String(data.username),
+        ruleId: String(data.ruleId),
+        issuedAtMs: Number(data.iat),
+        expiresAtMs: data.exp,
+        clientIds: Object.freeze(Array.isArray(data.clients) ? data.clients.map(String) : []),
+      });
+    },
+    async close() {
+      written.clear();
+    },
+  };
+}
