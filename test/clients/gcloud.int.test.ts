@@ -25,6 +25,7 @@ import { delimiter, join } from 'node:path';
 import { startDevStack, type DevStack } from '../../dev/dev-stack';
 import { sha256Fingerprint } from '../../shared/fingerprint';
 import { GCLOUD_CLIENT } from '../../shared/policy/schema';
+import { buildExternalAccount } from '../../cli/external-account';
 import { LineCapture } from '../helpers/capture';
 import { closedPort } from '../helpers/net';
 
@@ -124,6 +125,35 @@ rules:
     expect({ code: list.code, stderr: list.stderr }).toEqual({ code: 0, stderr: '' });
     expect(JSON.parse(list.stdout)).toEqual([{ account: SUBJECT, status: 'ACTIVE' }]);
   }, 2 * GCLOUD_TIMEOUT_MS);
+});
+
+describeWithGcloud('gcloud against the embedded development policy (npm start), with a file from admin external-account', () => {
+  let stack: DevStack;
+  let dir: string;
+  beforeAll(async () => {
+    stack = await startDevStack({ auditTransport: new LineCapture() });
+    await stack.broker;
+    dir = await mkdtemp(join(tmpdir(), 'gcloud-dev-'));
+  });
+  afterAll(async () => {
+    await stack?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('logs in, prints a token and lists the account the demo-gcloud rule names', async () => {
+    const tokenFile = join(dir, 'token.jwt');
+    await writeFile(tokenFile, await stack.issuer.sign({ sub: 'demo-workload', repository: 'acme/demo', aud: stack.issuerUrl }, { ttlSeconds: 600 }));
+    const file = buildExternalAccount({ brokerUrl: stack.url, allowInsecureLoopback: true, audience: 'demo-gcloud', tokenFile });
+    await writeFile(join(dir, 'credentials.json'), JSON.stringify(file));
+    const env = gcloudEnv(join(dir, 'config'), await closedPort());
+
+    const login = await run(['auth', 'login', `--cred-file=${join(dir, 'credentials.json')}`], env);
+    expect({ code: login.code, stderr: login.stderr }).toEqual({ code: 0, stderr: expect.stringContaining('acme/demo@demo') });
+    const printed = await run(['auth', 'print-access-token'], env);
+    expect(stack.google.lookup(printed.stdout.trim())).toMatchObject({ scopes: [CLOUD_PLATFORM] });
+    const list = await run(['auth', 'list', '--format=json'], env);
+    expect(JSON.parse(list.stdout)).toEqual([{ account: 'acme/demo@demo', status: 'ACTIVE' }]);
+  }, 4 * GCLOUD_TIMEOUT_MS);
 });
 
 /** gcloud's environment: its own configuration directory, nothing interactive, nothing beyond loopback. */
