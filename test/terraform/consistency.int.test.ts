@@ -90,11 +90,40 @@ describe('Firestore collections and the TTL field', () => {
     expect(replaySource).toMatch(/DEFAULTS\.replayCollection/);
     expect(limiterSource).toMatch(/options\.collection \?\? DEFAULTS\.limitsCollection/);
     expect(issuedSource).toMatch(/options\.collection \?\? DEFAULTS\.issuedTokensCollection/);
-    return [DEFAULTS.cacheCollection, DEFAULTS.replayCollection, DEFAULTS.limitsCollection, DEFAULTS.issuedTokensCollection];
+    // User sign-in (sessions, pending logins): shared/sign-in/ is still being written, so only
+    // the DEFAULTS are checked here, not that its stores use them.
+    return [
+      DEFAULTS.cacheCollection,
+      DEFAULTS.replayCollection,
+      DEFAULTS.limitsCollection,
+      DEFAULTS.issuedTokensCollection,
+      DEFAULTS.sessionsCollection,
+      DEFAULTS.loginAttemptsCollection,
+    ];
   };
 
-  test('the code defaults are the four collections the Terraform covers', () => {
-    expect(codeCollections()).toEqual(['token-broker-cache', 'token-broker-replay', 'token-broker-limits', 'token-broker-issued']);
+  test('the code defaults are the six collections the Terraform covers', () => {
+    expect(codeCollections()).toEqual([
+      'token-broker-cache',
+      'token-broker-replay',
+      'token-broker-limits',
+      'token-broker-issued',
+      'token-broker-sessions',
+      'token-broker-logins',
+    ]);
+  });
+
+  test('the TTL collection groups of the broker module are exactly the code defaults', () => {
+    const ttl = firestoreTtlFields(files).filter((f) => f.block.dir === BROKER_DIR && f.field === TTL_FIELD && f.ttl);
+    expect(ttl.map((f) => f.collection).sort()).toEqual([...codeCollections()].sort());
+  });
+
+  test('cache.collection may not be another store\'s collection', () => {
+    const variables = read(BROKER_DIR, 'variables.tf');
+    const reserved = /!contains\(\[([^\]]*)\], var\.cache\.collection\)/.exec(variables);
+    expect(reserved).not.toBeNull();
+    const names = [...(reserved?.[1] ?? '').matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+    expect(names.sort()).toEqual(codeCollections().filter((c) => c !== DEFAULTS.cacheCollection).sort());
   });
 
   test(`the code writes ${TTL_FIELD} in each collection`, () => {

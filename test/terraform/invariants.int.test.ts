@@ -11,12 +11,14 @@ import {
   checkPerimeterServices,
   checkTokenCreatorGrants,
   checkTtlPolicies,
+  checkWebAppSecrets,
   checkWifProviders,
+  runtimeServiceAccountName,
 } from './invariants';
 
 const BROKER_DIR = 'terraform/modules/broker';
 const FEDERATION_DIR = 'terraform/modules/federation';
-const TTL_COLLECTIONS = ['token-broker-cache', 'token-broker-replay', 'token-broker-limits', 'token-broker-issued'];
+const TTL_COLLECTIONS = ['token-broker-cache', 'token-broker-replay', 'token-broker-limits', 'token-broker-issued', 'token-broker-sessions', 'token-broker-logins'];
 
 let files: TfFile[];
 
@@ -57,6 +59,23 @@ test('the function ingress does not default to ALLOW_ALL', () => {
 
 test.each(TTL_COLLECTIONS)(`%s has a google_firestore_field with ttl_config on ${TTL_FIELD}`, (collection) => {
   expect(checkTtlPolicies(files, [collection])).toEqual([]);
+});
+
+describe('web app client secrets', () => {
+  const webAppSecrets = (): TfBlock[] =>
+    blocksOf(files, ['resource']).filter((b) => b.dir === BROKER_DIR && b.type === 'google_secret_manager_secret' && /var\.web_apps|local\.web_apps/.test(String(b.body.for_each)));
+
+  test('the broker module creates one secret per web app, with no secret version', () => {
+    expect(webAppSecrets().map((b) => addressOf(b))).toEqual(['google_secret_manager_secret.web_app']);
+    const versions = blocksOf(files).filter((b) => b.type === 'google_secret_manager_secret_version');
+    // Only the policy has a version; nothing reads or writes a web app secret's value.
+    expect(versions.map((b) => `${b.dir} ${addressOf(b)}`)).toEqual([`${BROKER_DIR} google_secret_manager_secret_version.policy`]);
+  });
+
+  test("each web app secret has exactly one accessor binding, to the broker's runtime service account; no version; never project-wide", () => {
+    expect(runtimeServiceAccountName(files, BROKER_DIR)).toBe('runtime');
+    expect(checkWebAppSecrets(files, BROKER_DIR)).toEqual([]);
+  });
 });
 
 test('the KMS crypto key id is passed to the function as BROKER_CACHE_KMS_KEY', () => {

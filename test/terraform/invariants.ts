@@ -559,6 +559,105 @@ export function checkPerimeterServices(files: readonly TfFile[], perimeterDir = 
   return findings;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Secret Manager: web app client secrets
+
+export const SECRET_ACCESSOR_ROLE = 'roles/secretmanager.secretAccessor';
+const SECRET_IAM = /^google_secret_manager_secret_iam_(member|binding|policy)$/;
+
+/** Whether an expression (or any nested value) names `google_secret_manager_secret.NAME`. */
+const namesSecret = (v: Json | undefined, name: string): boolean =>
+  new RegExp(`(?<![A-Za-z0-9_.])google_secret_manager_secret\\.${name}(?![A-Za-z0-9_-])`).test(JSON.stringify(v ?? null));
+
+/**
+ * The service account the module's google_cloudfunctions2_function runs as
+ * (service_config.service_account_email = google_service_account.NAME.email): NAME.
+ */
+export function runtimeServiceAccountName(files: readonly TfFile[], dir: string): string | undefined {
+  for (const b of blocksOf(files, ['resource'])) {
+    if (b.dir !== dir || b.type !== 'google_cloudfunctions2_function') continue;
+    const sc = isObjectArray(b.body.service_config) ? b.body.service_config[0] : undefined;
+    const m = /^\$\{\s*google_service_account\.([A-Za-z0-9_-]+)\.email\s*\}$/.exec(String(sc?.service_account_email ?? ''));
+    if (m?.[1]) return m[1];
+  }
+  return undefined;
+}
+
+/**
+ * The web app client secrets of a module (google_secret_manager_secret blocks whose for_each or
+ * count depends on var.VARIABLE) are only ever read by the broker:
+ * - each secret has exactly one roles/secretmanager.secretAccessor binding, a
+ *   google_secret_manager_secret_iam_member to the function's runtime service account that
+ *   iterates exactly as the secret does (one binding per web app secret);
+ * - no other principal gets any role on them through Terraform;
+ * - no google_secret_manager_secret_version (resource, data source or ephemeral) touches them:
+ *   the client secret never passes through Terraform state;
+ * - secretAccessor is never granted on a project, folder or organization.
+ */
+export function checkWebAppSecrets(files: readonly TfFile[], dir: string, variable = 'web_apps'): string[] {
+  const findings: string[] = [];
+  const ctx = moduleContext(files, dir);
+  const inDir = blocksOf(files).filter((b) => b.dir === dir);
+  const secrets = inDir.filter(
+    (b) => b.kind === 'resource' && b.type === 'google_secret_manager_secret' && variablesBehind([b.body.for_each ?? null, b.body.count ?? null], ctx).has(variable),
+  );
+  if (secrets.length === 0) return [`${dir}: no google_secret_manager_secret iterates over var.${variable}`];
+  const runtime = runtimeServiceAccountName(files, dir);
+  if (runtime === undefined) findings.push(`${dir}: no google_cloudfunctions2_function with service_account_email = google_service_account.NAME.email`);
+  const runtimeMembers = runtime === undefined ? [] : [`\${google_service_account.${runtime}.member}`, `serviceAccount:\${google_service_account.${runtime}.email}`];
+
+  for (const secret of secrets) {
+    const label = `${where(secret)} (web app secret)`;
+    // No version: the value is added out of band, never through Terraform.
+    for (const v of inDir.filter((b) => b.type === 'google_secret_manager_secret_version')) {
+      if (namesSecret(v.body, secret.name) || variablesBehind(v.body, ctx).has(variable)) {
+        findings.push(`${where(v)}: a secret version of ${addressOf(secret)}: web app client secrets must never pass through Terraform (or its state); add them with gcloud secrets versions add`);
+      }
+    }
+    // Grants naming the secret, or reaching it through var.VARIABLE (e.g. each.value.secret_id).
+    const grants = inDir.filter((b) => b.kind === 'resource' && SECRET_IAM.test(b.type) && (namesSecret(b.body, secret.name) || variablesBehind(b.body, ctx).has(variable)));
+    const accessors: TfBlock[] = [];
+    for (const g of grants) {
+      const role = g.body.role;
+      if (g.type !== 'google_secret_manager_secret_iam_member') {
+        findings.push(`${where(g)}: ${g.type} on ${addressOf(secret)}; grant read access with one google_secret_manager_secret_iam_member to the broker only`);
+        continue;
+      }
+      if (role !== SECRET_ACCESSOR_ROLE) {
+        findings.push(`${where(g)}: grants ${JSON.stringify(role)} on ${addressOf(secret)}; only ${SECRET_ACCESSOR_ROLE} for the broker is allowed`);
+        continue;
+      }
+      accessors.push(g);
+    }
+    if (accessors.length !== 1) {
+      findings.push(`${label}: ${accessors.length} ${SECRET_ACCESSOR_ROLE} bindings (${accessors.map(addressOf).sort().join(', ') || 'none'}); expected exactly one, to the broker's runtime service account`);
+    }
+    for (const g of accessors) {
+      if (!runtimeMembers.includes(String(g.body.member))) {
+        findings.push(`${where(g)}: member ${JSON.stringify(g.body.member)} on ${addressOf(secret)} is not the broker's runtime service account (${runtimeMembers[0] ?? 'unknown'})`);
+      }
+      // One binding per secret instance: the same iteration, each binding naming its own secret.
+      const sameIteration =
+        JSON.stringify(g.body.for_each ?? null) === JSON.stringify(secret.body.for_each ?? null) &&
+        JSON.stringify(g.body.count ?? null) === JSON.stringify(secret.body.count ?? null) &&
+        new RegExp(`google_secret_manager_secret\\.${secret.name}\\[${secret.body.count !== undefined ? 'count\\.index' : 'each\\.key'}\\]`).test(String(g.body.secret_id));
+      const overSecret =
+        new RegExp(`^\\$\\{\\s*google_secret_manager_secret\\.${secret.name}\\s*\\}$`).test(String(g.body.for_each ?? '')) && /^\$\{\s*each\.value\.(secret_id|id|name)\s*\}$/.test(String(g.body.secret_id));
+      if (!sameIteration && !overSecret) {
+        findings.push(`${where(g)}: does not bind each instance of ${addressOf(secret)} exactly once (iterate as the secret does and use ${addressOf(secret)}[each.key].secret_id)`);
+      }
+    }
+  }
+  // Secret Manager access on a whole project, folder or organization opens every secret in it.
+  for (const b of blocksOf(files, ['resource'])) {
+    if (!/^google_(project|folder|organization)_iam_(member|binding|policy)$/.test(b.type)) continue;
+    if (reachableStrings(b.body, moduleContext(files, b.dir)).some((x) => x.includes(SECRET_ACCESSOR_ROLE))) {
+      findings.push(`${where(b)}: ${SECRET_ACCESSOR_ROLE} granted through ${b.type}; grant it on each secret only (google_secret_manager_secret_iam_member)`);
+    }
+  }
+  return findings;
+}
+
 /** All invariants that do not depend on the broker module's presence. */
 export function checkGeneralInvariants(files: readonly TfFile[]): string[] {
   return [...checkNoServiceAccountKeys(files), ...checkTokenCreatorGrants(files), ...checkWifProviders(files)];

@@ -5,7 +5,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { REPO_ROOT, checkModuleCalls, checkTerraform, errorsOf, formatFinding, loadGoogleSchema, parseTerraformTree, type Finding, type TfFile } from './schema-check';
-import { checkFunctionIngress, checkNoServiceAccountKeys, checkTokenCreatorGrants, checkTtlPolicies, checkWifProviders } from './invariants';
+import { checkFunctionIngress, checkNoServiceAccountKeys, checkTokenCreatorGrants, checkTtlPolicies, checkWebAppSecrets, checkWifProviders } from './invariants';
 
 const MODULE = 'terraform/modules/observability';
 const MAIN = `${MODULE}/main.tf`;
@@ -24,13 +24,18 @@ let copies = 0;
 
 /** A fresh copy of the module with `edit` applied to main.tf, parsed; paths read as in the repo. */
 async function planted(edit: (main: string) => string, extra: Record<string, string> = {}): Promise<TfFile[]> {
+  return plantedIn(MODULE, MAIN, edit, extra);
+}
+
+/** The same for any module and file of it. */
+async function plantedIn(module: string, target: string, edit: (text: string) => string, extra: Record<string, string> = {}): Promise<TfFile[]> {
   const root = join(work, String(copies++));
-  cpSync(join(REPO_ROOT, MODULE), join(root, MODULE), { recursive: true });
+  cpSync(join(REPO_ROOT, module), join(root, module), { recursive: true });
   for (const [file, text] of Object.entries(extra)) {
     mkdirSync(dirname(join(root, file)), { recursive: true });
     writeFileSync(join(root, file), text);
   }
-  const main = join(root, MAIN);
+  const main = join(root, target);
   const before = readFileSync(main, 'utf8');
   const after = edit(before);
   expect(after).not.toBe(before);
@@ -310,4 +315,95 @@ variable "alerting" {
 `,
   );
   expect(summary(schemaErrors(optional))).toEqual(['invalid-enum google_monitoring_alert_policy.invalid_grant_spike combiner']);
+});
+
+describe('web app client secrets of the broker module', () => {
+  const BROKER = 'terraform/modules/broker';
+  const WEB_APPS = `${BROKER}/web_apps.tf`;
+  const broker = (edit: (text: string) => string): Promise<TfFile[]> => plantedIn(BROKER, WEB_APPS, edit);
+  const ACCESSOR = 'google_secret_manager_secret_iam_member.runtime_web_app_accessor';
+
+  test('the unmodified copy is clean', async () => {
+    const files = await broker((t) => `${t}\n`);
+    expect(checkWebAppSecrets(files, BROKER)).toEqual([]);
+    expect(schemaErrors(files).map(formatFinding)).toEqual([]);
+  });
+
+  test('a secret version holding the client secret', async () => {
+    const files = await broker(
+      (t) => `${t}
+resource "google_secret_manager_secret_version" "web_app" {
+  for_each    = google_secret_manager_secret.web_app
+  secret      = each.value.id
+  secret_data = "client-secret"
+}
+`,
+    );
+    expect(schemaErrors(files)).toEqual([]);
+    expect(checkWebAppSecrets(files, BROKER)).toEqual([expect.stringMatching(/^terraform\/modules\/broker\/web_apps\.tf:google_secret_manager_secret_version\.web_app: a secret version of google_secret_manager_secret\.web_app/)]);
+  });
+
+  test('a data source reading the value through the variable', async () => {
+    const files = await broker(
+      (t) => `${t}
+data "google_secret_manager_secret_version" "web_app" {
+  for_each = local.web_apps
+  project  = var.project_id
+  secret   = each.value.secret_id
+}
+`,
+    );
+    expect(checkWebAppSecrets(files, BROKER)).toEqual([expect.stringMatching(/data\.google_secret_manager_secret_version\.web_app: a secret version of/)]);
+  });
+
+  test('a second accessor binding, to someone else', async () => {
+    const files = await broker(
+      (t) => `${t}
+resource "google_secret_manager_secret_iam_member" "developers" {
+  for_each  = local.web_apps
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.web_app[each.key].secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "group:developers@example.com"
+}
+`,
+    );
+    expect(checkWebAppSecrets(files, BROKER)).toEqual([
+      `${BROKER}/web_apps.tf:google_secret_manager_secret.web_app (web app secret): 2 roles/secretmanager.secretAccessor bindings (google_secret_manager_secret_iam_member.developers, ${ACCESSOR}); expected exactly one, to the broker's runtime service account`,
+      `${WEB_APPS}:google_secret_manager_secret_iam_member.developers: member "group:developers@example.com" on google_secret_manager_secret.web_app is not the broker's runtime service account (\${google_service_account.runtime.member})`,
+    ]);
+  });
+
+  test('the accessor binding given to another member, or removed', async () => {
+    const other = await broker((t) => t.replace('  member    = google_service_account.runtime.member\n', '  member    = "allAuthenticatedUsers"\n'));
+    expect(checkWebAppSecrets(other, BROKER)).toEqual([expect.stringMatching(new RegExp(`${ACCESSOR}: member "allAuthenticatedUsers" .* is not the broker's runtime service account`))]);
+    const none = await broker((t) => t.slice(0, t.indexOf('# Read access for the broker')));
+    expect(checkWebAppSecrets(none, BROKER)).toEqual([expect.stringMatching(/0 roles\/secretmanager\.secretAccessor bindings \(none\)/)]);
+  });
+
+  test('a binding that does not follow the secrets one for one, another role, and project-wide access', async () => {
+    const files = await broker(
+      (t) => `${t.replace('secret_id = google_secret_manager_secret.web_app[each.key].secret_id', 'secret_id = google_secret_manager_secret.web_app["demo"].secret_id')}
+resource "google_secret_manager_secret_iam_member" "adder" {
+  for_each  = local.web_apps
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.web_app[each.key].secret_id
+  role      = "roles/secretmanager.secretVersionAdder"
+  member    = "group:ops@example.com"
+}
+
+resource "google_project_iam_member" "all_secrets" {
+  project = var.project_id
+  role    = "roles/secretmanager.secretAccessor"
+  member  = google_service_account.runtime.member
+}
+`,
+    );
+    expect(schemaErrors(files)).toEqual([]);
+    expect(checkWebAppSecrets(files, BROKER)).toEqual([
+      expect.stringMatching(/iam_member\.adder: grants "roles\/secretmanager\.secretVersionAdder" on google_secret_manager_secret\.web_app/),
+      expect.stringMatching(new RegExp(`${ACCESSOR}: does not bind each instance of google_secret_manager_secret\\.web_app exactly once`)),
+      expect.stringMatching(/google_project_iam_member\.all_secrets: roles\/secretmanager\.secretAccessor granted through google_project_iam_member/),
+    ]);
+  });
 });

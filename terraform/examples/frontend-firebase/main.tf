@@ -53,6 +53,9 @@ module "broker" {
 
   policy_yaml = local.policy_yaml
 
+  # One empty secret per web app for its OAuth client secret, readable by the broker only.
+  web_apps = var.web_apps
+
   target_service_accounts = {
     (local.web_account_id) = {
       display_name = "Web app users: Gemini predict"

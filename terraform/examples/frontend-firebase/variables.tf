@@ -61,3 +61,13 @@ variable "limits_per_user" {
     error_message = "limits_per_user values must be at least 1."
   }
 }
+
+variable "web_apps" {
+  description = "Web apps the broker signs users in for (the policy's web_apps; user sign-in with the broker as the confidential OAuth client). The broker module creates an empty Secret Manager secret per app for its OAuth client secret; add the value with `gcloud secrets versions add`. Empty: no web app sign-in."
+  type = list(object({
+    id        = string
+    secret_id = optional(string)
+  }))
+  default  = []
+  nullable = false
+}

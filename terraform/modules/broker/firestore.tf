@@ -2,10 +2,18 @@ locals {
   firestore_database_id = var.firestore.database_id
 
   # Every collection the broker writes carries a Firestore timestamp `expireAt`: the cache
-  # (BROKER_CACHE_COLLECTION), the single-use assertion ids, the rate-limit counters and the
-  # record of issued tokens (introspection). The last three names are fixed in the code
+  # (BROKER_CACHE_COLLECTION), the single-use assertion ids, the rate-limit counters, the
+  # record of issued tokens (introspection), and user sign-in's sessions (the encrypted
+  # refresh-token vault) and pending logins. All but the cache's names are fixed in the code
   # (shared/config/defaults.ts).
-  ttl_collection_groups = toset([var.cache.collection, "token-broker-replay", "token-broker-limits", "token-broker-issued"])
+  ttl_collection_groups = toset([
+    var.cache.collection,
+    "token-broker-replay",
+    "token-broker-limits",
+    "token-broker-issued",
+    "token-broker-sessions",
+    "token-broker-logins",
+  ])
 }
 
 resource "google_firestore_database" "broker" {

@@ -140,6 +140,7 @@ resource "google_cloudfunctions2_function" "broker" {
     google_project_service.apis,
     # Everything the first instance needs must be granted before it starts.
     google_secret_manager_secret_iam_member.runtime_policy_accessor,
+    google_secret_manager_secret_iam_member.runtime_web_app_accessor,
     google_kms_crypto_key_iam_member.runtime_encrypter_decrypter,
     google_project_iam_member.runtime_datastore_user,
     google_project_iam_member.runtime_log_writer,

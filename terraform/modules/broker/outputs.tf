@@ -68,6 +68,11 @@ output "policy_secret_version" {
   value       = google_secret_manager_secret_version.policy.version
 }
 
+output "web_app_client_secret_refs" {
+  description = "Web app id => the Secret Manager version the broker reads the app's OAuth client secret from (projects/PROJECT/secrets/SECRET_ID/versions/latest): the policy's web_apps[].client_secret_ref. The secrets are created empty; add each value with `gcloud secrets versions add SECRET_ID --data-file=-`."
+  value       = { for id, secret in google_secret_manager_secret.web_app : id => "projects/${var.project_id}/secrets/${secret.secret_id}/versions/latest" }
+}
+
 output "source_bucket" {
   description = "Bucket holding the source archives."
   value       = google_storage_bucket.source.name

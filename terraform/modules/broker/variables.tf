@@ -248,6 +248,36 @@ variable "gemini_api_key_secret" {
   }
 }
 
+variable "web_apps" {
+  description = "Web apps the broker signs users in for, as the confidential OAuth client of their identity provider (the policy's web_apps). For each, the module creates an empty Secret Manager secret for the app's OAuth client secret (secret_id defaults to NAME-webapp-ID; replicated like the policy secret) and grants the runtime service account roles/secretmanager.secretAccessor on that secret only. The module never creates a secret version: add the client secret with `gcloud secrets versions add SECRET_ID --data-file=-`. The output web_app_client_secret_refs gives each app's client_secret_ref."
+  type = list(object({
+    id        = string
+    secret_id = optional(string)
+  }))
+  default  = []
+  nullable = false
+
+  validation {
+    condition     = alltrue([for app in var.web_apps : can(regex("^[a-z0-9][a-z0-9-]{0,62}$", app.id))])
+    error_message = "web_apps[*].id must be 1-63 lower-case letters, digits and hyphens, not starting with a hyphen (the policy's web_apps[].id)."
+  }
+
+  validation {
+    condition     = length(distinct([for app in var.web_apps : app.id])) == length(var.web_apps)
+    error_message = "web_apps ids must be unique."
+  }
+
+  validation {
+    condition     = alltrue([for app in var.web_apps : app.secret_id == null || can(regex("^[A-Za-z0-9_-]{1,255}$", coalesce(app.secret_id, "x")))])
+    error_message = "web_apps[*].secret_id must be a secret id (1-255 letters, digits, hyphens or underscores), not a resource name."
+  }
+
+  validation {
+    condition     = length(distinct(compact([for app in var.web_apps : app.secret_id]))) == length(compact([for app in var.web_apps : app.secret_id]))
+    error_message = "web_apps[*].secret_id must be unique: each web app needs its own secret."
+  }
+}
+
 # -----------------------------------------------------------------------------
 # Policy
 # -----------------------------------------------------------------------------
@@ -297,8 +327,8 @@ variable "cache" {
   nullable = false
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$", var.cache.collection)) && !contains(["token-broker-replay", "token-broker-limits", "token-broker-issued"], var.cache.collection)
-    error_message = "cache.collection must be a simple collection id, and not token-broker-replay, token-broker-limits or token-broker-issued (used by the replay store, the rate limiter and introspection)."
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$", var.cache.collection)) && !contains(["token-broker-replay", "token-broker-limits", "token-broker-issued", "token-broker-sessions", "token-broker-logins"], var.cache.collection)
+    error_message = "cache.collection must be a simple collection id, and not token-broker-replay, token-broker-limits, token-broker-issued, token-broker-sessions or token-broker-logins (used by the replay store, the rate limiter, introspection, and user sign-in's sessions and pending logins)."
   }
 
   validation {
@@ -309,7 +339,7 @@ variable "cache" {
 
 variable "firestore" {
   description = <<-EOT
-    The Firestore (native mode) database shared by all instances: token cache, single-use assertion ids, rate-limit counters.
+    The Firestore (native mode) database shared by all instances: token cache, single-use assertion ids, rate-limit counters, issued tokens, user sign-in sessions and pending logins.
     create = true (default) creates database_id (default "token-broker") at location_id (default: the region).
     create = false uses an existing database, e.g. database_id = "(default)".
     restrict_iam_to_database = true grants roles/datastore.user with an IAM condition on this database only.
