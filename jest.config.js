@@ -19,8 +19,8 @@ const common = {
   transform: {
     '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
   },
-  // jose ships ESM only: let the transform turn it into CommonJS for jest.
-  transformIgnorePatterns: ['node_modules/(?!jose/)'],
+  // jose, openid-client and oauth4webapi ship ESM only: let the transform turn them into CommonJS for jest.
+  transformIgnorePatterns: ['node_modules/(?!(jose|openid-client|oauth4webapi)/)'],
   setupFiles: ['<rootDir>/test/setup-env.ts'],
 };
 

@@ -32,6 +32,9 @@ import { loadBroker, type ResilienceOverrides } from '../shared/load-broker';
 import type { CacheWiring } from '../shared/cache/create-token-cache';
 import { startDemoIssuer, type DemoIssuer } from './demo-issuer';
 import { startGoogleEmulator, type GoogleEmulator } from './google-emulator';
+import { startOAuthProviderEmulator, type OAuthProviderEmulator } from './oauth-provider-emulator';
+import { DEMO_PATH, demoWebPage } from './demo-web-page';
+import type { Request, Response } from '@google-cloud/functions-framework';
 
 export const DEV_SOURCE_TOKEN = 'dev-broker-source-token';
 /** The Google Cloud project development mode pretends to run in (audit log and trace names). */
@@ -47,6 +50,9 @@ export const DEV_CACHE_KEY = createHash('sha256').update('token-broker developme
 export const DEV_GEMINI_API_KEY = 'AIzaSy-token-broker-development-key-000';
 /** Where it is: the secret version development mode points BROKER_GEMINI_API_KEY_SECRET at. */
 export const DEV_GEMINI_API_KEY_SECRET = `projects/${DEV_PROJECT}/secrets/gemini-api-key/versions/latest`;
+/** The demo web app's OAuth client at the emulated sign-in provider; its secret lives in the emulated Secret Manager. */
+export const DEV_WEB_CLIENT = { id: 'demo-web.apps.token-broker-dev', secret: 'dev-web-client-secret-not-for-production' } as const;
+export const DEV_WEB_CLIENT_SECRET = `projects/${DEV_PROJECT}/secrets/demo-web-client-secret/versions/latest`;
 export const DEV_SERVICE_ACCOUNTS = [
   'gemini-caller@token-broker-dev.iam.gserviceaccount.com',
   'reader@token-broker-dev.iam.gserviceaccount.com',
@@ -59,8 +65,10 @@ export interface DevStackOptions {
   issuerPort?: number;
   /** Use this policy file instead of the embedded development policy. */
   policyFile?: string;
-  /** Policy text, given the demo issuer's URL and the broker's issuer URL (tests). */
-  policyText?: (urls: { issuer: string; broker: string }) => string;
+  /** Policy text, given the demo issuer's URL, the broker's issuer URL and the emulated sign-in provider's URL (tests). */
+  policyText?: (urls: { issuer: string; broker: string; provider: string }) => string;
+  /** The emulated sign-in provider's settings (tests shorten lifetimes) and the broker's refresh margin. */
+  signIn?: { accessTokenSeconds?: number; refreshTokenRotation?: boolean; refreshMarginSeconds?: number };
   /** The emulator's built-in service accounts (default DEV_SERVICE_ACCOUNTS); the policy's are added. */
   serviceAccounts?: string[];
   /** Environment overrides passed to the configuration reader (BROKER_ISSUER_URL sets the issuer URL). */
@@ -86,6 +94,8 @@ export interface DevStack {
   readonly policyFile: string;
   readonly issuer: DemoIssuer;
   readonly google: GoogleEmulator;
+  /** The emulated sign-in provider (OAuth 2.0 / OpenID Connect) of the development web app. */
+  readonly oauth: OAuthProviderEmulator;
   /** Resolves once the policy is loaded; rejects with its error. */
   readonly broker: Promise<Broker>;
   readonly audit: AuditLog;
@@ -100,7 +110,10 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
     serviceAccounts: options.serviceAccounts ?? DEV_SERVICE_ACCOUNTS,
     callerTokens: [DEV_SOURCE_TOKEN],
     geminiApiKeys: [DEV_GEMINI_API_KEY],
-    secrets: { [DEV_GEMINI_API_KEY_SECRET.replace(/\/versions\/[^/]+$/, '')]: DEV_GEMINI_API_KEY },
+    secrets: {
+      [DEV_GEMINI_API_KEY_SECRET.replace(/\/versions\/[^/]+$/, '')]: DEV_GEMINI_API_KEY,
+      [DEV_WEB_CLIENT_SECRET.replace(/\/versions\/[^/]+$/, '')]: DEV_WEB_CLIENT.secret,
+    },
     // On the broker's clock: after a jump in time, minted tokens live as long as before.
     now: options.now,
   });
@@ -108,14 +121,20 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
   const getBroker = () => brokerPromise ?? Promise.reject(new Error('broker not ready'));
   const audit = new AuditLog({ projectId: DEV_PROJECT, transport: options.auditTransport ?? defaultAuditTransport() });
   const name = `broker-dev-${++registered}`;
-  http(name, createBrokerFunction({ getBroker, audit, trustForwardedFor: options.trustForwardedFor ?? false }));
+  http(name, withDemoPage(createBrokerFunction({ getBroker, audit, trustForwardedFor: options.trustForwardedFor ?? false })));
   const server: Server = getTestServer(name);
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const issuerUrl = configuredIssuerUrl ?? url;
 
+  const oauth = await startOAuthProviderEmulator({
+    clients: [{ clientId: DEV_WEB_CLIENT.id, clientSecret: DEV_WEB_CLIENT.secret, redirectUris: [`${issuerUrl}/v1/callback`] }],
+    accessTokenSeconds: options.signIn?.accessTokenSeconds,
+    refreshTokenRotation: options.signIn?.refreshTokenRotation,
+    now: options.now,
+  });
   const issuer = await startDemoIssuer({ port: options.issuerPort, defaultAudience: issuerUrl, defaultClaims: { repository: 'acme/demo', repository_owner: 'acme', ref: 'refs/heads/main' } });
-  const policyFile = options.policyFile ?? (await writeDevPolicy({ issuer: issuer.issuer, broker: issuerUrl }, options.policyText));
+  const policyFile = options.policyFile ?? (await writeDevPolicy({ issuer: issuer.issuer, broker: issuerUrl, provider: oauth.issuer }, options.policyText));
   brokerPromise = loadBroker({
     BROKER_MODE: 'development',
     BROKER_POLICY_FILE: policyFile,
@@ -128,7 +147,7 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
     ...sharedStateEnv(options.env ?? {}),
     ...options.env,
     BROKER_ISSUER_URL: issuerUrl,
-  }, { audit, now: options.now, resilience: options.resilience, cache: options.cache }).then((broker) => {
+  }, { audit, now: options.now, resilience: options.resilience, cache: options.cache, signIn: { refreshMarginSeconds: options.signIn?.refreshMarginSeconds } }).then((broker) => {
     // Before anyone sees the broker, so no exchange can reach the emulator ahead of its accounts.
     // Development mode loads its policy once; there is no reload to follow.
     google.addServiceAccounts(policyServiceAccounts(broker.policy));
@@ -143,12 +162,13 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
     policyFile,
     issuer,
     google,
+    oauth,
     broker: brokerPromise,
     audit,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([issuer.close(), google.close(), brokerPromise?.then((b) => b.close(), () => undefined)]);
+      await Promise.all([issuer.close(), google.close(), oauth.close(), brokerPromise?.then((b) => b.close(), () => undefined)]);
     },
   };
 }
@@ -184,12 +204,26 @@ function defaultAuditTransport(): Writable {
   return new Writable({ write: (_chunk, _encoding, done) => done() });
 }
 
-async function writeDevPolicy(urls: { issuer: string; broker: string }, policyText?: DevStackOptions['policyText']): Promise<string> {
+/** Development mode's demo web app page at /demo/, in front of the broker function. */
+function withDemoPage(broker: (req: Request, res: Response) => Promise<void>) {
+  return async (req: Request, res: Response): Promise<void> => {
+    if (req.path === DEMO_PATH && req.method === 'GET') {
+      res.status(200).set({ 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Security-Policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'" }).send(demoWebPage());
+      return;
+    }
+    return broker(req, res);
+  };
+}
+
+async function writeDevPolicy(urls: { issuer: string; broker: string; provider: string }, policyText?: DevStackOptions['policyText']): Promise<string> {
   const text = policyText
     ? policyText(urls)
     : (await readFile(join(__dirname, 'dev-policy.template.yaml'), 'utf8'))
         .replaceAll('{{DEMO_ISSUER}}', urls.issuer)
-        .replaceAll('{{BROKER_URL}}', urls.broker);
+        .replaceAll('{{BROKER_URL}}', urls.broker)
+        .replaceAll('{{SIGN_IN_PROVIDER}}', urls.provider)
+        .replaceAll('{{DEV_WEB_CLIENT_ID}}', DEV_WEB_CLIENT.id)
+        .replaceAll('{{DEV_WEB_CLIENT_SECRET}}', DEV_WEB_CLIENT_SECRET);
   const file = join(await mkdtemp(join(tmpdir(), 'token-broker-')), 'policy.yaml');
   await writeFile(file, text, { mode: 0o600 });
   return file;

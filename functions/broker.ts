@@ -3,6 +3,7 @@
  * works as an RFC 8414 issuer and as the `token_url` of a Google `external_account` file.
  *   POST /token, POST /v1/token                  token exchange
  *   POST /v1/introspect                          token introspection (RFC 7662)
+ *   /v1/login, /v1/callback, /v1/session/token, /v1/logout   user sign-in (functions/sign-in.ts)
  *   GET  /.well-known/oauth-authorization-server  metadata
  */
 import type { Request, Response } from '@google-cloud/functions-framework';
@@ -10,6 +11,7 @@ import { BrokerError } from '../shared/errors';
 import { createMetadataHandler } from './metadata';
 import { createTokenHandler, type BrokerProvider } from './token';
 import { createIntrospectionHandler } from './introspect';
+import { createSignInHandler, SIGN_IN_PATHS } from './sign-in';
 import { replyError } from './http/reply';
 import { trustsForwardedFor } from './http/request-facts';
 import { takeOverFrameworkBodyParsing } from './http/framework-body';
@@ -35,10 +37,12 @@ export function createBrokerFunction(options: BrokerFunctionOptions) {
   const token = createTokenHandler(options.getBroker, options.audit, trustForwardedFor);
   const introspection = createIntrospectionHandler(options.getBroker, options.audit, trustForwardedFor);
   const metadata = createMetadataHandler(options.getBroker, requestOrigin);
+  const signIn = createSignInHandler(options.getBroker, options.audit, trustForwardedFor, requestOrigin);
   return async function broker(req: Request, res: Response): Promise<void> {
     if (TOKEN_PATHS.has(req.path)) return token(req, res);
     if (req.path === METADATA_PATH) return metadata(req, res);
     if (req.path === INTROSPECTION_PATH) return introspection(req, res);
+    if (Object.hasOwn(SIGN_IN_PATHS, req.path)) return signIn(req, res);
     replyError(res, new BrokerError('invalid_request', 'no such endpoint', { reason: 'not_found' }), 404);
   };
 }

@@ -40,6 +40,7 @@ import type { Upstreams } from './outputs/output';
 import { outputFor } from './outputs/outputs';
 import type { TokenResponse } from './token-response';
 import type { IssuedTokenStore } from './introspection/issued-tokens';
+import { createSignIn, type SignIn } from './sign-in/sign-in';
 import { introspect, INTROSPECTION_PARAMETERS, type IntrospectionRecord, type IntrospectionResponse } from './introspection/introspect';
 
 export interface BrokerDependencies {
@@ -66,6 +67,8 @@ export interface BrokerDependencies {
   requestDeadlineMs?: number;
   /** The record of issued tokens token introspection reads; absent, every token is inactive to it. */
   issued?: IssuedTokenStore;
+  /** User sign-in for the policy's web apps (shared/sign-in/); absent, every sign-in request is refused. */
+  signIn?: SignIn;
 }
 
 export interface Broker {
@@ -74,6 +77,8 @@ export interface Broker {
   readonly issuerUrl?: string;
   readonly grantTypes: readonly string[];
   exchange(params: TokenParams, record: ExchangeRecord, credentials?: ClientCredentials): Promise<TokenResponse>;
+  /** User sign-in for the policy's web apps. */
+  readonly signIn: SignIn;
   /** RFC 7662 token introspection of a token this broker issued. */
   introspect(params: TokenParams, record: IntrospectionRecord, credentials?: ClientCredentials): Promise<IntrospectionResponse>;
   /** Waits for background work and releases clients. */
@@ -82,6 +87,17 @@ export interface Broker {
 
 /** Without a record, introspection still authenticates and looks up, and finds nothing. */
 const NO_ISSUED_TOKENS: IssuedTokenStore = { remember: async () => undefined, find: async () => undefined, close: async () => undefined };
+
+/** Without sign-in wiring: every app is unknown. */
+const NO_SIGN_IN: SignIn = createSignIn({
+  webApps: new Map(),
+  provider: { authorizationUrl: unwired, exchangeCode: unwired, refresh: unwired, revoke: unwired },
+  vault: undefined as never,
+  attempts: undefined as never,
+});
+async function unwired(): Promise<never> {
+  throw new Error('user sign-in is not wired');
+}
 
 /** Every grant type the broker serves, by `grant_type`; each module owns its parameters and principal. */
 const GRANT_TYPES: ReadonlyMap<string, GrantType> = new Map([tokenExchange, jwtBearer, clientCredentials].map((grant) => [grant.grantType, grant]));
@@ -266,6 +282,7 @@ export function createBroker(deps: BrokerDependencies): Broker {
     grantTypes: [...GRANT_TYPES.keys()],
     exchange,
     introspect: introspectToken,
+    signIn: deps.signIn ?? NO_SIGN_IN,
     close: async () => {
       await deps.cache?.close();
       await deps.issued?.close();

@@ -17,6 +17,7 @@ export const ERROR_CATALOGUE = {
   slow_down: { status: 429, summary: 'The principal exceeded a rate limit or daily token budget; retry after the indicated delay.' },
   method_not_allowed: { status: 405, summary: 'Only POST is accepted on the token endpoint.' },
   request_too_large: { status: 413, summary: 'The request body exceeds the size limit.' },
+  login_required: { status: 401, summary: 'The user session is missing, expired or ended (OpenID Connect): sign in again.' },
   temporarily_unavailable: { status: 503, summary: 'A dependency (issuer JWKS, Google IAM) is unavailable; retry after the indicated delay.' },
   server_error: { status: 500, summary: 'An unexpected condition prevented the broker from answering.' },
 } as const;

@@ -7,7 +7,13 @@ import { ConfigurationError } from './errors';
 import { createImpersonatedMinter, createSourceClient } from './mint/impersonated-minter';
 import type { UpstreamResilience } from './mint/resilient-call';
 import { createGeminiEphemeralIssuer } from './outputs/gemini-ephemeral';
-import { createTokenCache, type CacheWiring } from './cache/create-token-cache';
+import { createTokenCache, keyWrapperFor, type CacheWiring } from './cache/create-token-cache';
+import { EnvelopeCipher } from './cache/envelope';
+import { createSecretValueSource, type SecretValueSource } from './mint/secret-manager';
+import { createProviderClient } from './sign-in/provider';
+import { createSignIn } from './sign-in/sign-in';
+import { createFirestoreSessionVault, createMemorySessionVault } from './sign-in/session-vault';
+import { createFirestoreLoginAttemptStore, createMemoryLoginAttemptStore } from './sign-in/login-attempts';
 import { openFirestore } from './state/firestore';
 import { randomUUID } from 'node:crypto';
 import { createFirestoreReplayStore, createMemoryReplayStore } from './identity/replay-store';
@@ -32,6 +38,8 @@ export interface LoadOptions {
   cache?: CacheWiring;
   /** Deadline, retry and breaker settings (tests shorten them). */
   resilience?: ResilienceOverrides;
+  /** User sign-in settings (tests shorten the refresh margin). */
+  signIn?: { refreshMarginSeconds?: number };
 }
 
 export interface ResilienceOverrides {
@@ -50,6 +58,26 @@ function geminiIssuer(config: BrokerConfig, options: { now?: () => number; resil
     now: options.now,
     resilience: options.resilience?.upstream,
   });
+}
+
+/** Each web app's client secret, read from Secret Manager with the broker's source client and kept in memory. */
+function clientSecrets(config: BrokerConfig, options: { now?: () => number; resilience?: ResilienceOverrides }) {
+  let client: ReturnType<typeof createSourceClient> | undefined;
+  const sources = new Map<string, SecretValueSource>();
+  return (app: { clientSecretRef: string }, deadline: import('./resilience/deadline').Deadline): Promise<string> => {
+    let source = sources.get(app.clientSecretRef);
+    if (!source) {
+      source = createSecretValueSource({
+        endpoint: config.gemini.secretManagerEndpoint,
+        name: app.clientSecretRef,
+        source: () => (client ??= createSourceClient(config.source)),
+        now: options.now,
+        resilience: options.resilience?.upstream,
+      });
+      sources.set(app.clientSecretRef, source);
+    }
+    return source.value(deadline);
+  };
 }
 
 export async function loadPolicyFile(
@@ -85,7 +113,10 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
     // and the issued-token record; without Firestore (development) all live in this instance's memory.
     const state = config.cache.kind === 'firestore' ? await openFirestore(config.cache) : undefined;
     const firestore = state?.client;
+    // One envelope cipher per instance: cache entries and sessions are sealed under the same key.
+    const cipher = config.cache.kind === 'firestore' ? new EnvelopeCipher(keyWrapperFor(config.cache.keyWrapping), { now: options.now }) : undefined;
     const cache = await createTokenCache(config.cache, {
+      cipher,
       onEvent: (event) => {
         const authEvent = cacheAuthEvent(event);
         if (authEvent) recordAuthEvent(audit, authEvent);
@@ -107,6 +138,20 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
           },
         })
       : createMemoryRateLimiter({ now: options.now });
+    const signIn = policy.webApps.size === 0 ? undefined : createSignIn({
+      webApps: policy.webApps,
+      provider: createProviderClient({
+        clientSecret: clientSecrets(config, options),
+        allowInsecureLoopback: config.network.allowInsecureLoopback,
+        now: options.now,
+      }),
+      vault: firestore && cipher ? createFirestoreSessionVault({ firestore, cipher, now: options.now }) : createMemorySessionVault({ now: options.now }),
+      attempts: firestore && cipher ? createFirestoreLoginAttemptStore({ firestore, cipher, now: options.now }) : createMemoryLoginAttemptStore({ now: options.now }),
+      limiter,
+      requestDeadlineMs: options.resilience?.requestDeadlineMs,
+      refreshMarginSeconds: options.signIn?.refreshMarginSeconds,
+      now: options.now,
+    });
     const broker = createBroker({
       policy,
       cache,
@@ -132,6 +177,7 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
       clientAuth: { secrets: new SecretVerifier({ verify: limitConcurrency(verifySecret, DEFAULTS.secretVerifyConcurrency) }), throttle: new FailureThrottle(), replay },
       limiter,
       issued,
+      signIn,
       now: options.now,
     });
     const close = broker.close;
@@ -159,8 +205,13 @@ function checkStateRequirements(policy: CompiledPolicy, config: BrokerConfig): v
     throw new ConfigurationError(`clients ${assertionClients.join(', ')} register keys for RFC 7523 assertions: set BROKER_ISSUER_URL (their only acceptable audience)`);
   }
   const limited = policy.rules.some((rule) => rule.limits) || [...policy.clients.values()].some((client) => client.limits);
-  if (config.mode === 'production' && config.cache.kind !== 'firestore' && (assertionClients.length > 0 || limited)) {
-    throw new ConfigurationError('single-use assertions and rate limits need state shared by every instance: use BROKER_CACHE=firestore');
+  if (config.mode === 'production' && config.cache.kind !== 'firestore' && (assertionClients.length > 0 || limited || policy.webApps.size > 0)) {
+    throw new ConfigurationError('single-use assertions, rate limits and user sessions need state shared by every instance: use BROKER_CACHE=firestore');
+  }
+  for (const app of policy.webApps.values()) {
+    if (!config.issuerUrl || app.redirectUri !== `${config.issuerUrl}/v1/callback`) {
+      throw new ConfigurationError(`web app ${app.id}: redirect_uri must be the broker's own callback, ${config.issuerUrl ?? 'BROKER_ISSUER_URL'}/v1/callback (set BROKER_ISSUER_URL)`);
+    }
   }
 }
 

@@ -125,6 +125,22 @@ export const REFUSAL_REASONS = {
   deadline_exceeded: { codes: ['temporarily_unavailable'], meaning: 'the request deadline passed' },
 
   // Anything else.
+  unknown_app: { codes: ['invalid_request'], meaning: 'user sign-in: `app` names no web app of the policy' },
+  return_to_not_allowed: { codes: ['invalid_request'], meaning: "user sign-in: `return_to` is not exactly one of the app's `post_login_redirects`" },
+  login_state_missing: { codes: ['invalid_request'], meaning: 'user sign-in: a callback without the pre-login cookie, or for a login that is unknown, already used or expired' },
+  state_mismatch: { codes: ['invalid_request'], meaning: "user sign-in: the callback's `state` is not this browser's login's" },
+  sign_in_not_completed: { codes: ['access_denied'], meaning: 'user sign-in: the provider sent the user back with an error (cancelled, refused consent)' },
+  code_exchange_refused: { codes: ['invalid_grant'], meaning: 'user sign-in: the provider refused the authorization code (reused, expired, wrong verifier or redirect)' },
+  id_token_invalid: { codes: ['invalid_grant'], meaning: "user sign-in: the provider's ID token failed a check (signature, `iss`, `aud`, `azp`, `nonce`, times) or was missing" },
+  sign_in_condition_not_met: { codes: ['access_denied'], meaning: "user sign-in: the app's `condition` is false for this account (its tokens were revoked, not kept)" },
+  csrf_header_missing: { codes: ['access_denied'], meaning: 'user sign-in: a session request without the `X-Token-Broker-CSRF` header' },
+  session_missing: { codes: ['login_required'], meaning: 'user sign-in: no session cookie, or the session is unknown, expired, ended or of another app' },
+  refresh_token_revoked: { codes: ['login_required'], meaning: 'user sign-in: the provider refused the refresh token (`invalid_grant`: revoked or expired); the session was ended' },
+  refresh_token_missing: { codes: ['login_required'], meaning: 'user sign-in: the access token expired and the provider gave no refresh token; the session was ended' },
+  session_store_unavailable: { codes: ['temporarily_unavailable'], meaning: 'user sign-in: the session vault (Firestore, KMS) cannot be reached' },
+  provider_unavailable: { codes: ['temporarily_unavailable'], meaning: 'user sign-in: the provider answered 429 or 5xx, timed out or could not be reached, after retries' },
+  provider_refused: { codes: ['server_error'], meaning: "user sign-in: the provider refused the broker's client (client id or secret, discovery): a deployment fault" },
+
   internal_error: { codes: ['server_error'], meaning: 'a refused configuration or an unexpected failure; `error.detail` says which' },
 } as const satisfies Record<string, { readonly codes: readonly CatalogueCode[]; readonly meaning: string }>;
 

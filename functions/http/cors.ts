@@ -1,21 +1,31 @@
 /**
- * CORS for the token endpoint, for the policy's configured origins only. No credentials mode
- * (browsers never send cookies here, and no `Access-Control-Allow-Credentials` is sent);
- * every answer varies by Origin so caches never mix origins.
+ * CORS for the policy's configured origins only: the token endpoint's (`cors`), without
+ * credentials mode (browsers never send cookies there, and no `Access-Control-Allow-Credentials`
+ * is sent); and a web app's session endpoints (its `origins`), with credentials, since the
+ * session cookie is the credential, and the CSRF header among the allowed ones. Every answer
+ * varies by Origin so caches never mix origins.
  */
 import type { Request, Response } from '@google-cloud/functions-framework';
 import { BrokerError } from '../../shared/errors';
 import type { CorsPolicy } from '../../shared/policy/compiled-policy';
 import { replyError } from './reply';
 
-const ALLOWED_HEADERS = 'content-type, x-goog-api-key';
+/** What an endpoint's CORS allows beyond the origin: request headers, and whether cookies go along. */
+export interface CorsMode {
+  readonly allowedHeaders: string;
+  readonly credentials: boolean;
+}
+
+/** The token endpoint's: no cookies. */
+export const TOKEN_ENDPOINT_CORS: CorsMode = { allowedHeaders: 'content-type, x-goog-api-key', credentials: false };
 
 /** Adds CORS headers for an allowed origin; returns whether the origin is allowed. */
-export function applyCors(req: Request, res: Response, cors: CorsPolicy | undefined): boolean {
+export function applyCors(req: Request, res: Response, cors: CorsPolicy | undefined, mode: CorsMode = TOKEN_ENDPOINT_CORS): boolean {
   res.vary('Origin');
   if (!isAllowedOrigin(req.headers.origin, cors)) return false;
   res.set('Access-Control-Allow-Origin', req.headers.origin);
   res.set('Access-Control-Expose-Headers', 'Retry-After, X-Request-Id');
+  if (mode.credentials) res.set('Access-Control-Allow-Credentials', 'true');
   return true;
 }
 
@@ -23,19 +33,19 @@ export function applyCors(req: Request, res: Response, cors: CorsPolicy | undefi
  * Answers a preflight: 204 with the allowed method and headers, or a 403 `access_denied` error
  * body (like every other refusal) with no CORS headers, so the browser refuses the request.
  */
-export function answerPreflight(req: Request, res: Response, cors: CorsPolicy | undefined): void {
+export function answerPreflight(req: Request, res: Response, cors: CorsPolicy | undefined, mode: CorsMode = TOKEN_ENDPOINT_CORS): void {
   const refusal = preflightRefusal(req, cors);
   if (refusal) {
     res.vary('Origin');
     replyError(res, refusal);
     return;
   }
-  applyCors(req, res, cors);
+  applyCors(req, res, cors, mode);
   res
     .status(204)
     .set({
       'Access-Control-Allow-Methods': 'POST',
-      'Access-Control-Allow-Headers': ALLOWED_HEADERS,
+      'Access-Control-Allow-Headers': mode.allowedHeaders,
       'Access-Control-Max-Age': String(cors?.maxAgeSeconds ?? 0),
       'Cache-Control': 'no-store',
     })
@@ -49,10 +59,10 @@ function isAllowedOrigin(origin: string | undefined, cors: CorsPolicy | undefine
 /** Why a preflight is refused, or undefined when it is allowed. */
 function preflightRefusal(req: Request, cors: CorsPolicy | undefined): BrokerError | undefined {
   if (!isAllowedOrigin(req.headers.origin, cors)) {
-    return new BrokerError('access_denied', 'this origin is not allowed to call the token endpoint', { reason: 'origin_not_allowed' });
+    return new BrokerError('access_denied', 'this origin is not allowed to call this endpoint', { reason: 'origin_not_allowed' });
   }
   if (req.headers['access-control-request-method'] !== 'POST') {
-    return new BrokerError('access_denied', 'the token endpoint accepts only POST', { reason: 'preflight_method_not_allowed' });
+    return new BrokerError('access_denied', 'this endpoint accepts only POST', { reason: 'preflight_method_not_allowed' });
   }
   return undefined;
 }

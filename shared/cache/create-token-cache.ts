@@ -13,6 +13,8 @@ export interface CacheWiring {
   firestore?: import('@google-cloud/firestore').Firestore;
   onEvent?: (event: CacheEvent) => void;
   now?: () => number;
+  /** The envelope cipher (one per instance: the session vault shares it); default one for the configured key. */
+  cipher?: EnvelopeCipher;
   /** Overrides for tests (lease timing and the like). */
   overrides?: Partial<ConstructorParameters<typeof TokenCache>[0]>;
 }
@@ -34,7 +36,7 @@ export async function createTokenCache(config: CacheConfig, wiring: CacheWiring 
 
   const { firestore } = wiring;
   if (!firestore) throw new TypeError('the firestore cache needs the Firestore client of shared/state/firestore.ts');
-  const cipher = new EnvelopeCipher(keyWrapperFor(config.keyWrapping), { dekLifetimeMs: DEFAULTS.cacheDekLifetimeMs, now: wiring.now });
+  const cipher = wiring.cipher ?? new EnvelopeCipher(keyWrapperFor(config.keyWrapping), { dekLifetimeMs: DEFAULTS.cacheDekLifetimeMs, now: wiring.now });
   const store = createFirestoreStore({
     firestore,
     collection: config.collection,
@@ -47,7 +49,7 @@ export async function createTokenCache(config: CacheConfig, wiring: CacheWiring 
   return cache;
 }
 
-function keyWrapperFor(wrapping: Extract<CacheConfig, { kind: 'firestore' }>['keyWrapping']): KeyWrapper {
+export function keyWrapperFor(wrapping: Extract<CacheConfig, { kind: 'firestore' }>['keyWrapping']): KeyWrapper {
   // The KMS client itself is loaded on first wrap/unwrap, not here.
   return wrapping.kind === 'local' ? localKeyWrapper(wrapping.key) : kmsKeyWrapper({ keyName: wrapping.keyName });
 }

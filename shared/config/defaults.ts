@@ -171,6 +171,28 @@ export const DEFAULTS = {
   /** `Retry-After` when the issued-token record cannot be read. */
   introspectionRetryAfterSeconds: 5,
 
+  /** User sign-in: Firestore collection of signed-in sessions (the encrypted refresh-token vault). */
+  sessionsCollection: 'token-broker-sessions',
+  /** User sign-in: Firestore collection of pending logins (PKCE verifier, state and nonce between /v1/login and /v1/callback). */
+  loginAttemptsCollection: 'token-broker-logins',
+  /** How long a login may take between /v1/login and /v1/callback (the pre-login cookie and the pending login live this long). */
+  loginAttemptTtlSeconds: 600,
+  /** Time budget of one vault read or write. */
+  sessionStoreBudgetMs: 1500,
+  /** Sessions one instance keeps in memory without Firestore. */
+  sessionMemoryEntries: 10_000,
+  /** A web app's session lifetime unless its `session_lifetime_seconds` says otherwise (8 hours), and the longest allowed (30 days). */
+  sessionLifetimeSeconds: 8 * 3600,
+  sessionLifetimeSecondsCeiling: 30 * 86400,
+  /** A user's access token is refreshed when less than this remains. */
+  sessionRefreshMarginSeconds: 300,
+  /** Attempts at the provider's token endpoint per refresh (429, 5xx and network errors are retried with full-jitter backoff). */
+  sessionRefreshAttempts: 3,
+  /** Timeout of one call to a sign-in provider (discovery, token, revocation). */
+  providerTimeoutMs: 5000,
+  /** Session-token requests one user of a web app may make per minute unless the app's `limits` say otherwise. */
+  sessionRequestsPerMinute: 60,
+
   /** scrypt cost of new secret and API key hashes: N = 2^15, r = 8, p = 1 (32 MiB). */
   scrypt: { ln: 15, r: 8, p: 1 },
   /** scrypt parameters a policy's hash may have: below the minimum is weak, above the maximum one verification is a denial of service. */

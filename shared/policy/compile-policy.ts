@@ -19,6 +19,7 @@ import { compileAccessBoundary } from './access-boundary';
 import { expandPreset, grantScopes, type ExpandedIssuer } from './presets';
 import { CelConditionError, compileCondition } from './cel';
 import { compileGeminiEphemeral } from './gemini-ephemeral';
+import { compileWebApps } from './web-apps';
 import type { CompiledApiKey, CompiledClient, CompiledPolicy, CompiledRule, CorsPolicy } from './compiled-policy';
 import { PolicyLoadError, type PolicyIssue } from './policy-error';
 import { GCLOUD_CLIENT, type ClientDocument, type LimitsDocument, type PolicyDocument, type RuleDocument } from './schema';
@@ -56,6 +57,7 @@ export function compilePolicy(document: PolicyDocument, options: CompileOptions)
     if (compiled) rules.push(compiled);
   });
   const cors = compileCors(document, issues);
+  const webApps = compileWebApps(document.web_apps ?? [], options.network, issues);
   if (issues.length > 0) throw new PolicyLoadError(options.source, issues);
   return Object.freeze({
     source: options.source,
@@ -68,6 +70,7 @@ export function compilePolicy(document: PolicyDocument, options: CompileOptions)
       entry === 'gcloud' ? [GCLOUD_CLIENT.id, { publishedSecret: GCLOUD_CLIENT.publishedSecret }] : [entry.id, entry.published_secret === undefined ? {} : { publishedSecret: entry.published_secret }])),
     cors,
     rules: Object.freeze(rules),
+    webApps,
   });
 }
 

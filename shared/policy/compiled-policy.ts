@@ -6,6 +6,7 @@ import type { CompiledAccessBoundary } from './access-boundary';
 import type { CompiledCondition } from './cel';
 import type { GeminiEphemeralSpec } from './gemini-ephemeral';
 import type { UsernameTemplate } from './username-template';
+import type { CompiledWebApp } from './web-apps';
 
 /** What a rule grants, with defaults applied. */
 export interface RuleGrant {
@@ -72,4 +73,6 @@ export interface CompiledPolicy extends ClientRegistry {
   readonly cors?: CorsPolicy;
   /** In document order: evaluation order. */
   readonly rules: readonly CompiledRule[];
+  /** Web apps whose users sign in through the broker, by id. */
+  readonly webApps: ReadonlyMap<string, CompiledWebApp>;
 }

@@ -226,6 +226,34 @@ export const ClientSchema = z.strictObject({
     message: 'a client needs at least one credential: jwks, jwks_uri, secrets or api_keys',
   });
 
+/** `web_apps[].provider`: Google, or any OpenID Connect provider found by discovery. */
+export const WEB_APP_PROVIDER_PRESETS = ['google'] as const;
+const SECRET_VERSION = /^projects\/[^/]{1,100}\/secrets\/[A-Za-z0-9_-]{1,255}\/versions\/(latest|[1-9][0-9]{0,9})$/;
+const ORIGIN = z.url({ protocol: /^https?$/ });
+
+export const WebAppSchema = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be 1–63 of a–z, 0–9 and "-"').describe('The app id (`/v1/login?app=ID`).'),
+  description: z.string().max(1024).optional(),
+  provider: z.union([
+    z.enum(WEB_APP_PROVIDER_PRESETS).describe('Google (accounts.google.com), found by OpenID Connect discovery.'),
+    z.strictObject({ issuer: z.url({ protocol: /^https?$/ }).describe('The provider\'s issuer: the base URL of its OpenID Connect discovery document.') }),
+  ]).describe('Where users sign in.'),
+  client_id: z.string().min(1).max(256).describe("The broker's OAuth client id at the provider (a confidential web client)."),
+  client_secret_ref: z.string().regex(SECRET_VERSION, 'must be a Secret Manager version: projects/P/secrets/S/versions/V')
+    .describe('The Secret Manager version holding that client\'s secret (development mode serves it from the emulated Secret Manager).'),
+  redirect_uri: z.url({ protocol: /^https?$/ }).describe("The broker's own callback, exactly as registered at the provider: <issuer URL>/v1/callback."),
+  origins: z.array(ORIGIN).min(1).max(20).describe('Origins of the app\'s pages: they may call /v1/session/token and /v1/logout.'),
+  scopes: z.array(z.string().regex(SCOPE_TOKEN)).min(1).max(32).describe('Scopes asked of the user; must include openid.'),
+  post_login_redirects: z.array(z.url({ protocol: /^https?$/ })).min(1).max(50)
+    .describe('Exact URLs `return_to` may name (no prefix matching: an open redirect is a phishing tool).'),
+  condition: z.string().min(1).max(4096).optional()
+    .describe("CEL over the verified ID token's `claims` that must be true for a session (e.g. claims.hd == 'acme.com'). Default: any user of the provider."),
+  session_lifetime_seconds: seconds(300, DEFAULTS.sessionLifetimeSecondsCeiling).optional()
+    .describe(`How long a session lasts after sign-in (default ${DEFAULTS.sessionLifetimeSeconds}).`),
+  limits: LimitsSchema.pick({ requests_per_minute: true }).optional()
+    .describe(`Session-token requests per user per minute (default ${DEFAULTS.sessionRequestsPerMinute}).`),
+});
+
 export const CorsSchema = z.strictObject({
   allowed_origins: z.array(z.url({ protocol: /^https?$/ })).min(1).max(100).describe('Origins whose browsers may call the token endpoint.'),
   max_age_seconds: z.number().int().min(0).max(86400).optional().describe('How long browsers may cache a preflight answer (default 600).'),
@@ -246,6 +274,8 @@ export const PolicySchema = z
     ])).max(20).optional()
       .describe("Known public clients: a token exchange presenting one (its published secret or none) is decided as one without client authentication; rules see client.client_id and client.auth_method == 'public'."),
     rules: z.array(RuleSchema).min(1).max(1000),
+    web_apps: z.array(WebAppSchema).max(50).optional()
+      .describe('Web apps whose users sign in through the broker (OAuth 2.0 authorization code + PKCE; the broker keeps their refresh tokens): docs/user-sign-in.md.'),
   })
   .superRefine((policy, ctx) => {
     const issuers = new Set<string>();
@@ -298,3 +328,4 @@ export type ClientDocument = z.infer<typeof ClientSchema>;
 export type LimitsDocument = z.infer<typeof LimitsSchema>;
 export type IssuerDocument = z.infer<typeof IssuerSchema>;
 export type RuleDocument = z.infer<typeof RuleSchema>;
+export type WebAppDocument = z.infer<typeof WebAppSchema>;
