@@ -186,6 +186,8 @@ export const DEFAULTS = {
   sessionLifetimeSecondsCeiling: 30 * 86400,
   /** A user's access token is refreshed when less than this remains. */
   sessionRefreshMarginSeconds: 300,
+  /** While the provider cannot refresh it, a user's token is still served if it has more than this left. */
+  sessionStaleFloorSeconds: 10,
   /** Attempts at the provider's token endpoint per refresh (429, 5xx and network errors are retried with full-jitter backoff). */
   sessionRefreshAttempts: 3,
   /** Timeout of one call to a sign-in provider (discovery, token, revocation). */

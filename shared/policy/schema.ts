@@ -248,6 +248,8 @@ export const WebAppSchema = z.strictObject({
     .describe('Exact URLs `return_to` may name (no prefix matching: an open redirect is a phishing tool).'),
   condition: z.string().min(1).max(4096).optional()
     .describe("CEL over the verified ID token's `claims` that must be true for a session (e.g. claims.hd == 'acme.com'). Default: any user of the provider."),
+  prompt: z.enum(['consent', 'login', 'select_account', 'none']).nullable().optional()
+    .describe('The OpenID Connect `prompt` sent to the provider (default `consent` for Google, which issues a refresh token again only after consent; none for other providers). null sends none.'),
   session_lifetime_seconds: seconds(300, DEFAULTS.sessionLifetimeSecondsCeiling).optional()
     .describe(`How long a session lasts after sign-in (default ${DEFAULTS.sessionLifetimeSeconds}).`),
   limits: LimitsSchema.pick({ requests_per_minute: true }).optional()

@@ -29,8 +29,8 @@ export interface CompiledWebApp {
   readonly condition?: CompiledCondition;
   readonly sessionLifetimeSeconds: number;
   readonly requestsPerMinute: number;
-  /** Google issues a refresh token only for `access_type=offline` (and again only with `prompt=consent`). */
-  readonly google: boolean;
+  /** The OpenID Connect `prompt` sent with the authorization request, if any. */
+  readonly prompt?: string;
 }
 
 export function compileWebApps(documents: readonly WebAppDocument[], network: NetworkPolicy, issues: PolicyIssue[]): ReadonlyMap<string, CompiledWebApp> {
@@ -41,6 +41,12 @@ export function compileWebApps(documents: readonly WebAppDocument[], network: Ne
     else if (app) issues.push({ path: `web_apps[${i}].id`, reason: `duplicate web app id "${doc.id}"` });
   });
   return apps;
+}
+
+/** Google issues a refresh token again only after consent: its default is `consent`. */
+function promptFor(doc: WebAppDocument, issuer: string): string | undefined {
+  if (doc.prompt !== undefined) return doc.prompt ?? undefined;
+  return issuer === GOOGLE_ISSUER ? 'consent' : undefined;
 }
 
 function compileWebApp(doc: WebAppDocument, path: string, network: NetworkPolicy, issues: PolicyIssue[]): CompiledWebApp | undefined {
@@ -91,6 +97,6 @@ function compileWebApp(doc: WebAppDocument, path: string, network: NetworkPolicy
     ...(condition ? { condition } : {}),
     sessionLifetimeSeconds: doc.session_lifetime_seconds ?? DEFAULTS.sessionLifetimeSeconds,
     requestsPerMinute: doc.limits?.requests_per_minute ?? DEFAULTS.sessionRequestsPerMinute,
-    google: issuer === GOOGLE_ISSUER,
+    ...(promptFor(doc, issuer) === undefined ? {} : { prompt: promptFor(doc, issuer) }),
   });
 }

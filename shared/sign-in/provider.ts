@@ -79,6 +79,9 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
           ...(options.allowInsecureLoopback ? { execute: [oidc.allowInsecureRequests] } : {}),
         });
         config.timeout = DEFAULTS.providerTimeoutMs / 1000;
+        // OpenID Connect lets a client skip the ID token's signature when it came straight from
+        // the token endpoint over TLS; the broker checks it against the provider's JWKS anyway.
+        oidc.enableNonRepudiationChecks(config);
         return config;
       })();
       configurations.set(app, pending);
@@ -120,7 +123,7 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
         // Google issues a refresh token only for offline access (other providers ignore the
         // parameter and want the `offline_access` scope), and again only after consent.
         access_type: 'offline',
-        ...(app.google ? { prompt: 'consent' } : {}),
+        ...(app.prompt === undefined ? {} : { prompt: app.prompt }),
       });
     },
 
@@ -156,8 +159,9 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
   };
 }
 
+/** openid-client takes whole seconds (at least one). */
 function timeoutSeconds(deadline: Deadline): number {
-  return Math.max(0.1, Math.min(DEFAULTS.providerTimeoutMs, deadline.remainingMs()) / 1000);
+  return Math.max(1, Math.floor(Math.min(DEFAULTS.providerTimeoutMs, deadline.remainingMs()) / 1000));
 }
 
 /** 429, 5xx, timeouts and network failures are worth another attempt; OAuth errors are not. */

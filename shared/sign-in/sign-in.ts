@@ -263,7 +263,7 @@ export function createSignIn(deps: SignInDependencies): SignIn {
           record.token ??= 'refreshed';
         } catch (err) {
           // The provider is away but the token still has a while: serve it, say so.
-          if (token && remainingMs > DEFAULTS.minTokenLifetimeSeconds * 1000 && err instanceof BrokerError && err.code === 'temporarily_unavailable') {
+          if (token && remainingMs > DEFAULTS.sessionStaleFloorSeconds * 1000 && err instanceof BrokerError && err.code === 'temporarily_unavailable') {
             record.token = 'served_stale';
             record.warning = err.detail ?? err.description;
           } else {
