@@ -61,6 +61,9 @@ async function main(): Promise<void> {
       `  issuer (aud)     ${stack.issuerUrl}   (RFC 8414 issuer; the aud of client assertions and demo tokens)`,
       `  demo issuer      ${stack.issuer.issuer}   (GET /token for a caller token)`,
       `  Google emulator  ${stack.google.url}`,
+      ...(broker.policy.webApps.has('demo-web')
+        ? [`  demo web app     ${stack.url}/demo/   (sign in as a user on the emulated Google consent page: ${stack.oauth.url})`]
+        : []),
       `  service accounts ${firstAccount ?? '(none)'}   (the emulator mints for these: built-in and named by the policy)`,
       ...otherAccounts.map((account) => `                   ${account}`),
       `  policy           ${stack.policyFile}   (version ${broker.policy.version.slice(0, 12)}, ${broker.policy.rules.length} rule(s))`,

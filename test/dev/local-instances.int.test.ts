@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { sharedStateEnv } from '../../dev/dev-stack';
 import { freePort } from '../helpers/net';
+import { awayFromMinuteEnd } from '../helpers/limits';
 
 const root = join(__dirname, '..', '..');
 const children: ChildProcess[] = [];
@@ -130,6 +131,7 @@ rules:
 
   // A limit of 2 requests a minute, counted across both instances.
   const limited = await demoToken(portA + 1, '?sub=limited');
+  await awayFromMinuteEnd();
   const statuses = [(await post(atA, exchange(limited))).status, (await post(atA, exchange(limited))).status, (await post(atB, exchange(limited))).status];
   expect(statuses).toEqual([200, 200, 429]);
 

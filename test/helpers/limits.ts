@@ -8,3 +8,12 @@ export async function admitMany(limiter: RateLimiter, n: number, scope = 'rule',
 }
 
 export const allowed = (results: Admission[]) => results.filter((r) => r.allowed).length;
+
+/**
+ * Limits count per UTC minute: a few requests that straddle a minute's end see two windows.
+ * Waits for the next minute when fewer than `marginSeconds` are left of this one.
+ */
+export async function awayFromMinuteEnd(marginSeconds = 10): Promise<void> {
+  const second = new Date().getUTCSeconds();
+  if (second >= 60 - marginSeconds) await new Promise((resolve) => setTimeout(resolve, (61 - second) * 1000));
+}

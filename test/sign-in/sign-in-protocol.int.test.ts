@@ -3,9 +3,12 @@
  * Google provider, the real openid-client flow), and each proven to change nothing: a refused
  * callback makes no session, a refused session request serves no token.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startDevStack, type DevStack } from '../../dev/dev-stack';
 import { LineCapture } from '../helpers/capture';
 import { CookieBrowser } from '../helpers/sign-in';
+import { awayFromMinuteEnd } from '../helpers/limits';
 
 const audit = new LineCapture();
 let offsetMs = 0;
@@ -275,9 +278,30 @@ it('logout revokes the refresh token at the provider, deletes the session and cl
 describe('limits (last: it spends the user\'s minute)', () => {
   it("limits each user's session-token requests per minute", async () => {
     const { browser } = await signedIn();
+    await awayFromMinuteEnd();
     const statuses: number[] = [];
     for (let i = 0; i < 31; i += 1) statuses.push((await browser.session('/v1/session/token')).status);
     expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(30);
     expect(statuses.at(-1)).toBe(429);
   });
+});
+
+it('emits exactly the user_session fields docs/audit.md documents, and never a token or cookie value', async () => {
+  await stack.audit.flush();
+  const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'audit.md'), 'utf8');
+  const table = /<!-- schema:user_session -->([\s\S]*?)<!-- \/schema -->/.exec(doc)?.[1] ?? '';
+  const documented = new Set([...table.matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1] ?? ''));
+  const entries = audit.entries().filter((e) => e.event === 'user_session');
+  const payloadPaths = (value: unknown, prefix = ''): string[] => (prefix && (documented.has(prefix) || Array.isArray(value) || typeof value !== 'object' || value === null)
+    ? [prefix]
+    : Object.entries(value as Record<string, unknown>).flatMap(([key, child]) => payloadPaths(child, prefix ? `${prefix}.${key}` : key)));
+  const envelope = /^(severity|httpRequest\.|logging\.googleapis\.com\/|timestamp|logName)/;
+  const emitted = new Set(entries.flatMap((entry) => payloadPaths(entry)).filter((path) => !envelope.test(path)));
+  expect([...emitted].filter((path) => !documented.has(path)).sort()).toEqual([]);
+  expect([...documented].filter((path) => !emitted.has(path)).sort()).toEqual([]);
+  const issued = stack.oauth.issued();
+  const secrets = [...issued.accessTokens.map((t) => t.token), ...issued.refreshTokens.map((t) => t.token), ...issued.codes.map((c) => c.code)];
+  const text = JSON.stringify(audit.entries());
+  expect(secrets.length).toBeGreaterThan(10);
+  expect(secrets.filter((secret) => text.includes(secret))).toEqual([]);
 });
