@@ -25,7 +25,7 @@ import type { Deadline } from '../resilience/deadline';
 import {
   ALREADY_EXISTS, budgetRunner, grpcCode, isConflict, isTampered, readSealed, reporter, sealedFields, sha256Hex,
   VaultConflict, type SealedFields, type VaultEvent,
-} from './session-vault';
+} from './sealed-store';
 
 export interface LoginAttempt {
   appId: string;
