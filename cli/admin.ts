@@ -7,6 +7,8 @@
  *     npm run -s admin -- new-api-key --client <id>
  *     npm run -s admin -- hash-secret < secret.txt
  *     npm run -s admin -- external-account --broker-url <url> --audience <rule> --token-file <path>
+ *     npm run -s admin -- sessions list --subject <sub>      (cli/sessions.ts)
+ *     npm run -s admin -- sessions revoke --subject <sub>
  *
  * Output discipline: a new secret is written exactly once, alone on one line of stdout
  * (so `... > file` or a pipe into a secret manager captures it and nothing else). Everything
@@ -67,6 +69,19 @@ Commands:
       Print the policy (YAML) with every preset written out as the settings it stands for
       (issuer presets firebase and google; grant presets gemini-vertex and
       gemini-developer-api). Exit 1, naming each problem, when the file does not load.
+  sessions list [--subject <sub>] [--app <id>] [--handle <handle>] [--limit <n>] [--json]
+      List users' live web-app sessions matching every option given (at least one):
+      handle, app, subject, email, created, expires, last refresh; never a token.
+      --json: one JSON document instead of tab-separated lines. --limit: at most
+      <n> sessions (1-1000, default 100).
+  sessions revoke (--handle <handle> | --subject <sub> [--app <id>]) [--no-upstream]
+      Delete the session <handle>, or every session of <sub> (of app <id> only),
+      then revoke each one's refresh token at its app's provider (RFC 7009) unless
+      --no-upstream. One line per session and the counts on stdout; one audit entry
+      (event operator_action) per session on stderr. Exit 1 when any upstream
+      revocation failed: the sessions are deleted all the same.
+      Both read the broker's environment (BROKER_POLICY_FILE, BROKER_MODE,
+      BROKER_CACHE=firestore and its key, BROKER_FIRESTORE_PROJECT, ...).
   --help
       Show this help.
 
@@ -301,7 +316,23 @@ const COMMANDS: Record<string, (args: string[], io: Io) => Promise<void>> = {
   'hash-secret': hashSecretCommand,
   'external-account': externalAccount,
   policy: policyCommand,
+  sessions,
 };
+
+/**
+ * `sessions list|revoke` (cli/sessions.ts), with this process's environment as the broker's.
+ * Loaded on use: it brings the broker's state and provider clients, which the other commands do not need.
+ */
+async function sessions(args: string[], io: Io): Promise<void> {
+  const { SessionsFailure, SessionsUsageError, sessionsCommand } = require('./sessions') as typeof import('./sessions');
+  try {
+    await sessionsCommand(args, process.env, io);
+  } catch (err) {
+    if (err instanceof SessionsUsageError) throw new UsageError(err.message);
+    if (err instanceof SessionsFailure) throw new CliError(err.message);
+    throw err;
+  }
+}
 
 /** `policy expand FILE`: the document, presets expanded, after the same checks the broker makes at load. */
 async function policyCommand(args: string[], io: Io): Promise<void> {

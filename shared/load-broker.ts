@@ -61,7 +61,7 @@ function geminiIssuer(config: BrokerConfig, options: { now?: () => number; resil
 }
 
 /** Each web app's client secret, read from Secret Manager with the broker's source client and kept in memory. */
-function clientSecrets(config: BrokerConfig, options: { now?: () => number; resilience?: ResilienceOverrides }) {
+export function clientSecrets(config: BrokerConfig, options: { now?: () => number; resilience?: ResilienceOverrides }) {
   let client: ReturnType<typeof createSourceClient> | undefined;
   const sources = new Map<string, SecretValueSource>();
   return (app: { clientSecretRef: string }, deadline: import('./resilience/deadline').Deadline): Promise<string> => {
