@@ -69,6 +69,23 @@ Commands:
       Print the policy (YAML) with every preset written out as the settings it stands for
       (issuer presets firebase and google; grant presets gemini-vertex and
       gemini-developer-api). Exit 1, naming each problem, when the file does not load.
+  policy validate <policy file> [--json]
+      Every problem the broker would refuse the file for, one line each as
+      file:line:column: path: reason (--json: an array of {path, line, column, message});
+      else "ok: N rules, M issuers, policy version V". No network I/O.
+  policy explain <policy file> (--token <jwt|@file|-> | --claims <json|@file|->)
+          [--audience <a>] [--scope '<s> ...'] [--client <id>] [--client-auth <method>] [--broker-url <url>]
+      Per rule: issuer, audience, each clause of the condition with its value, scopes
+      and limits; then the rule chosen and the grant it would issue. Nothing is minted.
+      --token verifies the token (fetching the issuer's keys); --claims skips that.
+  policy test <policy file> <cases file>
+      Run table-driven cases (docs/examples/policy-tests.yaml): PASS/FAIL per case.
+  policy diff <old policy file> <new policy file>
+      Rules added, removed, reordered and changed (field by field), issuers and clients
+      added, removed and changed, and both policy versions.
+      validate, explain, test and diff load policies as production does; give
+      --allow-insecure-loopback for a development policy. Exit 1: the policy does not
+      load, a case failed, or the token does not verify.
   sessions list [--subject <sub>] [--app <id>] [--handle <handle>] [--limit <n>] [--json]
       List users' live web-app sessions matching every option given (at least one):
       handle, app, subject, email, created, expires, last refresh; never a token.
@@ -334,10 +351,24 @@ async function sessions(args: string[], io: Io): Promise<void> {
   }
 }
 
+/** `policy validate|explain|test|diff` (cli/policy-tools.ts), loaded on use. */
+async function policyTools(sub: string, args: string[], io: Io): Promise<void> {
+  const { isPolicyTool, policyTool, PolicyToolFailure, PolicyToolUsageError } = require('./policy-tools') as typeof import('./policy-tools');
+  if (!isPolicyTool(sub)) throw new UsageError('unknown policy subcommand');
+  try {
+    await policyTool(sub, args, io);
+  } catch (err) {
+    if (err instanceof PolicyToolUsageError) throw new UsageError(err.message);
+    if (err instanceof PolicyToolFailure) throw new CliError(err.message);
+    throw err;
+  }
+}
+
 /** `policy expand FILE`: the document, presets expanded, after the same checks the broker makes at load. */
 async function policyCommand(args: string[], io: Io): Promise<void> {
   const [sub, file, ...rest] = args;
-  if (sub !== 'expand') throw new UsageError(sub === undefined ? 'policy needs a subcommand: expand' : 'policy knows one subcommand: expand');
+  if (sub !== 'expand' && sub !== undefined && ['validate', 'explain', 'test', 'diff'].includes(sub)) return policyTools(sub, args.slice(1), io);
+  if (sub !== 'expand') throw new UsageError(sub === undefined ? 'policy needs a subcommand: expand, validate, explain, test or diff' : 'policy knows the subcommands expand, validate, explain, test and diff');
   if (file === undefined || rest.length > 0) throw new UsageError('policy expand takes one policy file');
   let text: string;
   try {

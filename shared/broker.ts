@@ -86,7 +86,7 @@ export interface Broker {
 }
 
 /** Without a record, introspection still authenticates and looks up, and finds nothing. */
-const NO_ISSUED_TOKENS: IssuedTokenStore = { remember: async () => undefined, find: async () => undefined, close: async () => undefined };
+const NO_ISSUED_TOKENS: IssuedTokenStore = { remember: async () => undefined, find: async () => undefined, flush: async () => undefined, close: async () => undefined };
 
 /** Without sign-in wiring: every app is unknown. */
 const NO_SIGN_IN: SignIn = createSignIn({
@@ -200,8 +200,9 @@ export function createBroker(deps: BrokerDependencies): Broker {
   }
 
   /**
-   * The issued-token record introspection reads, before the token leaves. Best effort: a token
-   * whose record could not be written is still answered (introspection calls it inactive).
+   * The issued-token record introspection reads, before the token leaves (in this instance's
+   * memory; Firestore is written behind). Best effort: a token whose record could not be
+   * written is still answered (introspection elsewhere calls it inactive).
    */
   async function rememberIssuance(tokenSha256: string, token: CachedToken, grant: Grant, principal: Principal, username: string, record: ExchangeRecord, deadline: Deadline): Promise<void> {
     if (!deps.issued) return;

@@ -1,5 +1,6 @@
 /** Builds a Broker from configuration: reads and compiles the policy, wires the minter. */
 import { readFile } from 'node:fs/promises';
+import { brokerAudiences } from './broker-audiences';
 import { createBroker, type Broker } from './broker';
 import { readBrokerConfig, type BrokerConfig } from './config/environment';
 import { DEFAULTS } from './config/defaults';
@@ -125,7 +126,13 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
       now: options.now,
       ...options.cache,
     });
-    const issued = firestore ? createFirestoreIssuedTokenStore({ firestore, now: options.now }) : createMemoryIssuedTokenStore();
+    const issued = firestore
+      ? createFirestoreIssuedTokenStore({
+          firestore,
+          now: options.now,
+          onWriteFailed: (tokenSha256, detail) => recordAuthEvent(audit, { event: 'issued_token_unrecorded', tokenSha256, detail }),
+        })
+      : createMemoryIssuedTokenStore();
     const replay = firestore ? createFirestoreReplayStore({ firestore, now: options.now }) : createMemoryReplayStore({ now: options.now });
     const limiter = firestore
       ? createFirestoreRateLimiter({
@@ -215,8 +222,4 @@ function checkStateRequirements(policy: CompiledPolicy, config: BrokerConfig): v
   }
 }
 
-/** The broker's own identifiers: its issuer URL, token endpoint URLs and introspection endpoint URL. */
-export function brokerAudiences(issuerUrl: string | undefined): string[] {
-  if (issuerUrl === undefined) return [];
-  return [issuerUrl, `${issuerUrl}/token`, `${issuerUrl}/v1/token`, `${issuerUrl}/v1/introspect`];
-}
+export { brokerAudiences } from './broker-audiences';

@@ -8,9 +8,9 @@
  * clients of the same principal); a client may only learn about tokens handed to it.
  *
  * Two implementations: in memory (development, a single instance) and in Firestore (every
- * instance; a TTL policy on `expireAt` deletes expired entries). Both are best effort on the
- * write side: a token whose record could not be written is simply inactive to introspection,
- * which fails closed.
+ * instance, written behind a memory front; a TTL policy on `expireAt` deletes expired
+ * entries). Both are best effort on the write side: a token whose record could not be written
+ * is inactive to introspection on other instances, which fails closed.
  */
 import { LRUCache } from 'lru-cache';
 import type { Firestore, Timestamp } from '@google-cloud/firestore';
@@ -41,10 +41,12 @@ export interface IssuedToken {
 export type Issuance = Omit<IssuedToken, 'clientIds'> & { readonly clientId?: string };
 
 export interface IssuedTokenStore {
-  /** Records that the token was handed to `issuance.clientId`. Throws when it could not. */
+  /** Records that the token was handed to `issuance.clientId` (at once in this instance; elsewhere when a background write lands). */
   remember(issuance: Issuance, deadline?: Deadline): Promise<void>;
   /** The token's entry, expired or not (the caller decides), or undefined. Throws when the store did not answer. */
   find(tokenSha256: string, deadline?: Deadline): Promise<IssuedToken | undefined>;
+  /** Waits for the background writes started so far. */
+  flush(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -59,6 +61,7 @@ export function createMemoryIssuedTokenStore(options: { maxEntries?: number } = 
     async find(tokenSha256) {
       return entries.get(tokenSha256);
     },
+    async flush() {},
     async close() {
       entries.clear();
     },
@@ -99,47 +102,79 @@ export interface FirestoreIssuedTokenStoreOptions {
   /** Time budgets of one write and one read. */
   writeBudgetMs?: number;
   readBudgetMs?: number;
+  /** How long writes are skipped after one failed (this instance still remembers its tokens). */
+  backoffMs?: number;
+  /** A background write that failed or exceeded its budget (the audit trail's `issued_token_unrecorded`). */
+  onWriteFailed?: (tokenSha256: string, detail: string) => void;
 }
 
 /**
- * Issued tokens in Firestore, shared by every instance. A write adds the client to the
- * document's `clients` (arrayUnion), so two instances handing out the same cached token to two
- * clients both land. Each instance remembers which (token, client) pairs it has written, so a
- * cache hit for the same client costs no write.
+ * Issued tokens in Firestore, shared by every instance, written behind: `remember` records the
+ * token in this instance's memory at once and writes Firestore in the background, so issuing a
+ * token never waits on Firestore (nor on its outage: after a failed write, writes are skipped
+ * for a back-off period). A write adds the client to the document's `clients` (arrayUnion), so
+ * two instances handing out the same cached token to two clients both land; each (token,
+ * client) pair is written once per instance, so a cache hit for the same client costs nothing.
+ *
+ * `find` always reads Firestore, and this instance's memory alongside: the answer merges both,
+ * and its timing is Firestore's whether or not this instance issued the token. Another instance
+ * sees a token once its background write has landed (milliseconds); a read that fails throws.
  */
 export function createFirestoreIssuedTokenStore(options: FirestoreIssuedTokenStoreOptions): IssuedTokenStore {
   const now = options.now ?? Date.now;
   const collection = options.firestore.collection(options.collection ?? DEFAULTS.issuedTokensCollection);
+  const front = createMemoryIssuedTokenStore();
   const written = new LRUCache<string, true>({ max: DEFAULTS.issuedTokensMemoryEntries });
+  const background = new Set<Promise<unknown>>();
   const { FieldValue, Timestamp: Ts } = require('@google-cloud/firestore') as typeof import('@google-cloud/firestore');
   const writeBudgetMs = options.writeBudgetMs ?? DEFAULTS.issuedTokensWriteBudgetMs;
   const readBudgetMs = options.readBudgetMs ?? DEFAULTS.issuedTokensReadBudgetMs;
+  const backoffMs = options.backoffMs ?? DEFAULTS.cacheStoreBackoffMs;
+  let skipWritesUntil = -Infinity;
+
+  async function write(issuance: Issuance, pair: string): Promise<void> {
+    const document: Omit<IssuedTokenDocument, 'clients'> & { clients?: unknown } = {
+      tokenType: issuance.tokenType,
+      ...(issuance.scopes ? { scopes: [...issuance.scopes] } : {}),
+      iss: issuance.issuer,
+      sub: issuance.subject,
+      username: issuance.username,
+      ruleId: issuance.ruleId,
+      iat: issuance.issuedAtMs,
+      exp: issuance.expiresAtMs,
+      // No client: the field is left as it is (merge), or absent on a new document.
+      ...(issuance.clientId === undefined ? {} : { clients: FieldValue.arrayUnion(issuance.clientId) }),
+      expireAt: Ts.fromMillis(issuance.expiresAtMs),
+    };
+    try {
+      await withinBudget(writeBudgetMs, 'Firestore issued-token write', () => collection.doc(documentId(issuance.tokenSha256)).set(document, { merge: true }), { background });
+      written.set(pair, true, { ttl: Math.max(1, issuance.expiresAtMs - now()) });
+    } catch (err) {
+      skipWritesUntil = now() + backoffMs;
+      options.onWriteFailed?.(issuance.tokenSha256, err instanceof Error ? err.message : String(err));
+    }
+  }
 
   return {
-    async remember(issuance, deadline) {
+    async remember(issuance) {
+      await front.remember(issuance);
       const pair = `${issuance.tokenSha256}\u0000${issuance.clientId ?? ''}`;
       if (written.has(pair)) return;
-      const document: Omit<IssuedTokenDocument, 'clients'> & { clients?: unknown } = {
-        tokenType: issuance.tokenType,
-        ...(issuance.scopes ? { scopes: [...issuance.scopes] } : {}),
-        iss: issuance.issuer,
-        sub: issuance.subject,
-        username: issuance.username,
-        ruleId: issuance.ruleId,
-        iat: issuance.issuedAtMs,
-        exp: issuance.expiresAtMs,
-        // No client: the field is left as it is (merge), or absent on a new document.
-        ...(issuance.clientId === undefined ? {} : { clients: FieldValue.arrayUnion(issuance.clientId) }),
-        expireAt: Ts.fromMillis(issuance.expiresAtMs),
-      };
-      await withinBudget(writeBudgetMs, 'Firestore issued-token write', () => collection.doc(documentId(issuance.tokenSha256)).set(document, { merge: true }), { deadline });
-      written.set(pair, true, { ttl: Math.max(1, issuance.expiresAtMs - now()) });
+      if (now() < skipWritesUntil) {
+        options.onWriteFailed?.(issuance.tokenSha256, 'skipped: Firestore failed recently (back-off)');
+        return;
+      }
+      written.set(pair, true, { ttl: Math.max(1, issuance.expiresAtMs - now()) }); // one write in flight per pair
+      const pending: Promise<void> = write(issuance, pair).finally(() => background.delete(pending));
+      background.add(pending);
     },
     async find(tokenSha256, deadline) {
-      const snapshot = await withinBudget(readBudgetMs, 'Firestore issued-token read', () => collection.doc(documentId(tokenSha256)).get(), { deadline });
+      const [local, snapshot] = await Promise.all([
+        front.find(tokenSha256),
+        withinBudget(readBudgetMs, 'Firestore issued-token read', () => collection.doc(documentId(tokenSha256)).get(), { deadline }),
+      ]);
       const data = snapshot.data() as Partial<IssuedTokenDocument> | undefined;
-      if (!data || typeof data.exp !== 'number') return undefined;
-      return Object.freeze({
+      const shared = data && typeof data.exp === 'number' ? Object.freeze({
         tokenSha256,
         tokenType: String(data.tokenType),
         ...(Array.isArray(data.scopes) ? { scopes: Object.freeze(data.scopes.map(String)) } : {}),
@@ -150,10 +185,17 @@ export function createFirestoreIssuedTokenStore(options: FirestoreIssuedTokenSto
         issuedAtMs: Number(data.iat),
         expiresAtMs: data.exp,
         clientIds: Object.freeze(Array.isArray(data.clients) ? data.clients.map(String) : []),
-      });
+      }) : undefined;
+      if (!local || !shared) return shared ?? local;
+      return Object.freeze({ ...shared, clientIds: Object.freeze([...new Set([...shared.clientIds, ...local.clientIds])]) });
+    },
+    async flush() {
+      await Promise.allSettled([...background]);
     },
     async close() {
+      await Promise.allSettled([...background]);
       written.clear();
+      await front.close();
     },
   };
 }

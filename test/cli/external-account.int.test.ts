@@ -65,6 +65,7 @@ it('file source, written with --out (mode 0600, replacing a file): GoogleAuth ge
     audience: stack.issuerUrl,
     subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
     token_url: `${stack.url}/token`,
+    token_info_url: `${stack.url}/v1/introspect`,
     credential_source: { file: tokenFile, format: { type: 'text' } },
   });
 

@@ -174,6 +174,6 @@ it('refuses, as docs/clients.md says, a policy that needs shared state when prod
   expect({ status: res.status, error: res.body.error }).toEqual({ status: 500, error: 'server_error' });
   const entries = output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
   expect(entries.find((e) => e.event === 'policy_load_failed')).toMatchObject({
-    detail: expect.stringContaining('single-use assertions and rate limits need state shared by every instance: use BROKER_CACHE=firestore'),
+    detail: expect.stringContaining('single-use assertions, rate limits and user sessions need state shared by every instance: use BROKER_CACHE=firestore'),
   });
 });

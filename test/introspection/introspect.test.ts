@@ -76,7 +76,7 @@ rules:
   /** A memory record that counts lookups. */
   function countingStore(): IssuedTokenStore & { finds: number } {
     const inner = createMemoryIssuedTokenStore();
-    const store = { finds: 0, remember: inner.remember, close: inner.close, find: async (sha: string) => { store.finds += 1; return inner.find(sha); } };
+    const store = { finds: 0, remember: inner.remember, flush: inner.flush, close: inner.close, find: async (sha: string) => { store.finds += 1; return inner.find(sha); } };
     return store;
   }
 
@@ -139,7 +139,7 @@ rules:
   });
 
   it('a store that cannot answer is 503 temporarily_unavailable, not a guess', async () => {
-    const issued: IssuedTokenStore = { remember: async () => undefined, find: async () => { throw new Error('store down'); }, close: async () => undefined };
+    const issued: IssuedTokenStore = { remember: async () => undefined, find: async () => { throw new Error('store down'); }, flush: async () => undefined, close: async () => undefined };
     const err = await rejection(introspect(new Map([['token', 'ya29.live']]), gcloud, { policy, clientAuth, issued, now }, {}, new Deadline(5000)));
     expect({ code: err.code, status: err.status, reason: err.reason, retryAfter: err.retryAfterSeconds }).toEqual({
       code: 'temporarily_unavailable', status: 503, reason: 'issued_tokens_unavailable', retryAfter: 5,

@@ -38,7 +38,9 @@ it('two instances handing out one token to two clients: both clients are recorde
   const token = `ya29.${randomBytes(48).toString('base64url')}`;
   await Promise.all([one.remember(issuance(token, 'gcloud')), two.remember(issuance(token, 'service'))]);
   await one.remember(issuance(token)); // a caller without client authentication adds no client
-  const entry = await one.find(sha256Fingerprint(token));
+  await Promise.all([one.flush(), two.flush()]);
+  // A third instance, which issued nothing, sees what both wrote.
+  const entry = await createFirestoreIssuedTokenStore({ firestore: client }).find(sha256Fingerprint(token));
   expect(entry).toMatchObject({ username: 'acme/app', subject: 'repo:acme/app', ruleId: 'ci', tokenType: 'Bearer' });
   expect([...(entry?.clientIds ?? [])].sort()).toEqual(['gcloud', 'service']);
 
@@ -56,25 +58,34 @@ it('an instance writes a (token, client) pair once: a cache hit for the same cli
   const store = createFirestoreIssuedTokenStore({ firestore: client });
   const token = `ya29.${randomBytes(48).toString('base64url')}`;
   await store.remember(issuance(token, 'gcloud'));
+  await store.flush();
   const ref = client.collection(DEFAULTS.issuedTokensCollection).doc(documentId(sha256Fingerprint(token)));
   const first = (await ref.get()).updateTime;
   await store.remember(issuance(token, 'gcloud'));
+  await store.flush();
   expect((await ref.get()).updateTime?.isEqual(first!)).toBe(true);
   await store.remember(issuance(token, 'other'));
+  await store.flush();
   expect((await ref.get()).updateTime?.isEqual(first!)).toBe(false);
 });
 
-it('fails (within its budget) instead of answering "unknown" when Firestore is away', async () => {
+it('Firestore away: issuing never waits on it (the write fails behind, reported, then backs off); a lookup fails within its budget', async () => {
   const outage = await firestoreOutage();
   const client = firestore(outage.host);
   try {
     await warm(client);
-    const store = createFirestoreIssuedTokenStore({ firestore: client, readBudgetMs: 500, writeBudgetMs: 500 });
+    const failures: string[] = [];
+    const store = createFirestoreIssuedTokenStore({ firestore: client, readBudgetMs: 500, writeBudgetMs: 500, onWriteFailed: (_sha, detail) => failures.push(detail) });
     await outage.cut();
     const started = Date.now();
+    await store.remember(issuance('ya29.any', 'gcloud'));
+    expect(Date.now() - started).toBeLessThan(100); // answered without waiting on Firestore
     await expect(store.find(sha256Fingerprint('ya29.any'))).rejects.toThrow(/exceeded|unavailable|ECONNRE/i);
-    await expect(store.remember(issuance('ya29.any', 'gcloud'))).rejects.toThrow();
     expect(Date.now() - started).toBeLessThan(3000);
+    await store.flush();
+    expect(failures).toHaveLength(1);
+    await store.remember(issuance('ya29.other', 'gcloud')); // within the back-off: not even tried
+    expect(failures).toEqual([failures[0], 'skipped: Firestore failed recently (back-off)']);
   } finally {
     await outage.end(() => client.terminate());
   }
