@@ -40,6 +40,7 @@ import type { Upstreams } from './outputs/output';
 import { outputFor } from './outputs/outputs';
 import type { TokenResponse } from './token-response';
 import type { IssuedTokenStore } from './introspection/issued-tokens';
+import type { DenyChecker } from './operator/deny-facts';
 import { createSignIn, type SignIn } from './sign-in/sign-in';
 import { introspect, INTROSPECTION_PARAMETERS, type IntrospectionRecord, type IntrospectionResponse } from './introspection/introspect';
 
@@ -69,6 +70,8 @@ export interface BrokerDependencies {
   issued?: IssuedTokenStore;
   /** User sign-in for the policy's web apps (shared/sign-in/); absent, every sign-in request is refused. */
   signIn?: SignIn;
+  /** The operator's deny-list (kill switch); absent, nothing is denied. */
+  denyList?: DenyChecker;
 }
 
 export interface Broker {
@@ -137,6 +140,7 @@ export function createBroker(deps: BrokerDependencies): Broker {
       requested: request.accessBoundary,
     }, request.idTokenAudience, request.geminiEphemeral);
     record.grant = grant;
+    checkDenyList(principal, grant, record);
     await enforceLimits(selection.rule, principal, client, deadline);
 
     const started = now();
@@ -243,6 +247,23 @@ export function createBroker(deps: BrokerDependencies): Broker {
       return undefined;
     }
     return authenticateClient(params, credentials, clientAuth, deadline, identified);
+  }
+
+  /** The operator's deny-list, from this instance's snapshot: before any limit is spent or any token served, cached or not. */
+  function checkDenyList(principal: Principal, grant: Grant, record: ExchangeRecord): void {
+    const denied = deps.denyList?.match({
+      issuer: principal.issuer,
+      subject: principal.subject,
+      claims: principal.claims,
+      clientId: record.client?.id,
+      apiKeyId: record.client?.apiKeyId,
+      ruleId: grant.ruleId,
+      serviceAccount: grant.serviceAccount,
+      policyVersion: deps.policy.version,
+    });
+    if (denied) {
+      throw new BrokerError('access_denied', 'an operator has denied this caller', { reason: 'denied_by_operator', detail: `deny ${denied.id}: ${denied.reason}` });
+    }
   }
 
   /** The rule's per-principal limits, then the client's own. Over either: 429 with Retry-After. */

@@ -98,6 +98,7 @@ export const REFUSAL_REASONS = {
 
   // The policy.
   unknown_audience: { codes: ['invalid_target'], meaning: '`audience` names no rule id or service account' },
+  denied_by_operator: { codes: ['access_denied'], meaning: "an entry of the operator's deny-list matches the request (subject, claim, client, API key, rule, service account or policy version); `error.detail` names the entry" },
   no_rule_matched: { codes: ['access_denied'], meaning: 'no rule grants this principal a token (default deny)' },
   scope_not_allowed: { codes: ['invalid_scope'], meaning: "a requested scope is not among the matched rule's scopes" },
   boundary_value_refused: { codes: ['invalid_grant'], meaning: "a claim an access-boundary placeholder names is missing, not a string, or does not match the placeholder's pattern" },
