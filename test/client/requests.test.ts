@@ -123,11 +123,67 @@ describe('client credentials', () => {
     expect(a).not.toBe(b);
   });
 
+  it('client_secret_post: client_id and client_secret in the form body, no Authorization header', async () => {
+    const { request } = await firstRequest({ credential: { kind: 'client_secret', clientId: 'billing:export', clientSecret: 'tbs_a+b%c d', authMethod: 'client_secret_post' }, audience: 'billing' });
+    expect(request.headers.has('authorization')).toBe(false);
+    expect(request.url).toBe(`${BROKER}/token`);
+    expect(Object.fromEntries(request.form)).toEqual({ grant_type: 'client_credentials', client_id: 'billing:export', client_secret: 'tbs_a+b%c d', audience: 'billing' });
+  });
+
+  it("client_secret_basic is the default, and can be named", async () => {
+    const { request } = await firstRequest({ credential: { kind: 'client_secret', clientId: 'a', clientSecret: 'b', authMethod: 'client_secret_basic' } });
+    expect(request.headers.get('authorization')).toBe(`Basic ${Buffer.from('a:b').toString('base64')}`);
+    expect(request.form.has('client_secret')).toBe(false);
+  });
+
   it('api key: the x-goog-api-key header, never the URL', async () => {
     const { request } = await firstRequest({ credential: { kind: 'api_key', apiKey: 'tbk_secret' }, audience: 'web-dashboard' });
     expect(request.url).toBe(`${BROKER}/token`);
     expect(request.headers.get('x-goog-api-key')).toBe('tbk_secret');
     expect(Object.fromEntries(request.form)).toEqual({ grant_type: 'client_credentials', audience: 'web-dashboard' });
+  });
+});
+
+describe('the jwt-bearer grant (RFC 7523 §2.1)', () => {
+  it('grant_type jwt-bearer and a signed assertion: iss = sub = the client id, aud the issuer URL, no client authentication', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const { request } = await firstRequest({
+      brokerUrl: 'http://127.0.0.1:8080',
+      issuerUrl: 'https://broker.example.test',
+      credential: { kind: 'jwt_bearer', clientId: 'nightly-report', privateKey, algorithm: 'ES256', keyId: 'k1', assertionLifetimeSeconds: 120 },
+      scope: 'https://www.googleapis.com/auth/bigquery',
+      audience: 'reports',
+      lifetimeSeconds: 300,
+    });
+    expect(request.url).toBe('http://127.0.0.1:8080/token');
+    expect(request.headers.has('authorization')).toBe(false);
+    const { assertion, ...rest } = Object.fromEntries(request.form);
+    expect(rest).toEqual({
+      grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+      scope: 'https://www.googleapis.com/auth/bigquery',
+      audience: 'reports',
+      options: '{"lifetimeSeconds":300}',
+    });
+    const { payload } = await jwtVerify(assertion!, publicKey, { issuer: 'nightly-report', subject: 'nightly-report', audience: 'https://broker.example.test', algorithms: ['ES256'] });
+    expect(payload.aud).toBe('https://broker.example.test');
+    expect(payload.exp! - payload.iat!).toBe(120);
+    expect(decodeProtectedHeader(assertion!)).toEqual({ alg: 'ES256', typ: 'JWT', kid: 'k1' });
+  });
+
+  it('a fresh assertion (new jti) for every attempt: retries and refreshes; PEM imported once', async () => {
+    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+    const broker = fakeFetch(Response.json({ error: 'temporarily_unavailable', error_description: 'replay store' }, { status: 503, headers: { 'retry-after': '0' } }), tokenAnswer('ya29.1'), tokenAnswer('ya29.2'));
+    const tokens = new BrokerTokenClient({ brokerUrl: BROKER, fetch: broker.fetch, credential: { kind: 'jwt_bearer', clientId: 'c', privateKey: await exportPKCS8(privateKey), algorithm: 'RS256' } });
+    await tokens.getAccessToken();
+    await tokens.getToken({ forceRefresh: true });
+    const jtis = broker.requests.map((r) => {
+      expect(r.form.get('grant_type')).toBe('urn:ietf:params:oauth:grant-type:jwt-bearer');
+      expect(r.form.has('client_assertion')).toBe(false);
+      return decodeJwt(r.form.get('assertion')!).jti;
+    });
+    expect(jtis).toHaveLength(3);
+    expect(new Set(jtis).size).toBe(3);
+    expect(decodeJwt(broker.requests[0]!.form.get('assertion')!).aud).toBe(BROKER);
   });
 });
 
@@ -162,6 +218,10 @@ describe('misconfiguration is a TypeError at construction', () => {
     ['lifetimeSeconds below 60', { lifetimeSeconds: 30 }],
     ['a negative refresh margin', { refreshMarginSeconds: -1 }],
     ['zero attempts', { retry: { maxAttempts: 0 } }],
+    ['jwt_bearer without an algorithm', { credential: { kind: 'jwt_bearer', clientId: 'c', privateKey: 'pem' } }],
+    ['jwt_bearer without a key', { credential: { kind: 'jwt_bearer', clientId: 'c', algorithm: 'ES256' } }],
+    ['jwt_bearer with requestedTokenType', { credential: { kind: 'jwt_bearer', clientId: 'c', privateKey: 'pem', algorithm: 'ES256' }, requestedTokenType: 'urn:ietf:params:oauth:token-type:id_token' }],
+    ['an unknown client secret method', { credential: { kind: 'client_secret', clientId: 'a', clientSecret: 'b', authMethod: 'client_secret_jwt' } }],
     ['assertion lifetime over an hour', { credential: { kind: 'private_key_jwt', clientId: 'c', privateKey: 'pem', algorithm: 'ES256', assertionLifetimeSeconds: 7200 } }],
   ])('%s', (_name, options) => {
     expect(make(options)).toThrow(TypeError);

@@ -1,5 +1,5 @@
 /** One broker request for a credential: where it goes and what it carries. Built anew for every attempt. */
-import { signClientAssertion } from './client-assertion';
+import { signAssertion } from './client-assertion';
 import type { Settings } from './settings';
 import { readSubjectToken } from './subject-token';
 import {
@@ -7,6 +7,7 @@ import {
   CLIENT_ASSERTION_TYPE_JWT_BEARER,
   CSRF_HEADER,
   GRANT_TYPE_CLIENT_CREDENTIALS,
+  GRANT_TYPE_JWT_BEARER,
   GRANT_TYPE_TOKEN_EXCHANGE,
   SESSION_TOKEN_PATH,
   TOKEN_PATH,
@@ -18,7 +19,8 @@ export interface BrokerRequest {
   init: RequestInit;
 }
 
-export async function buildRequest(settings: Settings): Promise<BrokerRequest> {
+/** `signal` ends a subject-token fetch (the attempt's deadline or the caller's abort). */
+export async function buildRequest(settings: Settings, signal?: AbortSignal): Promise<BrokerRequest> {
   const { credential, brokerUrl } = settings;
   if (credential.kind === 'session') {
     return {
@@ -32,16 +34,25 @@ export async function buildRequest(settings: Settings): Promise<BrokerRequest> {
     case 'subject_token':
       form.grant_type = GRANT_TYPE_TOKEN_EXCHANGE;
       form.subject_token_type = credential.subjectTokenType ?? TOKEN_TYPE_JWT;
-      form.subject_token = await readSubjectToken(credential.subjectToken, settings.fetch);
+      form.subject_token = await readSubjectToken(credential.subjectToken, settings.fetch, signal);
       break;
     case 'client_secret':
       form.grant_type = GRANT_TYPE_CLIENT_CREDENTIALS;
-      headers.authorization = basicAuthorization(credential.clientId, credential.clientSecret);
+      if (credential.authMethod === 'client_secret_post') {
+        form.client_id = credential.clientId;
+        form.client_secret = credential.clientSecret;
+      } else {
+        headers.authorization = basicAuthorization(credential.clientId, credential.clientSecret);
+      }
       break;
     case 'private_key_jwt':
       form.grant_type = GRANT_TYPE_CLIENT_CREDENTIALS;
       form.client_assertion_type = CLIENT_ASSERTION_TYPE_JWT_BEARER;
-      form.client_assertion = await signClientAssertion(credential, settings.issuerUrl, settings.clock.now());
+      form.client_assertion = await signAssertion(credential, settings.issuerUrl, settings.clock.now());
+      break;
+    case 'jwt_bearer':
+      form.grant_type = GRANT_TYPE_JWT_BEARER;
+      form.assertion = await signAssertion(credential, settings.issuerUrl, settings.clock.now());
       break;
     case 'api_key':
       form.grant_type = GRANT_TYPE_CLIENT_CREDENTIALS;

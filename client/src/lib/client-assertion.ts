@@ -1,9 +1,9 @@
-/** A fresh RFC 7523 client assertion (private_key_jwt) for one request. */
+/** A fresh RFC 7523 assertion for one request: a client assertion (private_key_jwt) or a jwt-bearer grant's. */
 import { importPKCS8, SignJWT, type KeyInput } from 'jose';
 import { ASSERTION_LIFETIME_SECONDS } from './defaults';
-import type { PrivateKeyJwtCredential } from './options';
+import type { AssertionSigner } from './options';
 
-export async function signClientAssertion(credential: PrivateKeyJwtCredential, audience: string, nowMs: number): Promise<string> {
+export async function signAssertion(credential: AssertionSigner, audience: string, nowMs: number): Promise<string> {
   const key = await signingKey(credential);
   const now = Math.floor(nowMs / 1000);
   return new SignJWT({})
@@ -17,10 +17,10 @@ export async function signClientAssertion(credential: PrivateKeyJwtCredential, a
     .sign(key);
 }
 
-const imported = new WeakMap<PrivateKeyJwtCredential, Promise<KeyInput>>();
+const imported = new WeakMap<AssertionSigner, Promise<KeyInput>>();
 
 /** PEM text is imported once per credential object; other keys are used as given. */
-function signingKey(credential: PrivateKeyJwtCredential): Promise<KeyInput> | KeyInput {
+function signingKey(credential: AssertionSigner): Promise<KeyInput> | KeyInput {
   if (typeof credential.privateKey !== 'string') return credential.privateKey;
   let key = imported.get(credential);
   if (!key) {

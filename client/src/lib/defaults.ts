@@ -19,7 +19,13 @@ export const MAX_DELAY_MS = 8_000;
  */
 export const MAX_RETRY_AFTER_MS = 60_000;
 
-/** Lifetime of a private_key_jwt client assertion (the broker allows up to 3600 s). */
+/**
+ * Each attempt (reading the subject token, the broker request and its answer) is given up
+ * after this long; a timed-out attempt is retried like a network error.
+ */
+export const REQUEST_TIMEOUT_MS = 10_000;
+
+/** Lifetime of a private_key_jwt client assertion or jwt-bearer assertion (the broker allows up to 3600 s). */
 export const ASSERTION_LIFETIME_SECONDS = 60;
 
 /** Largest answer body read from the broker or a subject-token URL. */

@@ -9,7 +9,8 @@ export type BrokerClientErrorCode =
   | 'ERR_BROKER_REFUSED'
   | 'ERR_BROKER_UNREACHABLE'
   | 'ERR_BROKER_RESPONSE_INVALID'
-  | 'ERR_SUBJECT_TOKEN_UNAVAILABLE';
+  | 'ERR_SUBJECT_TOKEN_UNAVAILABLE'
+  | 'ERR_ABORTED';
 
 export abstract class BrokerClientError extends Error {
   abstract readonly code: BrokerClientErrorCode;
@@ -40,7 +41,10 @@ export class BrokerError extends BrokerClientError {
   }
 }
 
-/** No answer from the broker (connection refused, reset, DNS, timeout), after retries. */
+/**
+ * No answer from the broker (connection refused, reset, DNS, an attempt over `timeoutMs`),
+ * after retries. For a timeout, `cause` is a DOMException named `TimeoutError`.
+ */
 export class BrokerUnreachableError extends BrokerClientError {
   override readonly name = 'BrokerUnreachableError';
   readonly code = 'ERR_BROKER_UNREACHABLE' as const;
@@ -64,5 +68,17 @@ export class SubjectTokenError extends BrokerClientError {
   readonly code = 'ERR_SUBJECT_TOKEN_UNAVAILABLE' as const;
   constructor(reason: string, options?: { cause: unknown }) {
     super(`subject token unavailable: ${reason}`, options);
+  }
+}
+
+/**
+ * The caller's `signal` aborted the call. Nothing is retried after that; `cause` is the
+ * signal's reason (a DOMException named `AbortError` for a plain `abort()`).
+ */
+export class BrokerAbortError extends BrokerClientError {
+  override readonly name = 'BrokerAbortError';
+  readonly code = 'ERR_ABORTED' as const;
+  constructor(options: { cause: unknown }) {
+    super('token request aborted by the caller', options);
   }
 }

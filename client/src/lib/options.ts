@@ -27,19 +27,21 @@ export interface SubjectTokenCredential<Source = SubjectTokenSource> {
   subjectTokenType?: string;
 }
 
-/** `client_credentials` with HTTP Basic (`client_secret_basic`). Never in a page or an app shipped to users. */
+/**
+ * `client_credentials` with a client secret: HTTP Basic (`client_secret_basic`, the default) or
+ * `client_id` and `client_secret` in the form body (`client_secret_post`). Never in a page or an
+ * app shipped to users.
+ */
 export interface ClientSecretCredential {
   kind: 'client_secret';
   clientId: string;
   clientSecret: string;
+  /** How the secret is sent (default `client_secret_basic`). */
+  authMethod?: 'client_secret_basic' | 'client_secret_post';
 }
 
-/**
- * `client_credentials` with a client assertion (`private_key_jwt`, RFC 7523 §2.2) signed here
- * with jose: a new `jti` and a short lifetime for every request, `aud` the broker's issuer URL.
- */
-export interface PrivateKeyJwtCredential {
-  kind: 'private_key_jwt';
+/** What signs an RFC 7523 assertion: the client's id and private key. */
+export interface AssertionSigner {
   clientId: string;
   /** A private key: a CryptoKey, a Node KeyObject, a private JWK, or PKCS#8 PEM text. */
   privateKey: CryptoKey | KeyObject | JWK | string;
@@ -49,6 +51,23 @@ export interface PrivateKeyJwtCredential {
   keyId?: string;
   /** Assertion lifetime, 10–3600 s (default 60). */
   assertionLifetimeSeconds?: number;
+}
+
+/**
+ * `client_credentials` with a client assertion (`private_key_jwt`, RFC 7523 §2.2) signed here
+ * with jose: a new `jti` and a short lifetime for every request, `aud` the broker's issuer URL.
+ */
+export interface PrivateKeyJwtCredential extends AssertionSigner {
+  kind: 'private_key_jwt';
+}
+
+/**
+ * The jwt-bearer grant (RFC 7523 §2.1, `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`
+ * with `assertion`): the same assertion as `private_key_jwt` (iss = sub = the client id, `aud`
+ * the broker's issuer URL, a new `jti` for every request), presented as the grant itself.
+ */
+export interface JwtBearerCredential extends AssertionSigner {
+  kind: 'jwt_bearer';
 }
 
 /** `client_credentials` with a broker API key in the `x-goog-api-key` header. */
@@ -68,7 +87,7 @@ export interface SessionCredential {
   app: string;
 }
 
-export type BrokerCredential = SubjectTokenCredential | ClientSecretCredential | PrivateKeyJwtCredential | ApiKeyCredential | SessionCredential;
+export type BrokerCredential = SubjectTokenCredential | ClientSecretCredential | PrivateKeyJwtCredential | JwtBearerCredential | ApiKeyCredential | SessionCredential;
 
 export interface RetryOptions {
   /** Attempts in all, the first included (default 4; 1 turns retries off). */
@@ -109,6 +128,11 @@ export interface BrokerClientOptions<Credential = BrokerCredential> {
   /** Refresh this many seconds before expiry. Default: the larger of 60 s and 10 % of the token's lifetime. */
   refreshMarginSeconds?: number;
   retry?: RetryOptions;
+  /**
+   * Each attempt (subject token read, broker request, answer) is given up after this many
+   * milliseconds (default 10 000; 0: no limit) and retried like a network error.
+   */
+  timeoutMs?: number;
   /** The fetch to use (default the global one). */
   fetch?: typeof fetch;
   clock?: Clock;
@@ -116,6 +140,11 @@ export interface BrokerClientOptions<Credential = BrokerCredential> {
   random?: () => number;
   /** Called when a refresh started ahead of expiry fails; the cached token is used until it expires. */
   onBackgroundRefreshError?: (error: unknown) => void;
+}
+
+/** Per call: a caller's `signal` ends the call with a BrokerAbortError, and nothing is retried after it. */
+export interface RequestOptions {
+  signal?: AbortSignal;
 }
 
 /** A token from the broker. */

@@ -1,12 +1,14 @@
 /** What both entries export. */
 export { BrokerTokenClient } from './token-client';
-export { BrokerClientError, BrokerError, BrokerResponseError, BrokerUnreachableError, SubjectTokenError, type BrokerClientErrorCode } from './errors';
+export { BrokerAbortError, BrokerClientError, BrokerError, BrokerResponseError, BrokerUnreachableError, SubjectTokenError, type BrokerClientErrorCode } from './errors';
 export type {
   ApiKeyCredential,
   BrokerClientOptions,
   BrokerCredential,
   BrokerToken,
   ClientSecretCredential,
+  JwtBearerCredential,
+  RequestOptions,
   Clock,
   PrivateKeyJwtCredential,
   RetryOptions,

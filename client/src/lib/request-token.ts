@@ -2,6 +2,7 @@
  * One token from the broker: build the request, send it, retry what is worth retrying, and
  * turn the answer into a BrokerToken or a typed error.
  */
+import { attemptSignal, throwIfCallerAborted, untilAborted } from './abort';
 import { buildRequest } from './build-request';
 import { MAX_BODY_BYTES } from './defaults';
 import { BrokerError, BrokerResponseError, BrokerUnreachableError } from './errors';
@@ -23,25 +24,61 @@ interface ErrorResponseWire {
   error_description?: unknown;
 }
 
-export async function requestToken(settings: Settings): Promise<BrokerToken> {
+/** A fetch that failed without an answer (connection refused, reset, DNS): retried. */
+class NoAnswer {
+  constructor(readonly cause: unknown) {}
+}
+
+/**
+ * Each attempt runs under its own deadline (`timeoutMs`) and the caller's `signal`. A timed-out
+ * attempt is retried like a network error; after the caller's abort nothing is retried, and the
+ * call rejects with BrokerAbortError at once, even from a fetch that ignores its signal.
+ */
+export async function requestToken(settings: Settings, signal?: AbortSignal): Promise<BrokerToken> {
   const { retry, clock } = settings;
   for (let attempt = 1; ; attempt++) {
-    const request = await buildRequest(settings); // a fresh assertion and subject token each time
-    const sentAt = clock.now();
-    let response: Response;
+    throwIfCallerAborted(signal);
+    const deadline = attemptSignal(signal, settings.timeoutMs);
+    let outcome: BrokerToken | BrokerError;
     try {
-      response = await settings.fetch(request.url, request.init);
-    } catch (cause) {
-      if (attempt >= retry.maxAttempts) throw new BrokerUnreachableError(attempt, { cause });
-      await clock.sleep(backoffDelay(attempt, retry, settings.random));
+      outcome = await untilAborted(attemptOnce(settings, attempt, deadline.signal), deadline.signal);
+    } catch (error) {
+      throwIfCallerAborted(signal);
+      const unanswered = error instanceof NoAnswer ? error.cause : deadline.timedOut() ? error : undefined;
+      if (unanswered === undefined) throw error;
+      if (attempt >= retry.maxAttempts) throw new BrokerUnreachableError(attempt, { cause: unanswered });
+      await pause(backoffDelay(attempt, retry, settings.random), settings, signal);
       continue;
+    } finally {
+      deadline.dispose();
     }
-    if (response.ok) return tokenFromResponse(response, sentAt);
+    if (!(outcome instanceof BrokerError)) return outcome;
+    const wait = retryDelay(outcome, attempt, settings);
+    if (wait === undefined) throw outcome;
+    await pause(wait, settings, signal);
+  }
+}
 
-    const refusal = await errorFromResponse(response, attempt, clock.now());
-    const wait = retryDelay(refusal, attempt, settings);
-    if (wait === undefined) throw refusal;
-    await clock.sleep(wait);
+/** One request, built anew (a fresh assertion and subject token each time): the token, or the broker's refusal. */
+async function attemptOnce(settings: Settings, attempt: number, signal: AbortSignal): Promise<BrokerToken | BrokerError> {
+  const request = await buildRequest(settings, signal);
+  const sentAt = settings.clock.now();
+  let response: Response;
+  try {
+    response = await settings.fetch(request.url, { ...request.init, signal });
+  } catch (cause) {
+    throw new NoAnswer(cause);
+  }
+  if (response.ok) return tokenFromResponse(response, sentAt);
+  return errorFromResponse(response, attempt, settings.clock.now());
+}
+
+/** The backoff wait, cut short by the caller's abort. */
+async function pause(ms: number, settings: Settings, signal: AbortSignal | undefined): Promise<void> {
+  try {
+    await untilAborted(settings.clock.sleep(ms), signal);
+  } catch {
+    throwIfCallerAborted(signal);
   }
 }
 

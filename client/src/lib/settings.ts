@@ -2,7 +2,7 @@
  * Options checked once, at construction: a mistake is a TypeError there (the operator's), never
  * a failed request later.
  */
-import { BASE_DELAY_MS, MAX_ATTEMPTS, MAX_DELAY_MS, MAX_RETRY_AFTER_MS } from './defaults';
+import { BASE_DELAY_MS, MAX_ATTEMPTS, MAX_DELAY_MS, MAX_RETRY_AFTER_MS, REQUEST_TIMEOUT_MS } from './defaults';
 import type { BrokerClientOptions, BrokerCredential, Clock, RetryOptions } from './options';
 import { TOKEN_TYPE_GEMINI_EPHEMERAL } from './protocol';
 
@@ -16,6 +16,8 @@ export interface Settings {
   params: Record<string, string>;
   refreshMarginMs: number | undefined;
   retry: Required<RetryOptions>;
+  /** Per-attempt deadline in ms; 0: none. */
+  timeoutMs: number;
   fetch: typeof fetch;
   clock: Clock;
   random: () => number;
@@ -26,7 +28,7 @@ export interface Settings {
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  sleep: (ms) => (ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve()),
 };
 
 export function resolveSettings(options: BrokerClientOptions): Settings {
@@ -43,6 +45,7 @@ export function resolveSettings(options: BrokerClientOptions): Settings {
     params,
     refreshMarginMs: options.refreshMarginSeconds === undefined ? undefined : nonNegative(options.refreshMarginSeconds, 'refreshMarginSeconds') * 1000,
     retry: retrySettings(options.retry ?? {}),
+    timeoutMs: timeoutSetting(options.timeoutMs),
     // Called as a plain function: a window.fetch called as a method of another object throws "Illegal invocation".
     fetch: (input, init) => fetchImpl(input, init),
     clock: options.clock ?? systemClock,
@@ -76,8 +79,12 @@ function checkCredential(credential: BrokerCredential | undefined): BrokerCreden
     case 'client_secret':
       nonEmpty(credential.clientId, 'credential.clientId');
       nonEmpty(credential.clientSecret, 'credential.clientSecret');
+      if (credential.authMethod !== undefined && credential.authMethod !== 'client_secret_basic' && credential.authMethod !== 'client_secret_post') {
+        throw new TypeError('credential.authMethod must be client_secret_basic or client_secret_post');
+      }
       return credential;
     case 'private_key_jwt':
+    case 'jwt_bearer':
       nonEmpty(credential.clientId, 'credential.clientId');
       nonEmpty(credential.algorithm, 'credential.algorithm');
       if (!credential.privateKey) throw new TypeError('credential.privateKey is required');
@@ -134,6 +141,15 @@ function retrySettings(retry: RetryOptions): Required<RetryOptions> {
   if (!Number.isInteger(settings.maxAttempts) || settings.maxAttempts < 1 || settings.maxAttempts > 10) throw new TypeError('retry.maxAttempts must be an integer from 1 to 10');
   for (const name of ['baseDelayMs', 'maxDelayMs', 'maxRetryAfterMs'] as const) nonNegative(settings[name], `retry.${name}`);
   return settings;
+}
+
+/** setTimeout's limit: a longer delay fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function timeoutSetting(value: number | undefined): number {
+  if (value === undefined) return REQUEST_TIMEOUT_MS;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_TIMER_MS) throw new TypeError('timeoutMs must be an integer from 0 (no limit) to 2^31 − 1');
+  return value;
 }
 
 function nonEmpty(value: unknown, name: string): string {

@@ -4,8 +4,8 @@ import { SubjectTokenError } from './errors';
 import type { SubjectTokenSource } from './options';
 import { readLimited } from './read-limited';
 
-export async function readSubjectToken(source: SubjectTokenSource, fetchImpl: typeof fetch): Promise<string> {
-  const raw = typeof source === 'string' ? source : typeof source === 'function' ? await callSource(source) : await fetchSubjectToken(source, fetchImpl);
+export async function readSubjectToken(source: SubjectTokenSource, fetchImpl: typeof fetch, signal?: AbortSignal): Promise<string> {
+  const raw = typeof source === 'string' ? source : typeof source === 'function' ? await callSource(source) : await fetchSubjectToken(source, fetchImpl, signal);
   const token = typeof raw === 'string' ? raw.trim() : '';
   if (token === '') throw new SubjectTokenError('the source gave no token');
   return token;
@@ -20,10 +20,10 @@ async function callSource(source: () => string | Promise<string>): Promise<strin
   }
 }
 
-async function fetchSubjectToken(source: { url: string; headers?: Record<string, string>; jsonField?: string }, fetchImpl: typeof fetch): Promise<string> {
+async function fetchSubjectToken(source: { url: string; headers?: Record<string, string>; jsonField?: string }, fetchImpl: typeof fetch, signal: AbortSignal | undefined): Promise<string> {
   let text: string;
   try {
-    const response = await fetchImpl(source.url, { method: 'GET', headers: source.headers, redirect: 'error' });
+    const response = await fetchImpl(source.url, { method: 'GET', headers: source.headers, redirect: 'error', ...(signal ? { signal } : {}) });
     text = await readLimited(response, MAX_BODY_BYTES);
     if (!response.ok) throw new SubjectTokenError(`GET ${source.url} answered ${response.status}`);
   } catch (cause) {

@@ -50,7 +50,9 @@ export class BrokerAuthClient extends AuthClient {
 
   async #send<T>(options: gaxios.GaxiosOptions, retried: boolean): Promise<gaxios.GaxiosResponse<T>> {
     const headers = new Headers(options.headers as HeadersInit | undefined);
-    this.addUserProjectAndAuthHeaders(headers, await this.getRequestHeaders(options.url));
+    // The request's signal covers getting the token too (BrokerAbortError when it aborts).
+    const token = await this.#token(options.signal as AbortSignal | undefined);
+    this.addUserProjectAndAuthHeaders(headers, this.addSharedMetadataHeaders(new Headers({ authorization: `Bearer ${token.accessToken}` })));
     try {
       return await this.transporter.request<T>({ ...options, headers });
     } catch (error) {
@@ -63,8 +65,8 @@ export class BrokerAuthClient extends AuthClient {
   }
 
   /** The token from the broker, mirrored into `credentials` and announced as google-auth-library's clients do. */
-  async #token(): Promise<BrokerToken> {
-    const token = await this.tokens.getToken();
+  async #token(signal?: AbortSignal): Promise<BrokerToken> {
+    const token = await this.tokens.getToken({ signal });
     if (this.credentials.access_token !== token.accessToken) {
       this.credentials = { access_token: token.accessToken, expiry_date: token.expiresAt, token_type: 'Bearer', ...(token.scopes.length ? { scope: token.scopes.join(' ') } : {}) };
       this.emit('tokens', this.credentials);

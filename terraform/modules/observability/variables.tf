@@ -97,7 +97,7 @@ variable "invalid_grant_duration" {
 }
 
 variable "alert_severity" {
-  description = "Severity of the invalid_grant alert policy."
+  description = "Severity of the module's alert policies (invalid_grant, refusal spike, upstream error rate, deny-list hit)."
   type        = string
   default     = "WARNING"
 
@@ -108,7 +108,7 @@ variable "alert_severity" {
 }
 
 variable "notification_channels" {
-  description = "Notification channels (projects/P/notificationChannels/ID) the invalid_grant alert notifies. Empty: the alert opens incidents without notifying anyone."
+  description = "Notification channels (projects/P/notificationChannels/ID) every alert policy of the module notifies. Empty: the alerts open incidents without notifying anyone."
   type        = list(string)
   default     = []
 
@@ -151,6 +151,140 @@ variable "sink_name" {
 
 variable "grant_sink_writer" {
   description = "Grant the sink's writer identity write access on a Cloud Storage bucket or BigQuery dataset destination (roles/storage.objectCreator on the bucket, roles/bigquery.dataEditor on the dataset). Log-bucket destinations in another project need roles/logging.bucketWriter there, granted by you."
+  type        = bool
+  default     = true
+}
+
+variable "enable_dashboard" {
+  description = "Create the Cloud Monitoring dashboard (dashboard.json.tftpl)."
+  type        = bool
+  default     = true
+}
+
+variable "dashboard_display_name" {
+  description = "Display name of the dashboard."
+  type        = string
+  default     = "Token broker"
+
+  validation {
+    condition     = length(trimspace(var.dashboard_display_name)) > 0 && !can(regex("[\"\\\\]", var.dashboard_display_name))
+    error_message = "dashboard_display_name must be non-empty and hold no double quote or backslash (it is placed in the dashboard's JSON as is)."
+  }
+}
+
+variable "dashboard_top_n" {
+  description = "How many series the top-N panels show (429s by principal, refusals by reason)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.dashboard_top_n >= 1 && var.dashboard_top_n <= 50 && floor(var.dashboard_top_n) == var.dashboard_top_n
+    error_message = "dashboard_top_n must be a whole number from 1 to 50."
+  }
+}
+
+variable "rate_limited_subject_regex" {
+  description = "RE2 regular expression with one capture group applied to principal.subject for the rate_limited metric's subject label, to coarsen it (e.g. \"^(repo:[^:]+)\" keeps a GitHub repository and drops the ref). null: the whole subject."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.rate_limited_subject_regex == null ? true : try(length(regexall(var.rate_limited_subject_regex, "")) >= 0 && length(regexall("\\((?:[^?]|$)", replace(var.rate_limited_subject_regex, "\\(", ""))) == 1 && !strcontains(var.rate_limited_subject_regex, "\""), false)
+    error_message = "rate_limited_subject_regex must be a valid regular expression with exactly one capture group and no double quote."
+  }
+}
+
+variable "enable_refusal_spike_alert" {
+  description = "Create the refusal-spike alert policy (denied token requests above refusal_spike_threshold per refusal_spike_window)."
+  type        = bool
+  default     = true
+}
+
+variable "refusal_spike_threshold" {
+  description = "Alert when more than this many token requests are denied (outcome denied, any reason) within one refusal_spike_window."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.refusal_spike_threshold > 0
+    error_message = "refusal_spike_threshold must be positive: single refusals are normal (expired tokens, retries)."
+  }
+}
+
+variable "refusal_spike_window" {
+  description = "Window over which denials are counted for the refusal-spike alert (its alignment period), e.g. \"300s\"."
+  type        = string
+  default     = "300s"
+
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.refusal_spike_window)) && try(tonumber(trimsuffix(var.refusal_spike_window, "s")) >= 60 && tonumber(trimsuffix(var.refusal_spike_window, "s")) <= 86400, false)
+    error_message = "refusal_spike_window must be between \"60s\" and \"86400s\"."
+  }
+}
+
+variable "refusal_spike_duration" {
+  description = "How long the denial count must stay above refusal_spike_threshold before the alert fires, e.g. \"0s\"."
+  type        = string
+  default     = "0s"
+
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.refusal_spike_duration)) && try(tonumber(trimsuffix(var.refusal_spike_duration, "s")) <= 86400, false)
+    error_message = "refusal_spike_duration must be a whole number of seconds up to \"86400s\", e.g. \"300s\"."
+  }
+}
+
+variable "enable_upstream_error_alert" {
+  description = "Create the upstream error-rate alert policy (failed IAM Credentials mints)."
+  type        = bool
+  default     = true
+}
+
+variable "upstream_error_ratio" {
+  description = "Alert when the share of failed upstream mints (upstream_mint outcome failure / all upstream_mint) within upstream_error_window is above this, e.g. 0.05 for 5%."
+  type        = number
+  default     = 0.05
+
+  validation {
+    condition     = var.upstream_error_ratio > 0 && var.upstream_error_ratio < 1
+    error_message = "upstream_error_ratio must be between 0 and 1 (exclusive)."
+  }
+}
+
+variable "upstream_error_min_failures" {
+  description = "The upstream error-rate alert also needs at least this many failed mints within upstream_error_window, so a single failure at low traffic does not page."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.upstream_error_min_failures >= 1 && floor(var.upstream_error_min_failures) == var.upstream_error_min_failures
+    error_message = "upstream_error_min_failures must be a whole number, at least 1."
+  }
+}
+
+variable "upstream_error_window" {
+  description = "Window over which mints are counted for the upstream error-rate alert, e.g. \"300s\"."
+  type        = string
+  default     = "300s"
+
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.upstream_error_window)) && try(tonumber(trimsuffix(var.upstream_error_window, "s")) >= 60 && tonumber(trimsuffix(var.upstream_error_window, "s")) <= 86400, false)
+    error_message = "upstream_error_window must be between \"60s\" and \"86400s\"."
+  }
+}
+
+variable "upstream_error_duration" {
+  description = "How long the upstream error rate must stay above the threshold before the alert fires, e.g. \"0s\"."
+  type        = string
+  default     = "0s"
+
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.upstream_error_duration)) && try(tonumber(trimsuffix(var.upstream_error_duration, "s")) <= 86400, false)
+    error_message = "upstream_error_duration must be a whole number of seconds up to \"86400s\", e.g. \"300s\"."
+  }
+}
+
+variable "enable_deny_list_alert" {
+  description = "Create the deny-list alert policy: fires on the first token request refused with denied_by_operator (threshold 0), one incident per deny-list entry."
   type        = bool
   default     = true
 }
