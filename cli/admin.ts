@@ -9,6 +9,8 @@
  *     npm run -s admin -- external-account --broker-url <url> --audience <rule> --token-file <path>
  *     npm run -s admin -- sessions list --subject <sub>      (cli/sessions.ts)
  *     npm run -s admin -- sessions revoke --subject <sub>
+ *     npm run -s admin -- deny add|list|remove ...              (cli/deny.ts)
+ *     npm run -s admin -- token --broker-url <url> --audience <rule> <credential>  (cli/token.ts)
  *
  * Output discipline: a new secret is written exactly once, alone on one line of stdout
  * (so `... > file` or a pipe into a secret manager captures it and nothing else). Everything
@@ -99,6 +101,36 @@ Commands:
       revocation failed: the sessions are deleted all the same.
       Both read the broker's environment (BROKER_POLICY_FILE, BROKER_MODE,
       BROKER_CACHE=firestore and its key, BROKER_FIRESTORE_PROJECT, ...).
+  deny add <selector> --reason <text> [--expires <ISO 8601> | --for <30m|2h|7d>] [--by <name>] [--revoke-sessions]
+      Refuse matching requests (403 access_denied, reason denied_by_operator) on every
+      instance within seconds, and purge the shared cache of a subject's, rule's or
+      policy version's tokens. <selector>, exactly one of:
+        --subject <issuer> <subject> | --claim <name>=<value> (top-level, exact string)
+        --client <id> | --api-key <id> | --rule <id> | --service-account <email>
+        --policy-version <version>
+      --revoke-sessions (with --subject): also revoke that user's web-app sessions,
+      upstream too, as sessions revoke --subject does. The same selector again replaces
+      the entry (reason, expiry).
+  deny list [--json]
+      Every entry: id, live or expired, selector, created, expires, by, reason.
+  deny remove <id>
+      Remove an entry: matching requests are served again within seconds.
+      deny reads the broker's environment like sessions (BROKER_CACHE=firestore); each
+      change is one audit entry (event operator_action, action deny_added / deny_removed)
+      on stderr. See docs/operations.md.
+  token (--broker-url <url> [--allow-insecure-loopback] | --dev) <credential>
+          [--audience <rule id | service account | issuer URL>] [--scope '<s> ...'] [--lifetime <seconds>]
+      Print an access token from the broker on stdout (and only that: for scripts and
+      Postman, like gcloud auth print-access-token); what it is on stderr. <credential>:
+        --subject-token-file <path>   an OIDC token to exchange (RFC 8693)
+        --client-id <id>              client_credentials; the secret from BROKER_CLIENT_SECRET,
+                                      else stdin (hidden on a terminal), never from argv
+        --dev                         a broker run by npm start: --broker-url defaults to
+                                      http://127.0.0.1:8080 and, without another credential,
+                                      the token comes from its demo issuer (port + 1, or
+                                      --demo-issuer-url <url>)
+      Retries as the client library does (network errors, 429, 503). Exit 1 with the
+      broker's error and error_description when it refuses.
   --help
       Show this help.
 
@@ -334,7 +366,35 @@ const COMMANDS: Record<string, (args: string[], io: Io) => Promise<void>> = {
   'external-account': externalAccount,
   policy: policyCommand,
   sessions,
+  deny,
+  token,
 };
+
+/** `token` (cli/token.ts), loaded on use: it brings the client library. */
+async function token(args: string[], io: Io): Promise<void> {
+  const { TokenFailure, TokenUsageError, tokenCommand } = require('./token') as typeof import('./token');
+  const readSecret = async (prompt: string): Promise<string> =>
+    process.stdin.isTTY ? ((await readHiddenLines(process.stdin as ReadStream, [prompt], io))[0] ?? '') : readPipedSecret();
+  try {
+    await tokenCommand(args, process.env, { ...io, readSecret });
+  } catch (err) {
+    if (err instanceof TokenUsageError) throw new UsageError(err.message);
+    if (err instanceof TokenFailure) throw new CliError(err.message);
+    throw err;
+  }
+}
+
+/** `deny add|list|remove` (cli/deny.ts), with this process's environment as the broker's; loaded on use. */
+async function deny(args: string[], io: Io): Promise<void> {
+  const { DenyFailure, DenyUsageError, denyCommand } = require('./deny') as typeof import('./deny');
+  try {
+    await denyCommand(args, process.env, io);
+  } catch (err) {
+    if (err instanceof DenyUsageError) throw new UsageError(err.message);
+    if (err instanceof DenyFailure) throw new CliError(err.message);
+    throw err;
+  }
+}
 
 /**
  * `sessions list|revoke` (cli/sessions.ts), with this process's environment as the broker's.

@@ -12,6 +12,10 @@
  *
  * The Google emulator mints for the built-in development service accounts and for every
  * service account the loaded policy names (rules' targets and delegates).
+ *
+ * The Gemini emulator (`gemini`) takes the Google emulator's tokens and, like Google takes a
+ * user's OAuth token, the emulated sign-in provider's: the /demo/ page calls it from the
+ * browser with the signed-in user's token, so it answers CORS for the broker's origin.
  */
 import { http } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
@@ -33,7 +37,9 @@ import type { CacheWiring } from '../shared/cache/create-token-cache';
 import { startDemoIssuer, type DemoIssuer } from './demo-issuer';
 import { startGoogleEmulator, type GoogleEmulator } from './google-emulator';
 import { startOAuthProviderEmulator, type OAuthProviderEmulator } from './oauth-provider-emulator';
-import { DEMO_PATH, demoWebPage } from './demo-web-page';
+import { DEMO_PATH, demoPageCsp, demoWebPage } from './demo-web-page';
+import { DEMO_CLIENT_PATH, demoClientBundle } from './demo-assets';
+import { startGeminiEmulator, type GeminiEmulator } from './gemini-emulator';
 import type { Request, Response } from '@google-cloud/functions-framework';
 
 export const DEV_SOURCE_TOKEN = 'dev-broker-source-token';
@@ -96,6 +102,8 @@ export interface DevStack {
   readonly google: GoogleEmulator;
   /** The emulated sign-in provider (OAuth 2.0 / OpenID Connect) of the development web app. */
   readonly oauth: OAuthProviderEmulator;
+  /** The emulated Gemini API (Vertex and Developer API generateContent); the /demo/ page calls it. */
+  readonly gemini: GeminiEmulator;
   /** Resolves once the policy is loaded; rejects with its error. */
   readonly broker: Promise<Broker>;
   readonly audit: AuditLog;
@@ -121,7 +129,8 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
   const getBroker = () => brokerPromise ?? Promise.reject(new Error('broker not ready'));
   const audit = new AuditLog({ projectId: DEV_PROJECT, transport: options.auditTransport ?? defaultAuditTransport() });
   const name = `broker-dev-${++registered}`;
-  http(name, withDemoPage(createBrokerFunction({ getBroker, audit, trustForwardedFor: options.trustForwardedFor ?? false })));
+  let geminiUrl: string | undefined; // set once the Gemini emulator listens, before startDevStack returns
+  http(name, withDemoPage(createBrokerFunction({ getBroker, audit, trustForwardedFor: options.trustForwardedFor ?? false }), () => geminiUrl));
   const server: Server = getTestServer(name);
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -133,6 +142,15 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
     refreshTokenRotation: options.signIn?.refreshTokenRotation,
     now: options.now,
   });
+  const gemini = await startGeminiEmulator({
+    googleEmulator: google,
+    userTokens: (token) => {
+      const issued = oauth.issued().accessTokens.find((t) => t.token === token && t.state === 'active');
+      return issued && { scopes: issued.scope.split(' '), expiresAt: issued.expiresAt };
+    },
+    corsOrigins: [...new Set([url, new URL(issuerUrl).origin])],
+  });
+  geminiUrl = gemini.url;
   const issuer = await startDemoIssuer({ port: options.issuerPort, defaultAudience: issuerUrl, defaultClaims: { repository: 'acme/demo', repository_owner: 'acme', ref: 'refs/heads/main' } });
   const policyFile = options.policyFile ?? (await writeDevPolicy({ issuer: issuer.issuer, broker: issuerUrl, provider: oauth.issuer }, options.policyText));
   brokerPromise = loadBroker({
@@ -163,12 +181,13 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
     issuer,
     google,
     oauth,
+    gemini,
     broker: brokerPromise,
     audit,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([issuer.close(), google.close(), oauth.close(), brokerPromise?.then((b) => b.close(), () => undefined)]);
+      await Promise.all([issuer.close(), google.close(), oauth.close(), gemini.close(), brokerPromise?.then((b) => b.close(), () => undefined)]);
     },
   };
 }
@@ -204,11 +223,21 @@ function defaultAuditTransport(): Writable {
   return new Writable({ write: (_chunk, _encoding, done) => done() });
 }
 
-/** Development mode's demo web app page at /demo/, in front of the broker function. */
-function withDemoPage(broker: (req: Request, res: Response) => Promise<void>) {
+/** Development mode's demo web app page at /demo/ and the client library it loads, in front of the broker function. */
+function withDemoPage(broker: (req: Request, res: Response) => Promise<void>, geminiUrl: () => string | undefined) {
   return async (req: Request, res: Response): Promise<void> => {
     if (req.path === DEMO_PATH && req.method === 'GET') {
-      res.status(200).set({ 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Security-Policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'" }).send(demoWebPage());
+      const page = { geminiUrl: geminiUrl() };
+      res.status(200).set({ 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Security-Policy': demoPageCsp(page) }).send(demoWebPage(page));
+      return;
+    }
+    if (req.path === DEMO_CLIENT_PATH && req.method === 'GET') {
+      const script = await demoClientBundle().catch((err: unknown) => {
+        process.stderr.write(`token-broker: cannot bundle the client library for ${DEMO_CLIENT_PATH}: ${err instanceof Error ? err.message : String(err)}\n`);
+        return undefined;
+      });
+      if (script === undefined) res.status(500).set({ 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' }).send('the client library did not build: see the dev server\'s output\n');
+      else res.status(200).set({ 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache' }).send(script);
       return;
     }
     return broker(req, res);

@@ -18,6 +18,21 @@
  *    deterministic (`[model] echo: <the request's text parts>`),
  *    `finishReason: "STOP"`, `usageMetadata` (≈4 characters per token),
  *    `modelVersion`, `createTime`, `responseId`.
+ *  - `POST /{v1|v1beta}/models/{m}:generateContent`, the Gemini Developer API
+ *    (generativelanguage.googleapis.com) with OAuth: a Bearer token with the
+ *    `generative-language`, `generative-language.retriever` or `cloud-platform`
+ *    scope (the scopes Google's OAuth guide for the Gemini API asks for; the
+ *    exact list Google accepts per method is assumed). Same canned answer.
+ *  - Signed-in users' tokens too, when `userTokens` is given: access tokens of
+ *    the emulated sign-in provider (dev/oauth-provider-emulator.ts), looked up
+ *    in process, accepted like Google accepts a user's OAuth token (live, with
+ *    a scope above). Development mode passes them, so the /demo/ page can call
+ *    Gemini with the user's own token.
+ *  - CORS for `corsOrigins` (browsers calling from the broker's /demo/ page on
+ *    another port): preflight `OPTIONS` → 204 with the allowed method and
+ *    headers; every answer to a listed `Origin` carries
+ *    `Access-Control-Allow-Origin`. Other origins get no CORS headers, so the
+ *    browser blocks them (Google's APIs answer any origin; narrower here).
  *  - Honours the Google emulator's fault switches for `match: 'gemini'`.
  *
  * What it does NOT do: any model behaviour, streaming
@@ -57,6 +72,19 @@ export interface GeminiEmulatorOptions {
   /** Scope a token must carry; default https://www.googleapis.com/auth/cloud-platform. */
   requiredScope?: string;
   port?: number; // default 0 (ephemeral)
+  /**
+   * Tokens of a signed-in user (the emulated sign-in provider's access tokens): what is known
+   * of a live one, else undefined. Without it only the Google emulator's tokens are accepted.
+   */
+  userTokens?: (accessToken: string) => UserToken | undefined;
+  /** Origins answered with CORS headers (exact `scheme://host:port`); default none. */
+  corsOrigins?: readonly string[];
+}
+
+/** A signed-in user's access token, as the sign-in provider knows it. */
+export interface UserToken {
+  scopes: readonly string[];
+  expiresAt: number /*ms*/;
 }
 
 export interface GeminiEmulator {
@@ -109,34 +137,70 @@ export interface GenerateContentResponseWire {
 // Internal types
 // ─────────────────────────────────────────────────────────────────────────────
 
-interface ModelPath {
-  apiVersion: 'v1' | 'v1beta1';
-  project: string;
-  location: string;
-  model: string;
-}
+type ModelPath =
+  | { api: 'vertex'; apiVersion: 'v1' | 'v1beta1'; project: string; location: string; model: string }
+  | { api: 'developer'; apiVersion: 'v1' | 'v1beta'; model: string };
 
 // ─────────────────────────────────────────────────────────────────────────────
 // Server
 // ─────────────────────────────────────────────────────────────────────────────
 
 const AIPLATFORM_SERVICE = 'aiplatform.googleapis.com';
+const GENERATIVE_LANGUAGE_SERVICE = 'generativelanguage.googleapis.com';
 const GENERATE_CONTENT_PATH =
   /^\/(v1|v1beta1)\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/google\/models\/([^/:]+):generateContent$/;
+const DEVELOPER_GENERATE_CONTENT_PATH = /^\/(v1|v1beta)\/models\/([^/:]+):generateContent$/;
+/** Scopes the Gemini Developer API takes with OAuth (cloud-platform included). */
+export const DEVELOPER_API_SCOPES: readonly string[] = [
+  'https://www.googleapis.com/auth/generative-language',
+  'https://www.googleapis.com/auth/generative-language.retriever',
+  CLOUD_PLATFORM_SCOPE,
+];
+const CORS_ALLOW_HEADERS = 'authorization, content-type, x-goog-api-client, x-goog-user-project';
+const CORS_MAX_AGE_SECONDS = '600';
 
 /** Starts the Gemini stand-in on 127.0.0.1. */
 export async function startGeminiEmulator(opts: GeminiEmulatorOptions): Promise<GeminiEmulator> {
   const requests: RecordedRequest[] = [];
   const requiredScope = opts.requiredScope ?? CLOUD_PLATFORM_SCOPE;
+  const tokens: TokenSources = { google: opts.googleEmulator, users: opts.userTokens };
+  const corsOrigins = new Set(opts.corsOrigins ?? []);
   const server = createServer((req, res) => {
-    void serve(opts.googleEmulator, requiredScope, requests, req, res);
+    if (allowCors(corsOrigins, req, res)) return;
+    void serve(tokens, requiredScope, requests, req, res);
   });
   const url = await listen(server, opts.port ?? 0);
   return { url, requests, close: () => closeServer(server) };
 }
 
+interface TokenSources {
+  google: GoogleEmulator;
+  users: GeminiEmulatorOptions['userTokens'];
+}
+
+/**
+ * CORS for a listed Origin: the allow-origin header on the answer to come, and the whole
+ * answer (204) to a preflight. True when the request has been answered.
+ */
+function allowCors(origins: ReadonlySet<string>, req: IncomingMessage, res: ServerResponse): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined || !origins.has(origin)) return false;
+  res.setHeader('access-control-allow-origin', origin);
+  res.setHeader('vary', 'Origin');
+  if (req.method !== 'OPTIONS') return false;
+  res.writeHead(204, {
+    'access-control-allow-methods': 'POST',
+    'access-control-allow-headers': CORS_ALLOW_HEADERS,
+    'access-control-max-age': CORS_MAX_AGE_SECONDS,
+    'content-length': '0',
+  });
+  res.end();
+  req.resume();
+  return true;
+}
+
 async function serve(
-  google: GoogleEmulator,
+  tokens: TokenSources,
   requiredScope: string,
   requests: RecordedRequest[],
   req: IncomingMessage,
@@ -147,44 +211,53 @@ async function serve(
     const path = ctx.method === 'POST' ? parseModelPath(ctx.url.pathname) : undefined;
     requests.push(recordOf(req, ctx, path ? 'gemini' : undefined));
     if (!path) return writeReply(res, notFoundPage(ctx.url.pathname));
-    if (await applyFaults(google.faults, 'gemini', res)) return;
-    const denied = authorize(google, requiredScope, ctx.headers, path);
-    writeReply(res, denied ?? generateContent(google, path, ctx.body));
+    if (await applyFaults(tokens.google.faults, 'gemini', res)) return;
+    const scopes = path.api === 'vertex' ? [requiredScope] : DEVELOPER_API_SCOPES;
+    const denied = authorize(tokens, scopes, ctx.headers, path);
+    writeReply(res, denied ?? generateContent(tokens.google, path, ctx.body));
   } catch (err) {
     writeReply(res, rpcError(500, 'INTERNAL', `Emulator bug: ${String(err)}`));
   }
 }
 
 function parseModelPath(pathname: string): ModelPath | undefined {
+  const developer = DEVELOPER_GENERATE_CONTENT_PATH.exec(pathname);
+  if (developer) {
+    const [, apiVersion, model] = developer;
+    if ((apiVersion !== 'v1' && apiVersion !== 'v1beta') || !model) return undefined;
+    return { api: 'developer', apiVersion, model: decodeURIComponent(model) };
+  }
   const m = GENERATE_CONTENT_PATH.exec(pathname);
   if (!m) return undefined;
   const [, apiVersion, project, location, model] = m;
   if ((apiVersion !== 'v1' && apiVersion !== 'v1beta1') || !project || !location || !model) return undefined;
-  return { apiVersion, project: decodeURIComponent(project), location: decodeURIComponent(location), model: decodeURIComponent(model) };
+  return { api: 'vertex', apiVersion, project: decodeURIComponent(project), location: decodeURIComponent(location), model: decodeURIComponent(model) };
 }
 
 function rpcMethod(path: ModelPath): string {
-  return `google.cloud.aiplatform.${path.apiVersion}.PredictionService.GenerateContent`;
+  return path.api === 'vertex'
+    ? `google.cloud.aiplatform.${path.apiVersion}.PredictionService.GenerateContent`
+    : `google.ai.generativelanguage.${path.apiVersion}.GenerativeService.GenerateContent`;
 }
 
-/** undefined when the bearer token is a live, non-downscoped token with `requiredScope`; else the error reply. */
-function authorize(
-  google: GoogleEmulator,
-  requiredScope: string,
-  headers: Record<string, string>,
-  path: ModelPath,
-): Reply | undefined {
+/**
+ * undefined when the bearer token is live with one of `scopes`: a non-downscoped token of the
+ * Google emulator, or a signed-in user's token; else the error reply.
+ */
+function authorize(tokens: TokenSources, scopes: readonly string[], headers: Record<string, string>, path: ModelPath): Reply | undefined {
   const method = rpcMethod(path);
+  const service = path.api === 'vertex' ? AIPLATFORM_SERVICE : GENERATIVE_LANGUAGE_SERVICE;
   const token = bearerToken(headers);
-  if (token === undefined) return unauthenticated(AIPLATFORM_SERVICE, method, 'CREDENTIALS_MISSING');
-  const issued = google.lookup(token);
-  if (!issued || issued.kind !== 'impersonated') return unauthenticated(AIPLATFORM_SERVICE, method, 'ACCESS_TOKEN_TYPE_UNSUPPORTED');
-  if (issued.expiresAt <= google.now()) return unauthenticated(AIPLATFORM_SERVICE, method, 'ACCESS_TOKEN_EXPIRED');
-  if (!issued.scopes.includes(requiredScope)) return insufficientScopes(method, requiredScope);
+  if (token === undefined) return unauthenticated(service, method, 'CREDENTIALS_MISSING');
+  const issued = tokens.google.lookup(token);
+  const known = issued?.kind === 'impersonated' ? issued : issued ? undefined : tokens.users?.(token);
+  if (!known) return unauthenticated(service, method, 'ACCESS_TOKEN_TYPE_UNSUPPORTED');
+  if (known.expiresAt <= tokens.google.now()) return unauthenticated(service, method, 'ACCESS_TOKEN_EXPIRED');
+  if (!scopes.some((scope) => known.scopes.includes(scope))) return insufficientScopes(service, method, scopes[0] ?? CLOUD_PLATFORM_SCOPE);
   return undefined;
 }
 
-function insufficientScopes(method: string, requiredScope: string): Reply {
+function insufficientScopes(service: string, method: string, requiredScope: string): Reply {
   return rpcError(
     403,
     'PERMISSION_DENIED',
@@ -194,7 +267,7 @@ function insufficientScopes(method: string, requiredScope: string): Reply {
         '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
         reason: 'ACCESS_TOKEN_SCOPE_INSUFFICIENT',
         domain: 'googleapis.com',
-        metadata: { service: AIPLATFORM_SERVICE, method },
+        metadata: { service, method },
       },
     ],
     {

@@ -61,6 +61,7 @@ async function main(): Promise<void> {
       `  issuer (aud)     ${stack.issuerUrl}   (RFC 8414 issuer; the aud of client assertions and demo tokens)`,
       `  demo issuer      ${stack.issuer.issuer}   (GET /token for a caller token)`,
       `  Google emulator  ${stack.google.url}`,
+      `  Gemini emulator  ${stack.gemini.url}   (generateContent, Vertex and Developer API paths; takes broker and signed-in users' tokens)`,
       ...(broker.policy.webApps.has('demo-web')
         ? [`  demo web app     ${stack.url}/demo/   (sign in as a user on the emulated Google consent page: ${stack.oauth.url})`]
         : []),

@@ -34,7 +34,7 @@ import { pickAuditClaims } from './audit/sanitize';
 import type { Grant } from './policy/resolve-grant';
 import type { CompiledPolicy } from './policy/compiled-policy';
 import { resolveGrant } from './policy/resolve-grant';
-import { PolicyDenial, selectRule } from './policy/select-rule';
+import { PolicyDenial, selectRule, type ShadowOutcome } from './policy/select-rule';
 import type { GeminiEphemeralIssuer } from './outputs/gemini-ephemeral';
 import type { Upstreams } from './outputs/output';
 import { outputFor } from './outputs/outputs';
@@ -87,6 +87,9 @@ export interface Broker {
   /** Waits for background work and releases clients. */
   close(): Promise<void>;
 }
+
+/** One limit check: scope, subject, limits. */
+type LimitCheck = [string, string, LimitSpec];
 
 /** Without a record, introspection still authenticates and looks up, and finds nothing. */
 const NO_ISSUED_TOKENS: IssuedTokenStore = { remember: async () => undefined, find: async () => undefined, flush: async () => undefined, close: async () => undefined };
@@ -141,10 +144,16 @@ export function createBroker(deps: BrokerDependencies): Broker {
     }, request.idTokenAudience, request.geminiEphemeral);
     record.grant = grant;
     checkDenyList(principal, grant, record);
-    await enforceLimits(selection.rule, principal, client, deadline);
+    const admitted = await enforceLimits(selection.rule, principal, client, deadline);
 
     const started = now();
-    const token = await obtainToken(principal, grant, record, deadline);
+    let token: CachedToken;
+    try {
+      token = await obtainToken(principal, grant, record, deadline);
+    } catch (err) {
+      refundTokens(admitted);
+      throw err;
+    }
     record.tokenLatencyMs = now() - started;
     record.tokenSha256 = sha256Fingerprint(token.accessToken);
 
@@ -266,23 +275,40 @@ export function createBroker(deps: BrokerDependencies): Broker {
     }
   }
 
-  /** The rule's per-principal limits, then the client's own. Over either: 429 with Retry-After. */
-  async function enforceLimits(rule: { id: string; limits?: LimitSpec }, principal: Principal, client: Principal | undefined, deadline: Deadline): Promise<void> {
-    if (!deps.limiter) return;
-    const checks: Array<[string, string, LimitSpec]> = [];
+  /**
+   * The rule's per-principal limits, then the client's own. Over either: 429 with Retry-After,
+   * and the units the other took are given back (a refusal by one limit spends nothing of
+   * another). Returns the admitted checks, so a request that then issues no token can give its
+   * `tokens_per_day` units back: the budget counts tokens answered, minted or cached alike.
+   */
+  async function enforceLimits(rule: { id: string; limits?: LimitSpec }, principal: Principal, client: Principal | undefined, deadline: Deadline): Promise<LimitCheck[]> {
+    if (!deps.limiter) return [];
+    const checks: LimitCheck[] = [];
     if (rule.limits) checks.push([`rule:${rule.id}`, `${principal.issuer}\u0000${principal.subject}`, rule.limits]);
     const owner = principal.kind === 'client' ? principal : client;
     const clientLimits = owner && deps.policy.clients.get(owner.subject)?.limits;
     if (owner && clientLimits) checks.push([`client:${owner.subject}`, owner.subject, clientLimits]);
-    for (const [scope, subject, limits] of checks) {
+    const admitted: LimitCheck[] = [];
+    for (const check of checks) {
+      const [scope, subject, limits] = check;
       const admission = await deps.limiter.admit(scope, subject, limits, deadline);
       if (!admission.allowed) {
+        for (const [s, who, spec] of admitted) deps.limiter.refund(s, who, spec);
         throw new BrokerError('slow_down', `rate limit reached (${admission.limit.replaceAll('_', ' ')})`, {
           reason: `limit_${admission.limit}`,
           retryAfterSeconds: admission.retryAfterSeconds,
           detail: scope,
         });
       }
+      admitted.push(check);
+    }
+    return admitted;
+  }
+
+  /** No token was issued: the daily budgets get their unit back (the request still counted per minute). */
+  function refundTokens(admitted: readonly LimitCheck[]): void {
+    for (const [scope, subject, limits] of admitted) {
+      if (limits.tokensPerDay !== undefined) deps.limiter?.refund(scope, subject, { tokensPerDay: limits.tokensPerDay });
     }
   }
 
@@ -291,10 +317,30 @@ export function createBroker(deps: BrokerDependencies): Broker {
       const selection = selectRule(deps.policy, principal, { audience, brokerAudiences: deps.brokerAudiences, client });
       record.ruleId = selection.rule.id;
       record.trace = selection.trace;
+      auditShadows(selection.shadows, principal, selection.rule.id);
       return selection;
     } catch (err) {
-      if (err instanceof PolicyDenial) record.trace = err.trace;
+      if (err instanceof PolicyDenial) {
+        record.trace = err.trace;
+        auditShadows(err.shadows, principal, null);
+      }
       throw err;
+    }
+  }
+
+  /** One entry per shadow rule tried: what it would have done, next to what was decided. */
+  function auditShadows(shadows: readonly ShadowOutcome[], principal: Principal, decidedBy: string | null): void {
+    for (const shadow of shadows) {
+      recordAuthEvent(deps.audit, {
+        event: shadow.outcome === 'matched' ? 'shadow_match' : 'shadow_refusal',
+        ruleId: shadow.rule.id,
+        outcome: shadow.outcome,
+        ...(shadow.detail === undefined ? {} : { detail: shadow.detail }),
+        principal: { issuer: principal.issuer, subject: principal.subject },
+        wouldGrant: { serviceAccount: shadow.rule.grant.serviceAccount, scopes: shadow.rule.grant.scopes },
+        decidedBy,
+        policyVersion: deps.policy.version,
+      });
     }
   }
 

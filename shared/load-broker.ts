@@ -31,6 +31,8 @@ import { PolicyLoadError } from './policy/policy-error';
 import type { CompiledPolicy } from './policy/compiled-policy';
 import type { NetworkPolicy } from './config/network-policy';
 import type { IssuerKeySettings } from './identity/key-source';
+import { wireDenyList } from './operator/deny-wiring';
+import type { DenyList } from './operator/deny-list';
 
 export interface LoadOptions {
   audit?: AuditSink;
@@ -41,6 +43,8 @@ export interface LoadOptions {
   resilience?: ResilienceOverrides;
   /** User sign-in settings (tests shorten the refresh margin). */
   signIn?: { refreshMarginSeconds?: number };
+  /** The operator's deny-list; default Firestore's (BROKER_CACHE=firestore), else an empty in-memory one (shared/operator/deny-wiring.ts). */
+  denyList?: DenyList;
 }
 
 export interface ResilienceOverrides {
@@ -126,6 +130,8 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
       now: options.now,
       ...options.cache,
     });
+    // The kill switch: its first snapshot is awaited (boundedly); a new entry purges the cache.
+    const denyList = await wireDenyList({ firestore, cache, audit, now: options.now, denyList: options.denyList });
     const issued = firestore
       ? createFirestoreIssuedTokenStore({
           firestore,
@@ -185,12 +191,13 @@ export async function loadBroker(env: NodeJS.ProcessEnv, options: LoadOptions = 
       limiter,
       issued,
       signIn,
+      denyList,
       now: options.now,
     });
     const close = broker.close;
     broker.close = async () => {
       await close();
-      await Promise.allSettled([replay.close(), limiter.close()]);
+      await Promise.allSettled([replay.close(), limiter.close(), denyList.close()]);
       await state?.close();
     };
     recordAuthEvent(audit, { event: 'policy_loaded', source: policy.source, policyVersion: policy.version, rules: policy.rules.length, issuers: policy.issuers.size });
@@ -212,7 +219,8 @@ function checkStateRequirements(policy: CompiledPolicy, config: BrokerConfig): v
     throw new ConfigurationError(`clients ${assertionClients.join(', ')} register keys for RFC 7523 assertions: set BROKER_ISSUER_URL (their only acceptable audience)`);
   }
   const limited = policy.rules.some((rule) => rule.limits) || [...policy.clients.values()].some((client) => client.limits);
-  if (config.mode === 'production' && config.cache.kind !== 'firestore' && (assertionClients.length > 0 || limited || policy.webApps.size > 0)) {
+  const oneTime = [...policy.issuers.values()].some((issuer) => issuer.oneTime);
+  if (config.mode === 'production' && config.cache.kind !== 'firestore' && (assertionClients.length > 0 || limited || oneTime || policy.webApps.size > 0)) {
     throw new ConfigurationError('single-use assertions, rate limits and user sessions need state shared by every instance: use BROKER_CACHE=firestore');
   }
   for (const app of policy.webApps.values()) {

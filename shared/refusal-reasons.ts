@@ -91,6 +91,7 @@ export const REFUSAL_REASONS = {
   assertion_lifetime_too_long: { codes: GRANT_OR_CLIENT, meaning: "the assertion's `exp − iat` is over the client's maximum" },
   invalid_jti: { codes: GRANT_OR_CLIENT, meaning: "the assertion's `jti` is missing, not a string, or too long" },
   assertion_replayed: { codes: GRANT_OR_CLIENT, meaning: "the assertion's `jti` was used before" },
+  subject_token_replayed: { codes: ['invalid_grant'], meaning: "an issuer with `replay: one_time`: this subject token (its `jti`, else its SHA-256) was exchanged before" },
   client_mismatch: { codes: ['invalid_grant'], meaning: 'the jwt-bearer assertion is for another client than the authenticated one' },
   replay_store_unavailable: { codes: ['temporarily_unavailable'], meaning: 'the replay store cannot record the `jti` (fails closed)' },
   issued_tokens_unavailable: { codes: ['temporarily_unavailable'], meaning: 'token introspection cannot read the record of issued tokens (no guess of `active: false`)' },

@@ -24,12 +24,18 @@ export type AuthEvent =
   | { event: 'cache_lease_timeout'; cacheKey: string }
   | { event: 'cache_refresh_failed'; cacheKey: string; detail: string }
   | { event: 'limits_store_unavailable'; detail: string }
-  | { event: 'issued_token_unrecorded'; tokenSha256: string; detail: string };
+  | { event: 'deny_list_changed'; added: string[]; removed: string[] }
+  | { event: 'deny_cache_purged'; denyId: string; kind: string; memoryEntries: number; sharedEntries?: number; error?: string }
+  | { event: 'deny_list_degraded'; detail: string }
+  | { event: 'deny_list_truncated'; max: number }
+  | { event: 'issued_token_unrecorded'; tokenSha256: string; detail: string }
+  | { event: 'shadow_match' | 'shadow_refusal'; ruleId: string; outcome: string; detail?: string; principal: { issuer: string; subject: string }; wouldGrant: { serviceAccount: string; scopes: readonly string[] }; decidedBy: string | null; policyVersion: string };
 
 export const AUTH_EVENT_NAMES = [
   'upstream_mint', 'upstream_circuit', 'jwks_fetch_failed', 'jwks_keys_changed', 'jwks_key_rejected', 'jwks_key_unusual', 'policy_loaded', 'policy_load_failed',
   'cache_decrypt_failed', 'cache_store_unavailable', 'cache_lease_timeout', 'cache_refresh_failed', 'limits_store_unavailable',
-  'issued_token_unrecorded',
+  'deny_list_changed', 'deny_cache_purged', 'deny_list_degraded', 'deny_list_truncated',
+  'issued_token_unrecorded', 'shadow_match', 'shadow_refusal',
 ] as const;
 
 function severityOf(event: AuthEvent): AuditSeverity {
@@ -37,7 +43,11 @@ function severityOf(event: AuthEvent): AuditSeverity {
     case 'upstream_mint': return event.outcome === 'success' ? 'INFO' : 'ERROR';
     case 'upstream_circuit': return event.state === 'open' ? 'ERROR' : 'NOTICE';
     case 'policy_loaded': return 'NOTICE';
+    case 'deny_list_changed': return 'NOTICE';
+    case 'deny_cache_purged': return event.error === undefined ? 'NOTICE' : 'WARNING';
+    case 'deny_list_truncated': return 'ERROR';
     case 'jwks_keys_changed': case 'jwks_key_unusual': return 'NOTICE';
+    case 'shadow_match': case 'shadow_refusal': return 'INFO';
     case 'jwks_key_rejected': return 'ERROR';
     case 'cache_lease_timeout': return 'NOTICE';
     case 'policy_load_failed': case 'cache_refresh_failed': return 'ERROR';

@@ -4,6 +4,7 @@
  *   v, keyName, wrappedKey, iv, ciphertext   the token, envelope-encrypted, AAD = cache key
  *   mintedAt, expireAt                       timestamps; `expireAt` drives Firestore's TTL policy
  *   principal, ruleId, policyVersion         a hash of issuer+subject, and which rule/policy
+ *                                            (what `purge` queries: the operator's deny-list)
  *   leaseHolder, leaseUntil                  the cross-instance mint lease
  *
  * The lease is a compare-and-set on the document (create-if-absent, or update with a
@@ -23,7 +24,7 @@ import { BudgetExceeded, withinBudget } from '../resilience/time-budget';
 import { warmUpFirestore } from '../state/firestore';
 import { DecryptError, type EnvelopeCipher, type Sealed } from './envelope';
 import type { CachedToken } from './token-timing';
-import { StoreUnavailable, type EntryMetadata, type LeaseResult, type StoredRead, type TokenStore } from './token-store';
+import { checkPurgeFilter, StoreUnavailable, type EntryMetadata, type LeaseResult, type StoredRead, type TokenStore } from './token-store';
 
 export interface StoreBudgets {
   readMs: number;
@@ -61,7 +62,14 @@ export interface FirestoreStoreOptions {
   cipher: EnvelopeCipher;
   budgets: StoreBudgets;
   now?: () => number;
+  /** Time budget of one `purge` (all its pages); default DEFAULTS.cachePurgeBudgetMs. */
+  purgeBudgetMs?: number;
 }
+
+/** Documents deleted per batch by `purge` (Firestore's limit of writes in one batch). */
+const PURGE_PAGE = 500;
+/** The stored field each purge filter field queries (`principalHash` is stored as `principal`). */
+const PURGE_FIELDS = { principalHash: 'principal', ruleId: 'ruleId', policyVersion: 'policyVersion' } as const;
 
 export function createFirestoreStore(options: FirestoreStoreOptions): TokenStore {
   const { firestore, cipher, budgets } = options;
@@ -118,6 +126,27 @@ export function createFirestoreStore(options: FirestoreStoreOptions): TokenStore
       await withBudget(budgets.writeMs, 'write', async () => {
         const sealed = await cipher.seal(Buffer.from(JSON.stringify(token)), key);
         await collection.doc(key).set(entryDocument(sealed, token, metadata, Ts));
+      });
+    },
+
+    async purge(filter) {
+      const checked = checkPurgeFilter(filter);
+      return withBudget(options.purgeBudgetMs ?? DEFAULTS.cachePurgeBudgetMs, 'purge', async () => {
+        // Equality filters only: Firestore serves them from its single-field indexes, no composite index needed.
+        let query: import('@google-cloud/firestore').Query = collection;
+        for (const [field, stored] of Object.entries(PURGE_FIELDS)) {
+          const value = checked[field as keyof typeof PURGE_FIELDS];
+          if (value !== undefined) query = query.where(stored, '==', value);
+        }
+        let purged = 0;
+        for (;;) {
+          const page = await query.select().limit(PURGE_PAGE).get();
+          if (page.empty) return purged;
+          const batch = firestore.batch();
+          for (const doc of page.docs) batch.delete(doc.ref);
+          await batch.commit();
+          purged += page.size;
+        }
       });
     },
 

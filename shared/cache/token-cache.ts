@@ -13,12 +13,16 @@
  *                                    not delivered in time → mint ourselves
  *       L2 failing or too slow     → mint directly → degraded (L2 skipped for a while)
  * A token is never served with less than its minimum remaining life (see token-timing.ts).
+ *
+ *   purge(filter)                  drops the matching entries (by their metadata) from L1,
+ *                                  then from L2: the operator's deny-list, so a denied
+ *                                  principal's token is never served from either again.
  */
 import type { Deadline } from '../resilience/deadline';
 import { LRUCache } from 'lru-cache';
 import { SingleFlight } from './singleflight';
 import { freshness, type CachedToken } from './token-timing';
-import { StoreUnavailable, type EntryMetadata, type TokenStore } from './token-store';
+import { checkPurgeFilter, matchesPurge, StoreUnavailable, type EntryMetadata, type PurgeFilter, type TokenStore } from './token-store';
 
 export type CacheOutcome =
   | 'hit' // from this instance's memory
@@ -64,8 +68,22 @@ export interface TokenCacheOptions {
   onEvent?: (event: CacheEvent) => void;
 }
 
+/** What `purge` removed: entries of this instance's memory, and of the shared store (absent: none, or it failed). */
+export interface PurgeResult {
+  readonly memory: number;
+  readonly shared?: number;
+  /** Why the shared store could not be purged (StoreUnavailable's message). */
+  readonly sharedError?: string;
+}
+
+/** An L1 entry: the token and what it was minted for (what `purge` matches). */
+interface Remembered {
+  readonly token: CachedToken;
+  readonly metadata: EntryMetadata;
+}
+
 export class TokenCache {
-  private readonly memory: LRUCache<string, CachedToken>;
+  private readonly memory: LRUCache<string, Remembered>;
   private readonly fills = new SingleFlight<{ token: CachedToken; outcome: CacheOutcome }>();
   private readonly refreshes = new SingleFlight<void>();
   private readonly now: () => number;
@@ -100,6 +118,31 @@ export class TokenCache {
     await this.options.store?.close();
   }
 
+  /**
+   * Drops every entry whose metadata matches `filter` (every field given; at least one) from
+   * this instance's memory, then from the shared store. A store failure is reported in the
+   * result (and audited like any other), never thrown: the memory purge stands.
+   * A mint already in flight for a matching key may still land in the cache after this;
+   * the deny-list's check, which runs before the cache, keeps refusing it meanwhile.
+   */
+  async purge(filter: PurgeFilter): Promise<PurgeResult> {
+    const checked = checkPurgeFilter(filter);
+    let memory = 0;
+    for (const [key, entry] of [...this.memory.entries()]) {
+      if (!matchesPurge(entry.metadata, checked)) continue;
+      this.memory.delete(key);
+      memory++;
+    }
+    if (!this.options.store) return { memory };
+    try {
+      return { memory, shared: await this.options.store.purge(checked) };
+    } catch (err) {
+      if (!(err instanceof StoreUnavailable)) throw err;
+      this.emit({ type: 'store_unavailable', key: 'purge', detail: err.message });
+      return { memory, sharedError: err.message };
+    }
+  }
+
   private inBackground(work: Promise<unknown>): void {
     const tracked = work.catch(() => undefined).finally(() => this.background.delete(tracked));
     this.background.add(tracked);
@@ -111,7 +154,7 @@ export class TokenCache {
    * deadline ends the wait, not the work.
    */
   async obtain(key: string, metadata: EntryMetadata, mint: Mint, deadline?: Deadline): Promise<CacheResult> {
-    const cached = this.memory.get(key);
+    const cached = this.memory.get(key)?.token;
     if (cached) {
       const state = freshness(cached, this.now(), this.options.minRemainingMs);
       if (state === 'fresh') return { token: cached, outcome: 'hit', refreshStarted: false };
@@ -126,19 +169,19 @@ export class TokenCache {
   /** Fills L1 for a key: from the shared store, from another instance's mint, or by minting. */
   private async fill(key: string, metadata: EntryMetadata, mint: Mint, deadline?: Deadline): Promise<{ token: CachedToken; outcome: CacheOutcome }> {
     const store = this.availableStore();
-    if (!store) return { token: this.remember(key, await mint('request')), outcome: store === null ? 'degraded' : 'miss' };
+    if (!store) return { token: this.remember(key, metadata, await mint('request')), outcome: store === null ? 'degraded' : 'miss' };
     try {
       const stored = await store.read(key);
       if (stored.kind === 'token' && this.servable(stored.token)) {
         if (freshness(stored.token, this.now(), this.options.minRemainingMs) === 'refresh-ahead') this.refreshInBackground(key, metadata, mint);
-        return { token: this.remember(key, stored.token), outcome: 'hit-shared' };
+        return { token: this.remember(key, metadata, stored.token), outcome: 'hit-shared' };
       }
       if (stored.kind === 'undecryptable') this.emit({ type: 'decrypt_failed', key, reason: stored.reason });
       return await this.mintUnderLease(store, key, metadata, mint, (token) => this.servable(token), deadline);
     } catch (err) {
       if (!(err instanceof StoreUnavailable)) throw err;
       this.storeFailed(key, err);
-      return { token: this.remember(key, await mint('request')), outcome: 'degraded' };
+      return { token: this.remember(key, metadata, await mint('request')), outcome: 'degraded' };
     }
   }
 
@@ -147,10 +190,10 @@ export class TokenCache {
     store: TokenStore, key: string, metadata: EntryMetadata, mint: Mint, usable: (token: CachedToken) => boolean, deadline?: Deadline,
   ): Promise<{ token: CachedToken; outcome: CacheOutcome }> {
     const lease = await store.claimLease(key, this.options.instanceId, this.options.leaseMs, usable);
-    if (lease.kind === 'token') return { token: this.remember(key, lease.token), outcome: 'hit-shared' };
+    if (lease.kind === 'token') return { token: this.remember(key, metadata, lease.token), outcome: 'hit-shared' };
     if (lease.kind === 'held') {
       const delivered = await this.waitForHolder(store, key, usable, deadline);
-      if (delivered) return { token: this.remember(key, delivered), outcome: 'waited' };
+      if (delivered) return { token: this.remember(key, metadata, delivered), outcome: 'waited' };
       this.emit({ type: 'lease_timeout', key });
       return { token: await this.mintAndStore(store, key, metadata, () => mint('request'), false), outcome: 'miss' };
     }
@@ -167,7 +210,7 @@ export class TokenCache {
       if (holdsLease) this.inBackground(store.release(key, this.options.instanceId));
       throw err;
     }
-    this.remember(key, token);
+    this.remember(key, metadata, token);
     try {
       await store.write(key, token, metadata);
     } catch (err) {
@@ -204,22 +247,22 @@ export class TokenCache {
         const fresh = (token: CachedToken) => freshness(token, this.now(), this.options.minRemainingMs) === 'fresh';
         const store = this.availableStore();
         if (!store) {
-          this.remember(key, await mint('refresh'));
+          this.remember(key, metadata, await mint('refresh'));
         } else {
           try {
             const stored = await store.read(key);
             if (stored.kind === 'token' && fresh(stored.token)) {
-              this.remember(key, stored.token);
+              this.remember(key, metadata, stored.token);
               return;
             }
             const lease = await store.claimLease(key, this.options.instanceId, this.options.leaseMs, fresh);
-            if (lease.kind === 'token') this.remember(key, lease.token);
+            if (lease.kind === 'token') this.remember(key, metadata, lease.token);
             if (lease.kind === 'acquired') await this.mintAndStore(store, key, metadata, () => mint('refresh'), true);
             if (lease.kind !== 'acquired') return;
           } catch (err) {
             if (!(err instanceof StoreUnavailable)) throw err;
             this.storeFailed(key, err);
-            this.remember(key, await mint('refresh'));
+            this.remember(key, metadata, await mint('refresh'));
           }
         }
         this.emit({ type: 'refreshed', key, latencyMs: this.now() - started });
@@ -244,8 +287,8 @@ export class TokenCache {
     return freshness(token, this.now(), this.options.minRemainingMs) !== 'unusable';
   }
 
-  private remember(key: string, token: CachedToken): CachedToken {
-    this.memory.set(key, token);
+  private remember(key: string, metadata: EntryMetadata, token: CachedToken): CachedToken {
+    this.memory.set(key, { token, metadata });
     return token;
   }
 

@@ -261,9 +261,24 @@ export const DEFAULTS = {
   /** Scope of the broker's own credentials (Application Default Credentials). */
   sourceScopes: ['https://www.googleapis.com/auth/cloud-platform'] as readonly string[],
 
+  /** Operator deny-list (kill switch): Firestore collection of its entries (one document per entry). */
+  denyCollection: 'token-broker-deny',
+  /** Most deny entries one instance holds in its snapshot; `admin deny add` refuses to add beyond it. */
+  denyMaxEntries: 10_000,
+  /** When the deny-list's real-time listener fails, each instance re-reads the collection this often instead. */
+  denyPollMs: 3_000,
+  /** How long a loading broker waits for the deny-list's first snapshot before it serves without one (and says so in the audit log). */
+  denyFirstSnapshotMs: 5_000,
+  /** Time budget of one poll of the deny-list collection. */
+  denyReadBudgetMs: 3_000,
+  /** Longest reason, claim name or value a deny entry may hold. */
+  denyFieldChars: 512,
+  /** Time budget of purging a denied principal's tokens from the shared (L2) cache. */
+  cachePurgeBudgetMs: 10_000,
+
   /** Rate limits: Firestore collection of the shared quota counters (one document per principal, scope and window). */
   limitsCollection: 'token-broker-limits',
-  /** Most units one instance reserves from a shared counter at once: bounds the quota one instance can strand. */
+  /** Most units one instance reserves from a shared counter at once (higher for hot limits: see chunkSize): bounds the quota one instance can strand. */
   limitsMaxChunk: 20,
   /** Time budget of one quota reservation (compare-and-set, with its retries); past it the limiter counts per instance. */
   limitsReserveBudgetMs: 500,

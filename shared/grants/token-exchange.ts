@@ -9,6 +9,26 @@ import { verifyOidcToken } from '../identity/oidc-token';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_GEMINI_EPHEMERAL, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT } from '../oauth-uris';
 import { optional, parseOptions, parseScope, required } from './common';
 import type { GrantType } from './token-request';
+import type { Principal } from '../identity/principal';
+import type { ReplayStore } from '../identity/replay-store';
+import type { Deadline } from '../resilience/deadline';
+import { BrokerError } from '../errors';
+
+/**
+ * An issuer with `replay: one_time`: the subject token (its `jti`, else its SHA-256) is marked
+ * used in the replay store until it expires, across instances; a second exchange of it is
+ * refused before any rule, limit or cache is consulted, so no cached token is served to it
+ * either. The store fails closed (503) when it cannot tell.
+ */
+async function useOnce(principal: Principal, toleranceSeconds: number, tokenSha256: string, replay: ReplayStore | undefined, deadline: Deadline): Promise<void> {
+  if (!replay) throw new BrokerError('server_error', 'one-time subject tokens need the replay store', { reason: 'internal_error', detail: 'no replay store wired' });
+  const jti = principal.claims.jti;
+  const id = typeof jti === 'string' && jti !== '' && jti.length <= 256 ? `jti:${jti}` : `sha256:${tokenSha256}`;
+  const expiresAtMs = ((principal.expiresAt ?? Math.floor(Date.now() / 1000)) + toleranceSeconds) * 1000;
+  if (!(await replay.claim(`subject\u0000${principal.issuer}\u0000${id}`, expiresAtMs, deadline))) {
+    throw new BrokerError('invalid_grant', 'this subject token has already been exchanged', { reason: 'subject_token_replayed' });
+  }
+}
 
 const SUBJECT_TOKEN_TYPES = [TOKEN_TYPE_JWT, TOKEN_TYPE_ID_TOKEN];
 
@@ -41,10 +61,12 @@ export const tokenExchange: GrantType = {
       ...(requested === TOKEN_TYPE_ID_TOKEN ? { idTokenAudience: resource } : {}),
       ...(requested === TOKEN_TYPE_GEMINI_EPHEMERAL ? { geminiEphemeral: true } : {}),
     };
-    return async ({ policy, client, record, deadline, now, maxTokenBytes }) => {
+    return async ({ policy, client, clientAuth, record, deadline, now, maxTokenBytes }) => {
       record.subjectTokenType = subjectTokenType;
       record.subjectTokenSha256 = sha256Fingerprint(subjectToken);
       const principal = await verifyOidcToken(subjectToken, policy.issuers, { currentDate: new Date(now()), maxTokenBytes, deadline });
+      const issuer = policy.issuers.get(principal.issuer);
+      if (issuer?.oneTime) await useOnce(principal, issuer.clockToleranceSeconds, record.subjectTokenSha256, clientAuth?.replay, deadline);
       return { principal, client, ...request };
     };
   },

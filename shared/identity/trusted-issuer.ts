@@ -17,5 +17,7 @@ export interface TrustedIssuer {
   readonly browser: boolean;
   /** Firebase: `auth_time` must be present and not in the future. */
   readonly requireAuthTime: boolean;
+  /** `one_time`: each subject token may be exchanged once (its `jti`, else its SHA-256). */
+  readonly oneTime: boolean;
   readonly keys: KeySource;
 }

@@ -52,8 +52,10 @@
  * hot counter before the others get a chunk. Every reservation is one write to one document,
  * so a counter sustains about (admissions per second ÷ chunk) writes per second; Firestore
  * advises about one sustained write per second per document, which chunks of 20 reach at
- * ~1 200 admissions per minute for one principal. Far higher limits would need larger chunks
- * or sharded counters.
+ * ~1 200 admissions per minute for one principal. Higher limits get larger chunks (chunkSize):
+ * ⌈limit / window seconds⌉ units, so even a limit admitted at its full rate costs about one
+ * write a second to its document; the price is a larger amount one instance may strand (one
+ * chunk, still at most a tenth of the limit).
  *
  * FAILURE: FAIL OPEN, BOUNDED PER INSTANCE. When Firestore fails or exceeds its budget
  * (DEFAULTS.limitsReserveBudgetMs), the limiter reports `store_unavailable`, leaves Firestore
@@ -95,6 +97,12 @@ export interface RateLimiter {
   /** Counts one request (and one issued token) for `subject` under `scope` (e.g. the rule id) against `limits`; never over-admits across instances. */
   /** `deadline`: the request stops waiting for a shared reservation then (the reservation itself runs on). */
   admit(scope: string, subject: string, limits: LimitSpec, deadline?: Deadline): Promise<Admission>;
+  /**
+   * Gives back the unit an admission took of each limit in `limits`, in the current window:
+   * the request it admitted was refused by another limit, or issued no token. The unit goes
+   * back to this instance (its count, and the reservation it came from).
+   */
+  refund(scope: string, subject: string, limits: LimitSpec): void;
   close(): Promise<void>;
 }
 
@@ -153,8 +161,15 @@ const CONTENTION_SHARE = DEFAULTS.limitsContentionShare;
 const CONFLICT_CODES = new Set([6, 9, 10]);
 
 /** Units one reservation takes: a tenth of the limit, at least 1 and at most DEFAULTS.limitsMaxChunk. */
-export function chunkSize(limit: number): number {
-  return Math.min(DEFAULTS.limitsMaxChunk, Math.max(1, Math.floor(limit / DEFAULTS.limitsChunkDivisor)));
+/**
+ * Units one reservation takes: a tenth of the limit, at least 1, and at most 20 — or, for a
+ * limit so high that chunks of 20 would need more than one write a second to its document
+ * (Firestore's sustained rate per document), enough units for one write a second at the
+ * full rate: ⌈limit / window seconds⌉ (a hot counter of 100 000 a minute reserves 1 667 at a time).
+ */
+export function chunkSize(limit: number, windowSeconds = 60): number {
+  const ceiling = Math.max(DEFAULTS.limitsMaxChunk, Math.ceil(limit / windowSeconds));
+  return Math.min(ceiling, Math.max(1, Math.floor(limit / DEFAULTS.limitsChunkDivisor)));
 }
 
 /** The document id of a counter: SHA-256 hex of scope, subject, limit kind and window start. */
@@ -243,6 +258,13 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
       for (const state of states) state.used++;
       return ALLOWED;
     },
+    refund(scope, subject, limits) {
+      const t = now();
+      for (const counter of countersFor(scope, subject, limits, t)) {
+        const state = table.obtain(counter.key, t, () => ({ windowEnd: counter.windowEnd, used: 0 }));
+        if (state.used > 0) state.used--;
+      }
+    },
     async close() {},
   };
 }
@@ -317,7 +339,7 @@ export function createFirestoreRateLimiter(options: FirestoreRateLimiterOptions)
       const count = seen?.count ?? 0;
       const remaining = counter.limit - count;
       if (remaining <= 0) return { kind: 'full' };
-      const granted = Math.min(chunkSize(counter.limit), remaining);
+      const granted = Math.min(chunkSize(counter.limit, (counter.windowEnd - counter.windowStart) / 1000), remaining);
       try {
         const precondition = seen;
         const written = precondition
@@ -416,6 +438,17 @@ export function createFirestoreRateLimiter(options: FirestoreRateLimiterOptions)
         }
         // Units granted (possibly taken meanwhile by other admissions), limit reached, or Firestore backed off: decide again.
       }
+    },
+
+    refund(scope, subject, limits) {
+      const t = now();
+      for (const counter of countersFor(scope, subject, limits, t)) {
+        const state = stateFor(counter, t);
+        if (state.used === 0) continue;
+        state.used--;
+        state.reserved++; // reserved in Firestore and now unused again: the next admission here takes it
+      }
+      stats.admitted--;
     },
 
     async warmUp(timeoutMs) {

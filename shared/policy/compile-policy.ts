@@ -94,6 +94,7 @@ function compileIssuer(doc: ExpandedIssuer, path: string, options: CompileOption
     maxTokenAgeSeconds: doc.max_token_age_seconds ?? DEFAULTS.maxTokenAgeSeconds,
     maxTokenValiditySeconds: doc.max_token_validity_seconds ?? DEFAULTS.maxTokenValiditySeconds,
     browser: doc.browser ?? false,
+    oneTime: doc.replay === 'one_time',
     requireAuthTime: doc.requireAuthTime,
     keys: createKeySource(spec, {
       ...keys,
@@ -223,6 +224,7 @@ function compileRule(
       }),
       auditClaims: Object.freeze([...(doc.audit_claims ?? [])]),
       limits: limitSpec(doc.limits),
+      mode: doc.mode ?? 'enforce',
       username: 'error' in username ? SUBJECT_USERNAME : username,
     });
   } catch (err) {

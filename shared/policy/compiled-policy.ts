@@ -38,6 +38,8 @@ export interface CompiledRule {
   readonly limits?: LimitSpec;
   /** The readable account name introspection answers for tokens this rule grants. */
   readonly username: UsernameTemplate;
+  /** `shadow`: evaluated and audited, never grants. */
+  readonly mode: 'enforce' | 'shadow';
 }
 
 export type CompiledSecret = ClientSecretRecord;

@@ -52,6 +52,8 @@ export const IssuerSchema = z
       .describe(`Refuse tokens issued longer ago than this (default ${DEFAULTS.maxTokenAgeSeconds}).`),
     max_token_validity_seconds: seconds(1, DEFAULTS.maxTokenAgeSecondsCeiling).optional()
       .describe(`Refuse tokens whose exp − iat exceeds this (default ${DEFAULTS.maxTokenValiditySeconds}).`),
+    replay: z.enum(['allow', 'one_time']).optional()
+      .describe("one_time: each subject token (its jti, else its SHA-256) may be exchanged once within its lifetime; a second use is invalid_grant subject_token_replayed, cached tokens included. Needs shared state (BROKER_CACHE=firestore) in production. Default allow."),
     max_key_staleness_seconds: seconds(DEFAULTS.jwksCacheMaxAgeMs / 1000, DEFAULTS.jwksMaxStaleSecondsCeiling).optional()
       .describe(`While the key host cannot be reached, keep verifying with keys fetched up to this long ago (default ${DEFAULTS.jwksMaxStaleMs / 1000}).`),
   })
@@ -183,6 +185,8 @@ export const RuleSchema = z.strictObject({
   grant: GrantSchema,
   audit_claims: z.array(z.string().regex(CLAIM_NAME)).max(20).optional()
     .describe('Claims recorded in audit entries for tokens this rule grants.'),
+  mode: z.enum(['enforce', 'shadow']).optional()
+    .describe('shadow: evaluated and audited (shadow_match / shadow_refusal with what it would have granted), never grants; the rules after it still decide. Default enforce.'),
   username: z.string().min(3).max(256).optional()
     .describe('Readable account name token introspection answers (`username`; what `gcloud auth list` shows): text with {claim} placeholders, e.g. "{repository}@github". Default: the subject.'),
 });

@@ -8,6 +8,10 @@
  *      the audience is one of the broker's own identifiers, which select no rule in particular;
  *   3. its CEL `condition` evaluates to `true` (an error or a non-boolean counts as no match).
  * No match is a denial (default deny).
+ *
+ * A rule in `mode: shadow` is tried like any other but never wins: its outcome is collected in
+ * `shadows` (for the audit trail's shadow_match / shadow_refusal) and the walk goes on, so an
+ * enforcing rule after it still decides. Shadow rules after the deciding rule are not tried.
  */
 import { BrokerError } from '../errors';
 import type { Principal } from '../identity/principal';
@@ -20,11 +24,22 @@ export interface RuleTrace {
   readonly rule: string;
   readonly outcome: RuleOutcome;
   readonly detail?: string;
+  /** Present for shadow rules, which never decide. */
+  readonly mode?: 'shadow';
 }
 
 export interface RuleSelection {
   readonly rule: CompiledRule;
   readonly trace: readonly RuleTrace[];
+  /** The shadow rules tried before the deciding rule, for principals they cover. */
+  readonly shadows: readonly ShadowOutcome[];
+}
+
+/** What a shadow rule would have done. */
+export interface ShadowOutcome {
+  readonly rule: CompiledRule;
+  readonly outcome: RuleOutcome;
+  readonly detail?: string;
 }
 
 export interface SelectionRequest {
@@ -38,21 +53,29 @@ export interface SelectionRequest {
 
 export class PolicyDenial extends BrokerError<'access_denied'> {
   readonly trace: readonly RuleTrace[];
-  constructor(trace: readonly RuleTrace[]) {
+  readonly shadows: readonly ShadowOutcome[];
+  constructor(trace: readonly RuleTrace[], shadows: readonly ShadowOutcome[] = []) {
     super('access_denied', 'no policy rule grants a token to this caller', { reason: 'no_rule_matched' });
     this.trace = trace;
+    this.shadows = shadows;
   }
 }
 
 export function selectRule(policy: CompiledPolicy, principal: Principal, request: SelectionRequest): RuleSelection {
   const audience = targetAudience(policy, request);
   const trace: RuleTrace[] = [];
+  const shadows: ShadowOutcome[] = [];
   for (const rule of policy.rules) {
     const step = tryRule(rule, principal, audience, request.client);
+    if (rule.mode === 'shadow') {
+      trace.push({ ...step, mode: 'shadow' });
+      if (step.outcome !== 'issuer_mismatch' && step.outcome !== 'audience_mismatch') shadows.push({ rule, outcome: step.outcome, ...(step.detail === undefined ? {} : { detail: step.detail }) });
+      continue;
+    }
     trace.push(step);
-    if (step.outcome === 'matched') return { rule, trace };
+    if (step.outcome === 'matched') return { rule, trace, shadows };
   }
-  throw new PolicyDenial(trace);
+  throw new PolicyDenial(trace, shadows);
 }
 
 /** The audience that filters rules, or undefined for none; unknown audiences are refused. */

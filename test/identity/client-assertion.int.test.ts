@@ -330,6 +330,7 @@ describe('mutual exclusivity with identity tokens (RFC 8725 §3.12)', () => {
       maxTokenValiditySeconds: 86400,
       browser: false,
       requireAuthTime: false,
+      oneTime: false,
       keys: createLocalJWKSet({ keys: [demo.signingKey().publicJwk] }),
     } as TrustedIssuer;
     return new Map([[demo.issuer, issuer]]);

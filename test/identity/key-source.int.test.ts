@@ -33,6 +33,7 @@ function trusted(issuer: string, spec: KeySourceSpec, network = DEV): ReadonlyMa
     aliases: [],
     browser: false,
     requireAuthTime: false,
+    oneTime: false,
     keys: createKeySource(spec, { network, cooldownMs: 50, acceptance: { algorithms: ['RS256'] } }),
   }]]);
 }

@@ -162,6 +162,32 @@ describe('Firestore limiter', () => {
     }
   });
 
+  it('a hot counter (60 000 a minute) stays exact across two instances at about one write a second', async () => {
+    const [a, b] = [instance(), instance()];
+    const limits = { requestsPerMinute: 60_000 };
+    const results = await Promise.all(Array.from({ length: 3000 }, (_, i) => (i % 2 ? a : b).limiter.admit('rule', 'hot', limits)));
+    expect(allowed(results)).toBe(3000);
+    // chunks of 1000 (⌈60 000 / 60⌉): a handful of reservations for 3 000 admissions, not 150 of 20.
+    expect(chunkSize(60_000)).toBe(1000);
+    expect(a.limiter.stats().reservations + b.limiter.stats().reservations).toBeLessThanOrEqual(6);
+    const id = counterDocumentId('rule', 'hot', 'requests_per_minute', BASE - 10_000);
+    const reserved = (await firestore().collection(COLLECTION).doc(id).get()).data()?.count as number;
+    expect(reserved).toBeGreaterThanOrEqual(3000);
+    expect(reserved).toBeLessThanOrEqual(60_000);
+  });
+
+  it('gives a refunded unit back to the instance: the next admission takes it without a round trip', async () => {
+    const a = instance();
+    const limits = { requestsPerMinute: 3 };
+    expect(allowed(await admitMany(a.limiter, 3, 'rule', 'refund', limits))).toBe(3);
+    expect((await a.limiter.admit('rule', 'refund', limits)).allowed).toBe(false);
+    a.limiter.refund('rule', 'refund', limits);
+    const trips = a.limiter.stats().roundTrips;
+    expect((await a.limiter.admit('rule', 'refund', limits)).allowed).toBe(true);
+    expect(a.limiter.stats().roundTrips).toBe(trips);
+    expect((await a.limiter.admit('rule', 'refund', limits)).allowed).toBe(false);
+  });
+
   it('costs at most one round trip per chunk', async () => {
     const calls = countFirestoreCalls();
     const a = instance();

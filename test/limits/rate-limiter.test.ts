@@ -193,7 +193,12 @@ describe('memory limiter: window edges and hostile limits', () => {
 
 describe('Firestore limiter without Firestore', () => {
   it('takes chunks of a tenth of the limit, between 1 and 20', () => {
-    expect([1, 7, 10, 25, 99, 200, 1000, 1_000_000].map(chunkSize)).toEqual([1, 1, 1, 2, 9, 20, 20, 20]);
+    expect([1, 7, 10, 25, 99, 200, 1000, 1_000_000].map((limit) => chunkSize(limit))).toEqual([1, 1, 1, 2, 9, 20, 20, 16_667]);
+    // Hot limits: about one reservation a second at the full rate; daily windows likewise.
+    expect(chunkSize(100_000)).toBe(1667);
+    expect(chunkSize(1200)).toBe(20);
+    expect(chunkSize(10_000_000, 86_400)).toBe(116);
+    expect(chunkSize(10_000, 86_400)).toBe(20);
   });
   it('names each counter by a SHA-256 of scope, subject, kind and window, unambiguously', () => {
     const id = counterDocumentId('rule', 'alice', 'requests_per_minute', 0);
