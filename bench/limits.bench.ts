@@ -67,7 +67,7 @@ export async function benchLimits(): Promise<string> {
   process.env.METADATA_SERVER_DETECTION ??= 'none';
   const lines = [`## Rate limiter (${SECONDS} s per measurement, sequential, one core)`];
 
-  const noop: RateLimiter = { admit: async () => ({ allowed: true }), close: async () => {} };
+  const noop: RateLimiter = { admit: async () => ({ allowed: true }), refund: () => {}, close: async () => {} };
   const baseline = await timed(noop, UNBOUNDED);
   const memory = await timed(createMemoryRateLimiter(), UNBOUNDED);
   lines.push(`  baseline  no-op limiter                      ${fmt(baseline)}`);
