@@ -8,6 +8,17 @@
  *   cache-hit exchange      vs the trivial handler, and vs minting per request with 100 ms
  *                           of emulated upstream latency; mints per key under a burst
  * Every loop is bounded in time; every server binds 127.0.0.1.
+ *
+ * BENCH_SUITES (comma-separated) picks the parts; the default runs every one but micro (about
+ * 10 minutes; BENCH_SUITES=micro,external,profile,cache,scale,cold runs all, about 12):
+ *   micro     the in-process figures above (verification, CEL, in-process HTTP, limiter, cold start)
+ *   external  wrk in its own process against a broker process and a trivial handler process
+ *   profile   --cpu-prof of the broker under that load, top frames
+ *   cache     cache hit vs minting per request, 100 ms upstream, external load
+ *   scale     policy size, JWKS size, distinct callers, instances
+ *   cold      fresh processes under /usr/bin/time -v, alternating, medians
+ * The external suites (bench/external/run.ts) follow shared/BENCHMARKING.md and need Debian's
+ * `wrk` and `time` packages (apt-get install -y wrk time).
  */
 process.env.METADATA_SERVER_DETECTION ??= 'none';
 process.env.BROKER_LOG = 'silent';
@@ -23,6 +34,7 @@ import { startDevStack, type DevStack } from '../dev/dev-stack';
 import { findEmulatorJar, startFirestoreEmulator, type FirestoreEmulator } from '../dev/firestore-emulator';
 import { verifyOidcToken } from '../shared/identity/oidc-token';
 import { benchLimits } from './limits.bench';
+import { EXTERNAL_SUITES, runExternalSuites } from './external/run';
 import { compileCondition } from '../shared/policy/cel';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../shared/oauth-uris';
 
@@ -219,7 +231,9 @@ function benchColdStart(): void {
   console.log(`  first audited answer (policy load + a refused exchange): ${firstAnswer.toFixed(0)} ms after process start`);
 }
 
-async function main(): Promise<void> {
+const SUITES = (process.env.BENCH_SUITES ?? EXTERNAL_SUITES.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+
+async function micro(): Promise<void> {
   console.log(`# token-broker benchmarks (${SECONDS} s per measurement, concurrency ${CONCURRENCY}, node ${process.version})`);
   await benchVerify();
   await benchCel();
@@ -232,11 +246,29 @@ async function main(): Promise<void> {
     console.log(`\n${await benchLimits()}`);
   } finally {
     await firestore?.stop();
+    if (firestore) delete process.env.FIRESTORE_EMULATOR_HOST;
   }
   benchColdStart();
 }
 
-main().then(() => process.exit(0), (err: unknown) => {
+async function main(): Promise<void> {
+  const unknown = SUITES.filter((s) => s !== 'micro' && !(EXTERNAL_SUITES as readonly string[]).includes(s));
+  if (unknown.length) throw new Error(`unknown BENCH_SUITES ${unknown.join(', ')}; known: micro, ${EXTERNAL_SUITES.join(', ')}`);
+  const started = performance.now();
+  console.log(`# npm run bench: suites ${SUITES.join(', ')}; ${new Date().toISOString()}, commit ${execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()}`);
+  if (SUITES.includes('micro')) await micro();
+  const external = SUITES.filter((s) => s !== 'micro');
+  if (external.length) {
+    const failures = await runExternalSuites(external);
+    if (failures.length) {
+      console.log(`\nFAILED:\n${failures.map((f) => `  ${f}`).join('\n')}`);
+      process.exitCode = 1;
+    }
+  }
+  console.log(`\n(bench took ${((performance.now() - started) / 1000).toFixed(0)} s)`);
+}
+
+main().then(() => process.exit(process.exitCode ?? 0), (err: unknown) => {
   console.error(err);
   process.exit(1);
 });

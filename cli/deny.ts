@@ -20,16 +20,14 @@
  * `deny_removed`) written through the broker's AuditLog to stderr, in the LogSync shape of the
  * broker's own entries, like `admin sessions`.
  */
+import { firestoreBrokerConfig, operatorAuditLog, type FirestoreCache } from './operator-environment';
 import { userInfo } from 'node:os';
-import { Writable } from 'node:stream';
 import { AuditLog } from '../shared/audit/audit-log';
 import { capString } from '../shared/audit/sanitize';
 import { keyWrapperFor } from '../shared/cache/create-token-cache';
 import { EnvelopeCipher } from '../shared/cache/envelope';
 import { createFirestoreStore } from '../shared/cache/firestore-store';
-import { readBrokerConfig, type BrokerConfig, type CacheConfig } from '../shared/config/environment';
 import { DEFAULTS } from '../shared/config/defaults';
-import { ConfigurationError } from '../shared/errors';
 import {
   checkEntry, denyEntryId, DenyEntryError, describeSelector, isLive, selectorFields, type DenyEntry, type DenySelector,
 } from '../shared/operator/deny-entry';
@@ -84,7 +82,7 @@ export async function denyCommand(args: string[], env: NodeJS.ProcessEnv, io: De
 // ---------------------------------------------------------------------------------------------
 
 async function addCommand(options: AddOptions, env: NodeJS.ProcessEnv, io: DenyIo, now: () => number): Promise<void> {
-  const config = brokerConfig(env);
+  const config = firestoreBrokerConfig(env, 'the deny-list reaches every instance only through Firestore, and this configuration has none', (message) => new DenyFailure(message));
   const audit = auditLog(env, io);
   let added: { entry: DenyEntry; replaced?: DenyEntry } | undefined;
   let purge: { shared?: number; error?: string } = {};
@@ -157,7 +155,7 @@ async function revokeSessions(subject: string, env: NodeJS.ProcessEnv, io: DenyI
 // ---------------------------------------------------------------------------------------------
 
 async function listCommand(options: { json: boolean }, env: NodeJS.ProcessEnv, io: DenyIo, now: () => number): Promise<void> {
-  const config = brokerConfig(env);
+  const config = firestoreBrokerConfig(env, 'the deny-list reaches every instance only through Firestore, and this configuration has none', (message) => new DenyFailure(message));
   await withCollection(config, async (collection) => {
     const { entries, malformed } = await listDenyEntries(collection, DEFAULTS.denyMaxEntries);
     entries.sort((a, b) => a.createdAtMs - b.createdAtMs);
@@ -180,7 +178,7 @@ async function listCommand(options: { json: boolean }, env: NodeJS.ProcessEnv, i
 // ---------------------------------------------------------------------------------------------
 
 async function removeCommand(id: string, env: NodeJS.ProcessEnv, io: DenyIo): Promise<void> {
-  const config = brokerConfig(env);
+  const config = firestoreBrokerConfig(env, 'the deny-list reaches every instance only through Firestore, and this configuration has none', (message) => new DenyFailure(message));
   const audit = auditLog(env, io);
   let removed: Awaited<ReturnType<typeof removeDenyEntry>>;
   await withCollection(config, async (collection) => {
@@ -198,24 +196,6 @@ async function removeCommand(id: string, env: NodeJS.ProcessEnv, io: DenyIo): Pr
 // The broker's state and audit log
 // ---------------------------------------------------------------------------------------------
 
-type FirestoreCache = Extract<CacheConfig, { kind: 'firestore' }>;
-
-function brokerConfig(env: NodeJS.ProcessEnv): BrokerConfig & { cache: FirestoreCache } {
-  let config: BrokerConfig;
-  try {
-    config = readBrokerConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigurationError) throw new DenyFailure(`the broker's configuration is refused: ${err.message}`);
-    throw err;
-  }
-  if (config.cache.kind !== 'firestore') {
-    throw new DenyFailure(
-      `the deny-list reaches every instance only through Firestore, and this configuration has none (BROKER_CACHE=${config.cache.kind}): `
-      + 'run with the broker\'s environment, BROKER_CACHE=firestore and its key (BROKER_CACHE_KMS_KEY, or BROKER_CACHE_LOCAL_KEY in development)',
-    );
-  }
-  return config as BrokerConfig & { cache: FirestoreCache };
-}
 
 /** Opens Firestore, runs `work` on the deny collection, then closes the client, whatever happened. */
 async function withCollection(config: { cache: FirestoreCache }, work: (collection: CollectionReference, state: SharedFirestore) => Promise<void>): Promise<void> {
@@ -230,7 +210,7 @@ async function withCollection(config: { cache: FirestoreCache }, work: (collecti
 }
 
 function auditLog(env: NodeJS.ProcessEnv, io: DenyIo): AuditLog {
-  return new AuditLog({ projectId: env.GOOGLE_CLOUD_PROJECT || env.GCLOUD_PROJECT || undefined, transport: lineWriter(io.err) });
+  return operatorAuditLog(env, io.err);
 }
 
 /** An entry in the audit trail: its id, selector, reason, times and author (caller-supplied strings capped). */
@@ -369,13 +349,3 @@ function iso(ms: number | undefined): string | undefined {
   return ms === undefined ? undefined : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** A Writable that hands each chunk to `write` (the audit log's transport). */
-function lineWriter(write: (text: string) => void): Writable {
-  return new Writable({
-    decodeStrings: false,
-    write(chunk: string | Buffer, _encoding, done) {
-      write(String(chunk));
-      done();
-    },
-  });
-}

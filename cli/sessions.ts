@@ -17,17 +17,15 @@
  * written through the broker's AuditLog to stderr, in the same LogSync shape as the broker's
  * entries on stdout, so a wrapper can ship both to Cloud Logging.
  */
-import { Writable } from 'node:stream';
+import { firestoreBrokerConfig, operatorAuditLog, type FirestoreCache } from './operator-environment';
 import { AuditLog, type AuditSeverity } from '../shared/audit/audit-log';
 import { capString } from '../shared/audit/sanitize';
 import { keyWrapperFor } from '../shared/cache/create-token-cache';
 import { EnvelopeCipher } from '../shared/cache/envelope';
-import { readBrokerConfig, type BrokerConfig, type CacheConfig } from '../shared/config/environment';
+import type { BrokerConfig } from '../shared/config/environment';
 import { DEFAULTS } from '../shared/config/defaults';
-import { ConfigurationError } from '../shared/errors';
 import { clientSecrets, loadPolicyFile } from '../shared/load-broker';
 import { PolicyLoadError } from '../shared/policy/policy-error';
-import type { CompiledWebApp } from '../shared/policy/web-apps';
 import { Deadline } from '../shared/resilience/deadline';
 import { createProviderClient, type ProviderClient } from '../shared/sign-in/provider';
 import { createFirestoreSessionVault, VaultUnavailable, type SessionSummary, type SessionVault } from '../shared/sign-in/session-vault';
@@ -83,7 +81,7 @@ export async function sessionsCommand(args: string[], env: NodeJS.ProcessEnv, io
 // ---------------------------------------------------------------------------------------------
 
 async function listSessions(options: ListOptions, env: NodeJS.ProcessEnv, io: SessionsIo): Promise<void> {
-  const config = brokerConfig(env);
+  const config = firestoreBrokerConfig(env, 'sessions are shared only through Firestore, and this configuration keeps them in memory', (message) => new SessionsFailure(message));
   await withVault(config, async (vault) => {
     const sessions = await vault.list(options.filter, options.limit);
     const truncated = sessions.length === options.limit;
@@ -130,10 +128,10 @@ interface Revoked {
 }
 
 async function revokeSessions(options: RevokeOptions, env: NodeJS.ProcessEnv, io: SessionsIo): Promise<void> {
-  const config = brokerConfig(env);
+  const config = firestoreBrokerConfig(env, 'sessions are shared only through Firestore, and this configuration keeps them in memory', (message) => new SessionsFailure(message));
   // Before anything is deleted: a policy that does not load would leave refresh tokens alive upstream.
   const upstream = options.upstream ? await upstreamRevoker(config) : undefined;
-  const audit = new AuditLog({ projectId: env.GOOGLE_CLOUD_PROJECT || env.GCLOUD_PROJECT || undefined, transport: lineWriter(io.err) });
+  const audit = operatorAuditLog(env, io.err);
   const results: Revoked[] = [];
   const undecryptable = new Set<string>();
   await withVault(config, async (vault) => {
@@ -215,24 +213,6 @@ function revokedLine(result: Revoked): string {
 // The broker's state
 // ---------------------------------------------------------------------------------------------
 
-type FirestoreCache = Extract<CacheConfig, { kind: 'firestore' }>;
-
-function brokerConfig(env: NodeJS.ProcessEnv): BrokerConfig & { cache: FirestoreCache } {
-  let config: BrokerConfig;
-  try {
-    config = readBrokerConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigurationError) throw new SessionsFailure(`the broker's configuration is refused: ${err.message}`);
-    throw err;
-  }
-  if (config.cache.kind !== 'firestore') {
-    throw new SessionsFailure(
-      `sessions are shared only through Firestore, and this configuration keeps them in memory (BROKER_CACHE=${config.cache.kind}): `
-      + 'run with the broker\'s environment, BROKER_CACHE=firestore and its key (BROKER_CACHE_KMS_KEY, or BROKER_CACHE_LOCAL_KEY in development)',
-    );
-  }
-  return config as BrokerConfig & { cache: FirestoreCache };
-}
 
 /** Opens Firestore and the vault with the broker's cipher, runs `work`, then closes both, whatever happened. */
 async function withVault(config: { cache: FirestoreCache }, work: (vault: SessionVault) => Promise<void>, onUndecryptable?: (handle: string) => void): Promise<void> {
@@ -341,13 +321,3 @@ function cell(value: string | undefined): string {
   return JSON.stringify(value).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-/** A Writable that hands each chunk to `write` (the audit log's transport). */
-function lineWriter(write: (text: string) => void): Writable {
-  return new Writable({
-    decodeStrings: false,
-    write(chunk: string | Buffer, _encoding, done) {
-      write(String(chunk));
-      done();
-    },
-  });
-}

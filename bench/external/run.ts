@@ -1,0 +1,717 @@
+/**
+ * The external-load suites of `npm run bench` (issue 18), following shared/BENCHMARKING.md:
+ * the load generator (`wrk`, Debian's package) is a process of its own pinned to core 0
+ * (`taskset -c 0`), every server is a process of its own pinned to core 1 (`taskset -c 1`,
+ * bench/external/server.ts), and each figure is a ratio against a baseline measured in the
+ * same run, in alternating rounds (A B A B A B after a warm-up round of each), with every
+ * round's ratio, the median, p50/p99 of both and the non-2xx count (wrk's `errors.status`,
+ * answers ≥ 400; a cache-hit round with any fails the run).
+ *
+ *   external  cache-hit exchange of one subject token (development composition, memory cache)
+ *             against a trivial Functions Framework handler (same stack, same POST body, JSON
+ *             answer of the same size)
+ *   cache     cache hit against minting per request, 100 ms emulated upstream latency, at a
+ *             concurrency where the upstream wait, not the generator, bounds the minting path
+ *   scale     (a) 1,000 rules / 100 issuers vs 1 rule; (b) 100 vs 1 key in the JWKS;
+ *             (c) 100,000 vs 10 distinct subjects (Firestore cache on the emulator, L1 bounded);
+ *             (d) 4 vs 1 broker processes on one Firestore emulator: mints per key and
+ *             Firestore round trips, counted by a TCP proxy that parses HTTP/2 frames
+ *   cold      entry module loaded vs the framework plus its server; process start to the first
+ *             audited answer vs the same for the trivial handler: fresh processes, alternating,
+ *             medians of wall, CPU seconds (user + sys) and peak RSS from /usr/bin/time -v
+ *   profile   `node --cpu-prof` on the broker process under the external cache-hit load: top
+ *             frames by self time
+ * The Google emulator the brokers mint at (and the OIDC issuers of the scale policies) run in
+ * this process, which is otherwise idle while wrk runs. Every server binds 127.0.0.1.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createPrivateKey, generateKeyPairSync, randomInt, randomUUID, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createTcpServer, connect, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEV_SERVICE_ACCOUNTS, DEV_SOURCE_TOKEN } from '../../dev/dev-stack';
+import { findEmulatorJar, startFirestoreEmulator, type FirestoreEmulator } from '../../dev/firestore-emulator';
+import { startGoogleEmulator, type GoogleEmulator } from '../../dev/google-emulator';
+import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../../shared/oauth-uris';
+import type { ServerMessage, ServerRequest, ServerStats } from './server';
+
+const ROOT = join(__dirname, '..', '..');
+const WARM_SECONDS = Number(process.env.BENCH_WARM_SECONDS ?? 3);
+const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 8);
+const ROUNDS = Math.max(3, Number(process.env.BENCH_ROUNDS ?? 3));
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const CACHE_CONNECTIONS = Number(process.env.BENCH_CACHE_CONNECTIONS ?? 128);
+const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 7);
+const WORK = mkdtempSync(join(tmpdir(), 'broker-bench-'));
+const GENERATOR_CPU = process.env.BENCH_GENERATOR_CPU ?? '0';
+const SERVER_CPU = process.env.BENCH_SERVER_CPU ?? '1';
+
+/** Lines of the report; run.ts prints them as they come. */
+const out = (line = '') => console.log(line);
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const n0 = (x: number) => Math.round(x).toLocaleString('en-US');
+const ms = (us: number) => (us / 1000).toFixed(2);
+let failures: string[] = [];
+
+const loadavg = () => out(`\n(load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}: the machine is shared)`);
+
+// ─── Servers in processes of their own ──────────────────────────────────────
+
+interface Served {
+  url: string;
+  tokenUrl: string;
+  issuer?: string;
+  child: ChildProcess;
+  sign(claims: Record<string, unknown>): Promise<string>;
+  stats(): Promise<ServerStats>;
+  stop(): Promise<void>;
+}
+
+async function startServer(kind: 'broker' | 'trivial', options: { env?: Record<string, string>; policyFile?: string; trivialBytes?: number; processEnv?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<Served> {
+  const child = spawn('taskset', ['-c', SERVER_CPU, process.execPath, ...(options.nodeArgs ?? []), '--import', 'tsx', join(__dirname, 'server.ts')], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      ...options.processEnv,
+      METADATA_SERVER_DETECTION: 'none',
+      BROKER_LOG: 'audit',
+      BENCH_SERVER: kind,
+      BENCH_ENV: JSON.stringify(options.env ?? {}),
+      BENCH_POLICY_FILE: options.policyFile ?? '',
+      BENCH_TRIVIAL_BYTES: String(options.trivialBytes ?? 64),
+    },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let nextId = 0;
+  const pending = new Map<number, (message: ServerMessage) => void>();
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ready = await new Promise<Extract<ServerMessage, { type: 'ready' }>>((resolve, reject) => {
+    child.on('message', (message: ServerMessage) => {
+      if (message.type === 'ready') resolve(message);
+      else if (message.type === 'error') reject(new Error(`${kind} server: ${message.message}`));
+      else pending.get(message.id)?.(message), pending.delete(message.id);
+    });
+    child.once('exit', (code) => reject(new Error(`${kind} server exited (${code}) before it was ready`)));
+  });
+  const ask = <T extends ServerMessage>(request: Omit<Exclude<ServerRequest, { cmd: 'stop' }>, 'id'>) => new Promise<T>((resolve) => {
+    const id = nextId++;
+    pending.set(id, resolve as (m: ServerMessage) => void);
+    child.send({ ...request, id });
+  });
+  return {
+    ...ready,
+    child,
+    sign: async (claims) => (await ask<Extract<ServerMessage, { type: 'signed' }>>({ cmd: 'sign', claims } as never)).token,
+    stats: async () => (await ask<Extract<ServerMessage, { type: 'stats' }>>({ cmd: 'stats' } as never)).stats,
+    stop: async () => {
+      if (child.exitCode === null) {
+        child.send({ cmd: 'stop' });
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+// ─── wrk ─────────────────────────────────────────────────────────────────────
+
+const LUA = `
+local bodies, n = {}, 0
+for line in io.lines(os.getenv("BENCH_BODIES")) do n = n + 1; bodies[n] = line end
+local i = tonumber(os.getenv("BENCH_OFFSET") or "0")
+local random = os.getenv("BENCH_RANDOM") == "1"
+math.randomseed(tonumber(os.getenv("BENCH_SEED") or "1"))
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+request = function()
+  local body
+  if random then body = bodies[math.random(n)] else body = bodies[i % n + 1]; i = i + 1 end
+  return wrk.format("POST", nil, nil, body)
+end
+done = function(summary, latency, requests)
+  io.write(string.format('BENCH_JSON {"requests":%d,"duration_us":%d,"status":%d,"connect":%d,"read":%d,"write":%d,"timeout":%d,"p50_us":%d,"p99_us":%d,"bytes":%d}\\n',
+    summary.requests, summary.duration, summary.errors.status, summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), summary.bytes))
+end
+`;
+const LUA_FILE = join(WORK, 'bench.lua');
+writeFileSync(LUA_FILE, LUA);
+
+interface WrkResult { requests: number; rps: number; p50: number; p99: number; non2xx: number; socketErrors: number; bytes: number }
+
+/** Writes request bodies, one a line, for wrk's script. */
+function bodiesFile(name: string, tokens: string[]): string {
+  const file = join(WORK, `${name}.bodies`);
+  writeFileSync(file, tokens.map((t) => new URLSearchParams({ grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token_type: TOKEN_TYPE_JWT, subject_token: t }).toString()).join('\n') + '\n');
+  return file;
+}
+
+async function wrk(url: string, bodies: string, seconds: number, connections: number, extraEnv: Record<string, string> = {}): Promise<WrkResult> {
+  const child = spawn('taskset', ['-c', GENERATOR_CPU, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '15s', '-s', LUA_FILE, url], {
+    env: { ...process.env, BENCH_BODIES: bodies, ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdout.on('data', (c: Buffer) => { text += c.toString(); });
+  child.stderr.on('data', (c: Buffer) => { text += c.toString(); });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const line = text.split('\n').find((l) => l.startsWith('BENCH_JSON '));
+  if (code !== 0 || !line) throw new Error(`wrk failed (${code}): ${text}`);
+  const r = JSON.parse(line.slice('BENCH_JSON '.length)) as Record<string, number>;
+  return {
+    requests: r.requests!, rps: r.requests! / (r.duration_us! / 1e6), p50: r.p50_us!, p99: r.p99_us!, non2xx: r.status!,
+    socketErrors: r.connect! + r.read! + r.write! + r.timeout!, bytes: r.bytes!,
+  };
+}
+
+interface Side { name: string; url: string; bodies: string; env?: () => Record<string, string>; after?: (r: WrkResult, warm: boolean) => Promise<string | undefined> }
+interface AbSummary { a: WrkResult[]; b: WrkResult[]; ratios: number[]; median: number; notes: { a: string[]; b: string[] } }
+
+const fmtRun = (r: WrkResult) => `${n0(r.rps).padStart(7)} req/s  p50 ${ms(r.p50).padStart(7)} ms  p99 ${ms(r.p99).padStart(7)} ms  non-2xx ${r.non2xx}${r.socketErrors ? `  socket errors ${r.socketErrors}` : ''}`;
+
+/**
+ * Warm-up round of each, then A B A B A B; ratio = A/B throughput per round. `mustBeClean`
+ * names sides whose rounds must have no non-2xx answer.
+ */
+async function abRounds(title: string, a: Side, b: Side, options: { connections?: number; seconds?: number; mustBeClean?: ('a' | 'b')[] } = {}): Promise<AbSummary> {
+  const connections = options.connections ?? CONNECTIONS;
+  const seconds = options.seconds ?? ROUND_SECONDS;
+  out(`\n### ${title}`);
+  out(`wrk -t1 -c${connections}, ${WARM_SECONDS} s warm-up each, then ${ROUNDS} × (A ${seconds} s, B ${seconds} s)`);
+  out(`  A = ${a.name}`);
+  out(`  B = ${b.name}`);
+  const run = async (side: Side) => wrk(side.url, side.bodies, seconds, connections, side.env?.() ?? {});
+  await a.after?.(await wrk(a.url, a.bodies, WARM_SECONDS, connections, a.env?.() ?? {}), true);
+  await b.after?.(await wrk(b.url, b.bodies, WARM_SECONDS, connections, b.env?.() ?? {}), true);
+  const summary: AbSummary = { a: [], b: [], ratios: [], median: 0, notes: { a: [], b: [] } };
+  for (let round = 1; round <= ROUNDS; round++) {
+    const ra = await run(a);
+    const na = await a.after?.(ra, false);
+    const rb = await run(b);
+    const nb = await b.after?.(rb, false);
+    summary.a.push(ra);
+    summary.b.push(rb);
+    summary.notes.a.push(na ?? '');
+    summary.notes.b.push(nb ?? '');
+    summary.ratios.push(ra.rps / rb.rps);
+    out(`  round ${round}  A ${fmtRun(ra)}${na ? `  ${na}` : ''}`);
+    out(`           B ${fmtRun(rb)}${nb ? `  ${nb}` : ''}`);
+    out(`           ratio A/B ${(ra.rps / rb.rps).toFixed(3)}  (p50 ${(ra.p50 / rb.p50).toFixed(2)}×, p99 ${(ra.p99 / rb.p99).toFixed(2)}×)`);
+    for (const [side, r] of [['a', ra], ['b', rb]] as const) {
+      if (options.mustBeClean?.includes(side) && (r.non2xx > 0 || r.socketErrors > 0)) failures.push(`${title}: round ${round} ${side.toUpperCase()} had ${r.non2xx} non-2xx answers and ${r.socketErrors} socket errors`);
+    }
+  }
+  summary.median = median(summary.ratios);
+  out(`  median ratio A/B ${summary.median.toFixed(3)}  (rounds: ${summary.ratios.map((x) => x.toFixed(3)).join(', ')})`);
+  out(`  medians: A ${n0(median(summary.a.map((r) => r.rps)))} req/s p50 ${ms(median(summary.a.map((r) => r.p50)))} ms p99 ${ms(median(summary.a.map((r) => r.p99)))} ms; ` +
+    `B ${n0(median(summary.b.map((r) => r.rps)))} req/s p50 ${ms(median(summary.b.map((r) => r.p50)))} ms p99 ${ms(median(summary.b.map((r) => r.p99)))} ms`);
+  out(`  non-2xx: A ${summary.a.reduce((s, r) => s + r.non2xx, 0)}, B ${summary.b.reduce((s, r) => s + r.non2xx, 0)}`);
+  return summary;
+}
+
+// ─── Upstream and issuers in this process ───────────────────────────────────
+
+async function googleEmulator(): Promise<GoogleEmulator & { mints(): number }> {
+  const google = await startGoogleEmulator({ serviceAccounts: DEV_SERVICE_ACCOUNTS, callerTokens: [DEV_SOURCE_TOKEN] });
+  let mints = 0;
+  const drain = () => {
+    for (const request of google.requests) if (request.endpoint === 'generateAccessToken') mints++;
+    google.requests.length = 0; // its record of every request is not what is measured
+  };
+  const timer = setInterval(drain, 500);
+  timer.unref();
+  return Object.assign(google, { mints: () => (drain(), mints) });
+}
+
+/**
+ * OIDC issuers for the scale policies, served from this process: /i/<name> with discovery and a
+ * JWKS of `keys` RSA (or EC) public keys; tokens are signed with the last key of the set.
+ */
+interface BenchIssuer { issuer: string; sign(claims: Record<string, unknown>): string }
+class IssuerHost {
+  private server!: Server;
+  base = '';
+  private readonly jwks = new Map<string, string>();
+  async start(): Promise<void> {
+    this.server = createHttpServer((req, res) => {
+      const match = /^\/i\/([^/]+)(\/\.well-known\/openid-configuration|\/jwks)$/.exec(req.url ?? '');
+      const name = match?.[1];
+      if (!match || !name || !this.jwks.has(name)) return void res.writeHead(404).end();
+      const body = match[2] === '/jwks' ? this.jwks.get(name)! : JSON.stringify({ issuer: `${this.base}/i/${name}`, jwks_uri: `${this.base}/i/${name}/jwks` });
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=600' }).end(body);
+    });
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.base = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+  add(name: string, keys: number, alg: 'RS256' | 'ES256' = 'RS256'): BenchIssuer {
+    const pairs = Array.from({ length: keys }, () => alg === 'RS256'
+      ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+      : generateKeyPairSync('ec', { namedCurve: 'P-256' }));
+    const jwks = pairs.map((p, i) => ({ ...p.publicKey.export({ format: 'jwk' }), kid: `${name}-k${i}`, alg, use: 'sig' }));
+    this.jwks.set(name, JSON.stringify({ keys: jwks }));
+    const kid = `${name}-k${keys - 1}`; // the matching kid is the last of the set
+    const privateKey: KeyObject = createPrivateKey(pairs.at(-1)!.privateKey.export({ format: 'pem', type: 'pkcs8' }));
+    const issuer = `${this.base}/i/${name}`;
+    const b64 = (x: string | Buffer) => Buffer.from(x).toString('base64url');
+    const header = b64(JSON.stringify({ alg, kid, typ: 'JWT' }));
+    return {
+      issuer,
+      sign: (claims) => {
+        const now = Math.floor(Date.now() / 1000);
+        const input = `${header}.${b64(JSON.stringify({ iss: issuer, iat: now, exp: now + 3500, ...claims }))}`;
+        const signature = alg === 'RS256'
+          ? cryptoSign('sha256', Buffer.from(input), privateKey)
+          : cryptoSign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+        return `${input}.${b64(signature)}`;
+      },
+    };
+  }
+  close(): void { this.server.close(); }
+}
+
+function policyFile(name: string, issuers: { issuer: string; alg?: string }[], rules: { issuer: string; condition: string; limits?: boolean }[]): string {
+  const lines = ['version: 1', 'issuers:'];
+  for (const i of issuers) lines.push(`  - issuer: "${i.issuer}"`, '    audiences: ["{{BROKER_URL}}"]', `    algorithms: [${i.alg ?? 'RS256'}]`);
+  lines.push('rules:');
+  rules.forEach((r, k) => {
+    lines.push(`  - id: r${k}`, `    issuer: "${r.issuer}"`, `    condition: "${r.condition}"`, '    grant:',
+      `      service_account: ${DEV_SERVICE_ACCOUNTS[0]}`, '      scopes: [https://www.googleapis.com/auth/cloud-platform]', '      max_lifetime_seconds: 900');
+    if (r.limits) lines.push('    limits: { requests_per_minute: 1000000, tokens_per_day: 10000000 }');
+  });
+  const file = join(WORK, `${name}.policy.yaml`);
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+async function checkOne(served: Served, body: string, label: string): Promise<number> {
+  const response = await fetch(served.tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`${label}: exchange answered ${response.status}: ${text.slice(0, 300)}`);
+  return Buffer.byteLength(text);
+}
+const formOf = (token: string) => new URLSearchParams({ grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token_type: TOKEN_TYPE_JWT, subject_token: token }).toString();
+
+// ─── Suites ──────────────────────────────────────────────────────────────────
+
+async function suiteExternal(): Promise<void> {
+  loadavg();
+  out('\n## External load: cache-hit exchange vs a trivial Functions Framework handler');
+  const broker = await startServer('broker', { env: { BROKER_CACHE: 'memory' } });
+  let trivial: Served | undefined;
+  try {
+    const token = await broker.sign({ sub: 'demo-workload', aud: broker.url, repository: 'acme/demo' });
+    const bytes = await checkOne(broker, formOf(token), 'broker');
+    trivial = await startServer('trivial', { trivialBytes: bytes });
+    const trivialBytes = await checkOne(trivial, formOf(token), 'trivial');
+    const bodies = bodiesFile('external', [token]);
+    out(`one subject token (${token.length} characters), answer bodies: broker ${bytes} bytes, trivial ${trivialBytes} bytes`);
+    const before = await broker.stats();
+    await abRounds('Cache-hit exchange (A, development composition, memory cache) vs trivial handler (B)',
+      { name: 'broker, cache hit of one subject token', url: broker.tokenUrl, bodies },
+      { name: 'trivial Functions Framework handler, same POST body, same answer size', url: trivial.tokenUrl, bodies },
+      { mustBeClean: ['a', 'b'] });
+    const after = await broker.stats();
+    out(`  broker audit, cache outcomes over the run: ${JSON.stringify(diff(after.cache, before.cache))}`);
+  } finally {
+    await Promise.all([broker.stop(), trivial?.stop()]);
+  }
+}
+
+function diff(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => v !== 0));
+}
+
+async function suiteCache(): Promise<void> {
+  loadavg();
+  out('\n## Fair cache benchmark: cache hit vs minting per request, upstream +100 ms');
+  const google = await googleEmulator();
+  google.faults.setLatency(100, 'generateAccessToken');
+  const env = { BROKER_IAM_ENDPOINT: google.url };
+  const cached = await startServer('broker', { env: { ...env, BROKER_CACHE: 'memory' } });
+  const minting = await startServer('broker', { env: { ...env, BROKER_CACHE: 'none' } });
+  try {
+    const tokenHit = await cached.sign({ sub: 'demo-workload', aud: cached.url, repository: 'acme/demo' });
+    const tokenMint = await minting.sign({ sub: 'demo-workload', aud: minting.url, repository: 'acme/demo' });
+    await checkOne(cached, formOf(tokenHit), 'cached');
+    await checkOne(minting, formOf(tokenMint), 'minting');
+    const hitBodies = bodiesFile('cache-hit', [tokenHit]);
+    const mintBodies = bodiesFile('cache-mint', [tokenMint]);
+    let mintsBefore = google.mints();
+    const countMints = async (_r: WrkResult, warm: boolean) => {
+      await new Promise((resolve) => setTimeout(resolve, 400)); // requests still in flight when wrk stopped
+      const now = google.mints();
+      const made = now - mintsBefore;
+      mintsBefore = now;
+      return warm ? undefined : `mints ${made}`;
+    };
+    for (const connections of [1, 16, CACHE_CONNECTIONS]) {
+      await abRounds(`Cache hit (A) vs minting every request (B), upstream generateAccessToken +100 ms, concurrency ${connections}`,
+        { name: 'broker, memory cache, one subject token (cache hit)', url: cached.tokenUrl, bodies: hitBodies, after: countMints },
+        { name: 'broker, BROKER_CACHE=none (one upstream mint per request)', url: minting.tokenUrl, bodies: mintBodies, after: countMints },
+        { connections, mustBeClean: ['a'], seconds: connections === 1 ? Math.min(ROUND_SECONDS, 5) : ROUND_SECONDS });
+    }
+    out(`  (the latency saved per request is B's p50 minus A's p50 at concurrency 1; at 16, 16 / 0.1 s = 160 req/s is what the upstream wait allows the minting path; at ${CACHE_CONNECTIONS} the broker's CPU bounds both and the latencies include queueing)`);
+  } finally {
+    await Promise.all([cached.stop(), minting.stop()]);
+    await google.close();
+  }
+}
+
+async function suiteScale(firestoreHost: string | undefined): Promise<void> {
+  loadavg();
+  out('\n## Scale curves (each a ratio in one run)');
+  const host = new IssuerHost();
+  await host.start();
+  const google = await googleEmulator();
+  const iam = { BROKER_IAM_ENDPOINT: google.url };
+  try {
+    const parts = (process.env.BENCH_SCALE_PARTS ?? 'a,b,c,d').split(',');
+    // (a) policy size
+    if (parts.includes('a')) {
+      const target = host.add('p0', 1);
+      const others = Array.from({ length: 99 }, (_, k) => host.add(`p${k + 1}`, 1));
+      const small = policyFile('rules-1', [target], [{ issuer: target.issuer, condition: "claims.sub == 'scale-caller'" }]);
+      const rules: { issuer: string; condition: string }[] = [];
+      for (const issuer of [target, ...others]) for (let r = 0; r < 10; r++) rules.push({ issuer: issuer.issuer, condition: `claims.sub == 'other-${rules.length}'` });
+      rules[rules.length - 1] = { issuer: target.issuer, condition: "claims.sub == 'scale-caller'" };
+      rules.push(rules.splice(rules.findIndex((r) => r.issuer === target.issuer && r.condition.includes('scale-caller')), 1)[0]!);
+      // the matching rule is last, and the 9 other rules of its issuer come before it
+      const large = policyFile('rules-1000', [target, ...others], rules);
+      const [one, thousand] = [await startServer('broker', { policyFile: small, env: { ...iam, BROKER_CACHE: 'memory' } }), await startServer('broker', { policyFile: large, env: { ...iam, BROKER_CACHE: 'memory' } })];
+      try {
+        const bOne = bodiesFile('rules-1', [target.sign({ sub: 'scale-caller', aud: one.url })]);
+        const bThousand = bodiesFile('rules-1000', [target.sign({ sub: 'scale-caller', aud: thousand.url })]);
+        await checkOne(one, readFileSync(bOne, 'utf8').trim(), 'rules-1');
+        await checkOne(thousand, readFileSync(bThousand, 'utf8').trim(), 'rules-1000');
+        await abRounds('(a) policy size: 1,000 rules over 100 issuers, the matching rule last (A) vs 1 rule (B); cache hit',
+          { name: '1,000 rules, 100 issuers', url: thousand.tokenUrl, bodies: bThousand },
+          { name: '1 rule, 1 issuer', url: one.tokenUrl, bodies: bOne }, { mustBeClean: ['a', 'b'] });
+      } finally {
+        await Promise.all([one.stop(), thousand.stop()]);
+      }
+    }
+    // (b) JWKS size
+    if (parts.includes('b')) {
+      const k1 = host.add('jwks1', 1);
+      const k100 = host.add('jwks100', 100);
+      const p1 = policyFile('jwks-1', [k1], [{ issuer: k1.issuer, condition: "claims.sub == 'scale-caller'" }]);
+      const p100 = policyFile('jwks-100', [k100], [{ issuer: k100.issuer, condition: "claims.sub == 'scale-caller'" }]);
+      const [s1, s100] = [await startServer('broker', { policyFile: p1, env: { ...iam, BROKER_CACHE: 'memory' } }), await startServer('broker', { policyFile: p100, env: { ...iam, BROKER_CACHE: 'memory' } })];
+      try {
+        const b1 = bodiesFile('jwks-1', [k1.sign({ sub: 'scale-caller', aud: s1.url })]);
+        const b100 = bodiesFile('jwks-100', [k100.sign({ sub: 'scale-caller', aud: s100.url })]);
+        await checkOne(s1, readFileSync(b1, 'utf8').trim(), 'jwks-1');
+        await checkOne(s100, readFileSync(b100, 'utf8').trim(), 'jwks-100');
+        await abRounds('(b) JWKS size: 100 keys, the matching kid last (A) vs 1 key (B); cache hit',
+          { name: 'issuer JWKS with 100 RSA keys', url: s100.tokenUrl, bodies: b100 },
+          { name: 'issuer JWKS with 1 RSA key', url: s1.tokenUrl, bodies: b1 }, { mustBeClean: ['a', 'b'] });
+      } finally {
+        await Promise.all([s1.stop(), s100.stop()]);
+      }
+    }
+    // (c) distinct callers
+    if (!parts.includes('c')) { /* not asked for */ } else if (firestoreHost) await scaleCallers(host, google, firestoreHost);
+    else out('\n(c) skipped: no Firestore emulator');
+    // (d) instances
+    if (!parts.includes('d')) { /* not asked for */ } else if (firestoreHost) await scaleInstances(host, google, firestoreHost);
+    else out('\n(d) skipped: no Firestore emulator');
+  } finally {
+    host.close();
+    await google.close();
+  }
+}
+
+async function scaleCallers(host: IssuerHost, google: GoogleEmulator & { mints(): number }, firestoreHost: string): Promise<void> {
+  const subjects = Number(process.env.BENCH_DISTINCT_SUBJECTS ?? 100_000);
+  const issuer = host.add('callers', 1, 'ES256');
+  const policy = policyFile('callers', [{ issuer: issuer.issuer, alg: 'ES256' }], [{ issuer: issuer.issuer, condition: "claims.sub.startsWith('caller-')" }]);
+  const env = (project: string) => ({ BROKER_IAM_ENDPOINT: google.url, BROKER_CACHE: 'firestore', BROKER_FIRESTORE_PROJECT: project });
+  const processEnv = { FIRESTORE_EMULATOR_HOST: firestoreHost };
+  const [few, many] = [
+    await startServer('broker', { policyFile: policy, env: env(`bench-few-${randomUUID().slice(0, 8)}`), processEnv }),
+    await startServer('broker', { policyFile: policy, env: env(`bench-many-${randomUUID().slice(0, 8)}`), processEnv }),
+  ];
+  try {
+    const started = performance.now();
+    const fewBodies = bodiesFile('callers-10', Array.from({ length: 10 }, (_, k) => issuer.sign({ sub: `caller-${k}`, aud: few.url })));
+    // The sequence of subjects is drawn uniformly from the population in advance (crypto.randomInt) and
+    // replayed in order, continuing across rounds, so only the drawn subjects need a token.
+    const draws = Number(process.env.BENCH_DISTINCT_DRAWS ?? 30_000);
+    const signed = new Map<number, string>();
+    const manyTokens: string[] = [];
+    for (let k = 0; k < draws; k++) {
+      const subject = randomInt(subjects);
+      if (!signed.has(subject)) signed.set(subject, issuer.sign({ sub: `caller-${subject}`, aud: many.url }));
+      manyTokens.push(signed.get(subject)!);
+    }
+    const manyBodies = bodiesFile('callers-many', manyTokens);
+    out(`\n(drew ${n0(draws)} requests from ${n0(subjects)} subjects: ${n0(signed.size)} distinct, signed as ES256 tokens in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    let offset = 0;
+    await checkOne(few, readFileSync(fewBodies, 'utf8').split('\n')[0]!, 'callers-10');
+    await checkOne(many, manyTokens.length ? formOf(manyTokens[0]!) : '', 'callers-many');
+    const tallies = new Map<Served, ServerStats>([[few, await few.stats()], [many, await many.stats()]]);
+    let mintsBefore = google.mints();
+    const note = (served: Served) => async (_r: WrkResult, warm: boolean) => {
+      const stats = await served.stats();
+      const d = diff(stats.cache, tallies.get(served)!.cache);
+      tallies.set(served, stats);
+      const mints = google.mints() - mintsBefore;
+      mintsBefore = google.mints();
+      if (warm) return undefined;
+      const total = Object.values(d).reduce((s, v) => s + v, 0);
+      const hits = (d.hit ?? 0) + (d['hit-shared'] ?? 0);
+      return `hit rate ${((hits / Math.max(1, total)) * 100).toFixed(1)}% (L1 ${d.hit ?? 0}, L2 ${d['hit-shared'] ?? 0}, miss ${d.miss ?? 0}${d.waited ? `, waited ${d.waited}` : ''}${d.degraded ? `, degraded ${d.degraded}` : ''}), mints ${mints}, RSS ${n0(stats.rss / 1048576)} MiB`;
+    };
+    const summary = await abRounds(`(c) distinct callers: ${n0(subjects)} subjects, each request a uniform draw (A) vs 10 subjects (B); BROKER_CACHE=firestore (L1 + L2 on the emulator)`,
+      { name: `${n0(subjects)} distinct subjects, each request a uniformly drawn one`, url: many.tokenUrl, bodies: manyBodies, env: () => ({ BENCH_OFFSET: String(offset) }), after: async (r, warm) => { offset += r.requests; if (offset >= draws) failures.push('(c) the drawn sequence wrapped: raise BENCH_DISTINCT_DRAWS'); return note(many)(r, warm); } },
+      { name: '10 distinct subjects, round robin', url: few.tokenUrl, bodies: fewBodies, after: note(few) },
+      { mustBeClean: ['b'] });
+    void summary;
+  } finally {
+    await Promise.all([few.stop(), many.stop()]);
+  }
+}
+
+/**
+ * A TCP proxy in front of the Firestore emulator that counts gRPC calls: the client side of each
+ * connection is HTTP/2 (prior knowledge), and every call opens a stream with one HEADERS frame.
+ */
+async function countingProxy(target: string): Promise<{ host: string; calls(): number; close(): void }> {
+  const [targetHost, targetPort] = [target.split(':')[0]!, Number(target.split(':')[1])];
+  let calls = 0;
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((client) => {
+    const upstream = connect(targetPort, targetHost);
+    sockets.add(client).add(upstream);
+    let buffer = Buffer.alloc(0);
+    let prefaceSeen = false;
+    client.on('data', (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      if (!prefaceSeen) {
+        if (buffer.length < 24) return;
+        prefaceSeen = true;
+        buffer = buffer.subarray(24);
+      }
+      while (buffer.length >= 9) {
+        const length = buffer.readUIntBE(0, 3);
+        if (buffer.length < 9 + length) break;
+        if (buffer[3] === 0x1) calls++; // HEADERS: a new call
+        buffer = buffer.subarray(9 + length);
+      }
+    });
+    client.pipe(upstream).pipe(client);
+    const end = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream); };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls: () => calls,
+    close: () => { for (const s of sockets) s.destroy(); server.close(); },
+  };
+}
+
+async function scaleInstances(host: IssuerHost, google: GoogleEmulator & { mints(): number }, firestoreHost: string): Promise<void> {
+  out('\n### (d) instances: 4 vs 1 broker processes on one Firestore emulator (BROKER_CACHE=firestore, a rule with limits)');
+  out('Counts, not throughput: the requests come from this process (fetch), spread round robin over the instances; Firestore calls are counted by a TCP proxy in front of the emulator that counts HTTP/2 HEADERS frames from the clients (one per gRPC call: cache L2 reads and writes, limiter reservations, issued-token records).');
+  const issuer = host.add('instances', 1);
+  const policy = policyFile('instances', [issuer], [{ issuer: issuer.issuer, condition: "claims.sub.startsWith('inst-')", limits: true }]);
+  const proxy = await countingProxy(firestoreHost);
+  const results: string[] = [];
+  try {
+    for (const count of [1, 4]) {
+      const project = `bench-inst${count}-${randomUUID().slice(0, 8)}`;
+      const servers: Served[] = [];
+      for (let k = 0; k < count; k++) {
+        servers.push(await startServer('broker', { policyFile: policy, env: { BROKER_IAM_ENDPOINT: google.url, BROKER_CACHE: 'firestore', BROKER_FIRESTORE_PROJECT: project }, processEnv: { FIRESTORE_EMULATOR_HOST: proxy.host } }));
+      }
+      try {
+        // Each instance's issuer URL (its audience) differs: one token per instance for the same subject.
+        const tokensFor = (sub: string) => servers.map((s) => issuer.sign({ sub, aud: s.url }));
+        for (const [k, s] of servers.entries()) await checkOne(s, formOf(tokensFor(`inst-warm-${k}`)[k]!), 'instances warm-up');
+        const post = (k: number, tokens: string[]) => fetch(servers[k % count]!.tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: formOf(tokens[k % count]!) }).then(async (r) => (await r.arrayBuffer(), r.status));
+        // Burst: 200 concurrent requests for one new key, upstream +100 ms.
+        google.faults.setLatency(100, 'generateAccessToken');
+        const burstTokens = tokensFor(`inst-burst-${count}`);
+        let [m0, c0] = [google.mints(), proxy.calls()];
+        const burst = await Promise.all(Array.from({ length: 200 }, (_, i) => post(i, burstTokens)));
+        const burstMints = google.mints() - m0;
+        const burstCalls = proxy.calls() - c0;
+        google.faults.setLatency(0, 'generateAccessToken');
+        // Steady: 2,000 requests for one known key, 20 in flight.
+        const steadyTokens = tokensFor(`inst-steady-${count}`);
+        await Promise.all(servers.map((_, k) => post(k, steadyTokens)));
+        [m0, c0] = [google.mints(), proxy.calls()];
+        const statuses: number[] = [];
+        let next = 0;
+        await Promise.all(Array.from({ length: 20 }, async () => {
+          while (next < 2000) { const i = next++; statuses.push(await post(i, steadyTokens)); }
+        }));
+        const steadyMints = google.mints() - m0;
+        const steadyCalls = proxy.calls() - c0;
+        const count2 = (list: number[]) => Object.entries(list.reduce<Record<number, number>>((m, s) => ((m[s] = (m[s] ?? 0) + 1), m), {})).map(([s, n]) => `${n}×${s}`).join(', ');
+        const line = `  ${count} instance${count > 1 ? 's' : ' '}: burst of 200 for a new key → ${burstMints} upstream mint(s), ${burstCalls} Firestore calls (${count2(burst)}); ` +
+          `2,000 requests for a known key → ${steadyMints} mints, ${steadyCalls} Firestore calls = ${(steadyCalls / 2).toFixed(0)} per 1,000 requests (${count2(statuses)})`;
+        out(line);
+        results.push(line);
+        if (burst.some((s) => s !== 200) || statuses.some((s) => s !== 200)) failures.push(`(d) ${count} instances: non-200 answers`);
+      } finally {
+        await Promise.all(servers.map((s) => s.stop()));
+      }
+    }
+  } finally {
+    proxy.close();
+  }
+}
+
+// ─── Cold start ──────────────────────────────────────────────────────────────
+
+interface TimeV { wall: number; cpu: number; rssMiB: number; stdout: string }
+
+function timeV(script: string, env: Record<string, string>): TimeV {
+  const result = spawnSync('taskset', ['-c', SERVER_CPU, '/usr/bin/time', '-v', process.execPath, '-e', script], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+  const err = result.stderr;
+  const field = (name: string) => new RegExp(`${name}:\\s*(.+)`).exec(err)?.[1]?.trim() ?? '';
+  if (result.status !== 0) throw new Error(`cold-start process failed (${result.status}): ${err.slice(-2000)}`);
+  const wallText = field('Elapsed \\(wall clock\\) time \\(h:mm:ss or m:ss\\)');
+  const wall = wallText.split(':').reduce((total, part) => total * 60 + Number(part), 0);
+  return { wall, cpu: Number(field('User time \\(seconds\\)')) + Number(field('System time \\(seconds\\)')), rssMiB: Number(field('Maximum resident set size \\(kbytes\\)')) / 1024, stdout: result.stdout };
+}
+
+function suiteCold(): void {
+  loadavg();
+  out('\n## Cold start: fresh processes, alternating, pinned to one core (taskset -c ' + SERVER_CPU + '), /usr/bin/time -v');
+  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('npm run build failed');
+  const framework = "require('@google-cloud/functions-framework'); require('@google-cloud/functions-framework/testing');";
+  const body = 'grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt&subject_token=a.b.c';
+  // Serves, asks once, prints the time of the answer (ms after process start), then closes the
+  // server and lets the process end on its own, so work loaded in the background is counted.
+  const firstAnswer = (setup: string, name: string) => `${setup}
+    const { getTestServer } = require('@google-cloud/functions-framework/testing');
+    const server = getTestServer('${name}');
+    server.listen(0, '127.0.0.1', async () => {
+      const stdout = process.stdout.write.bind(process.stdout);
+      process.stdout.write = () => true; // the audit lines
+      const res = await fetch('http://127.0.0.1:' + server.address().port + '/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', connection: 'close' }, body: '${body}' });
+      await res.text();
+      const t = performance.now();
+      process.stdout.write = stdout;
+      console.log('ANSWER ' + res.status + ' ' + t);
+      server.closeAllConnections?.();
+      server.close();
+    });`;
+  const variants = {
+    'framework + server, loaded': `${framework} console.log('LOADED ' + performance.now());`,
+    'broker entry, loaded': `${framework} require('./dist/functions/index.js'); console.log('LOADED ' + performance.now());`,
+    'trivial handler, first answer': firstAnswer(`const ff = require('@google-cloud/functions-framework'); ff.http('trivial', (req, res) => res.status(400).json({ error: 'invalid_grant' }));`, 'trivial'),
+    'broker entry, first audited answer': firstAnswer(`require('./dist/functions/index.js');`, 'broker'),
+  };
+  const env = { METADATA_SERVER_DETECTION: 'none', BROKER_CACHE: 'none', BROKER_LOG: 'audit', BROKER_POLICY_FILE: join(ROOT, 'docs', 'examples', 'github-actions.yaml') };
+  const runs = new Map<string, (TimeV & { inner: number })[]>(Object.keys(variants).map((k) => [k, []]));
+  for (const script of Object.values(variants)) timeV(script, env); // warm the file cache
+  for (let i = 0; i < COLD_RUNS; i++) {
+    for (const [name, script] of Object.entries(variants)) {
+      const r = timeV(script, env);
+      const inner = Number(/(?:LOADED|ANSWER \d+) ([\d.]+)/.exec(r.stdout)?.[1] ?? NaN);
+      runs.get(name)!.push({ ...r, inner });
+    }
+  }
+  out(`${COLD_RUNS} runs of each, in turn; medians (whole process: start → natural exit, background loads included; "in-process" is performance.now() at the mark)`);
+  out('  variant                              in-process  wall     CPU      peak RSS');
+  const med = (name: string, key: 'wall' | 'cpu' | 'rssMiB' | 'inner') => median(runs.get(name)!.map((r) => r[key]));
+  for (const name of Object.keys(variants)) {
+    out(`  ${name.padEnd(36)} ${`${med(name, 'inner').toFixed(0)} ms`.padStart(9)}  ${`${med(name, 'wall').toFixed(2)} s`.padStart(7)}  ${`${med(name, 'cpu').toFixed(2)} s`.padStart(7)}  ${`${med(name, 'rssMiB').toFixed(0)} MiB`.padStart(8)}`);
+  }
+  const ratio = (a: string, b: string, key: 'wall' | 'cpu' | 'rssMiB' | 'inner') => (med(a, key) / med(b, key)).toFixed(2);
+  out(`  entry loaded vs framework + server: in-process ${ratio('broker entry, loaded', 'framework + server, loaded', 'inner')}×, wall ${ratio('broker entry, loaded', 'framework + server, loaded', 'wall')}×, CPU ${ratio('broker entry, loaded', 'framework + server, loaded', 'cpu')}×, peak RSS ${ratio('broker entry, loaded', 'framework + server, loaded', 'rssMiB')}×`);
+  out(`  first audited answer vs trivial first answer: in-process ${ratio('broker entry, first audited answer', 'trivial handler, first answer', 'inner')}×, wall ${ratio('broker entry, first audited answer', 'trivial handler, first answer', 'wall')}×, CPU ${ratio('broker entry, first audited answer', 'trivial handler, first answer', 'cpu')}×, peak RSS ${ratio('broker entry, first audited answer', 'trivial handler, first answer', 'rssMiB')}×`);
+  out(`  per-run wall (s): ${Object.keys(variants).map((name) => `${name}: ${runs.get(name)!.map((r) => r.wall.toFixed(2)).join(' ')}`).join('; ')}`);
+}
+
+// ─── CPU profile ─────────────────────────────────────────────────────────────
+
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }
+
+async function suiteProfile(): Promise<void> {
+  loadavg();
+  out('\n## CPU profile of the broker process under the external cache-hit load (node --cpu-prof)');
+  const dir = mkdtempSync(join(WORK, 'prof-'));
+  const broker = await startServer('broker', { env: { BROKER_CACHE: 'memory' }, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  let result: WrkResult;
+  const window = [0, 0]; // CLOCK_MONOTONIC µs, the clock of the profile's timestamps
+  try {
+    const token = await broker.sign({ sub: 'demo-workload', aud: broker.url, repository: 'acme/demo' });
+    const bodies = bodiesFile('profile', [token]);
+    await wrk(broker.tokenUrl, bodies, WARM_SECONDS, CONNECTIONS);
+    window[0] = Number(process.hrtime.bigint() / 1000n);
+    result = await wrk(broker.tokenUrl, bodies, ROUND_SECONDS, CONNECTIONS);
+    window[1] = Number(process.hrtime.bigint() / 1000n);
+  } finally {
+    await broker.stop();
+  }
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) return void out('  (no profile written)');
+  const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: ProfileNode[]; startTime: number; samples: number[]; timeDeltas: number[] };
+  // Only the samples taken while the measured load ran (not start-up, warm-up or shutdown).
+  const hitsById = new Map<number, number>();
+  let t = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    t += profile.timeDeltas[i] ?? 0;
+    if (t >= window[0]! && t <= window[1]!) hitsById.set(id, (hitsById.get(id) ?? 0) + 1);
+  });
+  for (const node of profile.nodes) node.hitCount = hitsById.get(node.id) ?? 0;
+  const total = profile.nodes.reduce((s, n) => s + (n.hitCount ?? 0), 0);
+  if (total === 0) return void out('  (no samples in the load window)');
+  const byFrame = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const where = url ? `${url.replace(/^file:\/\//, '').replace(`${ROOT}/`, '').replace(/.*node_modules\//, 'node_modules/')}:${lineNumber + 1}` : '';
+    const key = `${functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
+    byFrame.set(key, (byFrame.get(key) ?? 0) + (node.hitCount ?? 0));
+  }
+  out(`  load: ${fmtRun(result)} (profiling slows the process); ${n0(total)} samples taken during the measured load`);
+  out('  top 10 frames by self time:');
+  [...byFrame.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10).forEach(([key, hits], i) => out(`  ${String(i + 1).padStart(2)}. ${((hits / total) * 100).toFixed(1).padStart(5)}%  ${key}`));
+  out(`  profile: ${join(dir, file)}`);
+}
+
+// ─── Entry ───────────────────────────────────────────────────────────────────
+
+export const EXTERNAL_SUITES = ['external', 'cache', 'scale', 'cold', 'profile'] as const;
+
+/** Runs the named external suites; returns the failures (an empty list when the run passed). */
+export async function runExternalSuites(suites: readonly string[]): Promise<string[]> {
+  failures = [];
+  const missing = ['wrk', 'taskset', '/usr/bin/time'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+  if (missing.length) throw new Error(`the external suites need ${missing.join(', ')} (Debian: apt-get install -y wrk util-linux time)`);
+  out(`load average before: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
+  out(`\n# External load (issue 18): wrk ${spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0]?.split(' ').slice(0, 2).join(' ')} on core ${GENERATOR_CPU}, servers on core ${SERVER_CPU}; ${cpus().length} cores (${cpus()[0]?.model.trim()}), node ${process.version}`);
+  if (suites.includes('external')) await suiteExternal();
+  if (suites.includes('profile')) await suiteProfile();
+  if (suites.includes('cache')) await suiteCache();
+  if (suites.includes('scale')) {
+    let emulator: FirestoreEmulator | undefined;
+    let host = process.env.FIRESTORE_EMULATOR_HOST;
+    if (!host && 'jar' in findEmulatorJar()) {
+      emulator = await startFirestoreEmulator();
+      host = emulator.host;
+    }
+    try {
+      await suiteScale(host);
+    } finally {
+      await emulator?.stop();
+    }
+  }
+  if (suites.includes('cold')) suiteCold();
+  return failures;
+}
