@@ -16,6 +16,8 @@ const RELOAD_AFTER_FAILURE_MS = DEFAULTS.reloadAfterFailureMs;
 export const audit = new AuditLog({ projectId: process.env.GOOGLE_CLOUD_PROJECT || process.env.GCLOUD_PROJECT || undefined });
 
 let broker: Promise<Broker> | undefined;
+/** Every broker this module loaded (a failed load is retried), for closeBroker. */
+const loaded: Array<Promise<Broker>> = [];
 let failedAt = -Infinity;
 
 /**
@@ -35,7 +37,19 @@ function brokerFromEnvironment(): Promise<Broker> {
       failedAt = Date.now();
       throw err;
     });
+  if (!loaded.includes(broker)) loaded.push(broker);
   return broker;
 }
 
 http('broker', createBrokerFunction({ getBroker: brokerFromEnvironment, audit }));
+
+/**
+ * Releases the process-wide broker (its Firestore listeners and clients, background work), for
+ * whoever loaded this module and is done with it: tests, or a shutdown hook.
+ */
+export async function closeBroker(): Promise<void> {
+  const all = [...loaded];
+  loaded.length = 0;
+  broker = undefined;
+  await Promise.all(all.map((one) => one.then((b) => b.close(), () => undefined)));
+}

@@ -125,6 +125,9 @@ export function createFirestoreIssuedTokenStore(options: FirestoreIssuedTokenSto
   const collection = options.firestore.collection(options.collection ?? DEFAULTS.issuedTokensCollection);
   const front = createMemoryIssuedTokenStore();
   const written = new LRUCache<string, true>({ max: DEFAULTS.issuedTokensMemoryEntries });
+  /** Writes started and not yet settled (or abandoned at their budget). */
+  const pending = new Set<Promise<unknown>>();
+  /** Firestore calls abandoned at their budget, which may still settle: close() waits for them. */
   const background = new Set<Promise<unknown>>();
   const { FieldValue, Timestamp: Ts } = require('@google-cloud/firestore') as typeof import('@google-cloud/firestore');
   const writeBudgetMs = options.writeBudgetMs ?? DEFAULTS.issuedTokensWriteBudgetMs;
@@ -165,8 +168,8 @@ export function createFirestoreIssuedTokenStore(options: FirestoreIssuedTokenSto
         return;
       }
       written.set(pair, true, { ttl: Math.max(1, issuance.expiresAtMs - now()) }); // one write in flight per pair
-      const pending: Promise<void> = write(issuance, pair).finally(() => background.delete(pending));
-      background.add(pending);
+      const started: Promise<void> = write(issuance, pair).finally(() => pending.delete(started));
+      pending.add(started);
     },
     async find(tokenSha256, deadline) {
       const [local, snapshot] = await Promise.all([
@@ -190,10 +193,10 @@ export function createFirestoreIssuedTokenStore(options: FirestoreIssuedTokenSto
       return Object.freeze({ ...shared, clientIds: Object.freeze([...new Set([...shared.clientIds, ...local.clientIds])]) });
     },
     async flush() {
-      await Promise.allSettled([...background]);
+      await Promise.allSettled([...pending]);
     },
     async close() {
-      await Promise.allSettled([...background]);
+      await Promise.allSettled([...pending, ...background]);
       written.clear();
       await front.close();
     },

@@ -16,6 +16,15 @@ const SAVED = { ...process.env, GOOGLE_CLOUD_PROJECT: 'acme-prod', BROKER_CACHE_
 afterEach(() => {
   process.env = { ...SAVED };
 });
+/**
+ * Every loaded copy of functions/index.ts, closed at the end: the framework's function registry
+ * is process-wide, so a later copy's requests may reach an earlier copy's broker, whose
+ * Firestore listeners (the deny-list's) must not outlive the suite.
+ */
+const closers: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  await Promise.all(closers.map((close) => close()));
+});
 
 const policy = (issuer: string) => `
 version: 1
@@ -42,8 +51,9 @@ async function requestWith(env: Record<string, string | undefined>, body: Record
   }
   let server: Server | undefined;
   let audit: AuditLog | undefined;
+  let closeBroker: (() => Promise<void>) | undefined;
   jest.isolateModules(() => {
-    ({ audit } = require('../../functions/index') as typeof import('../../functions/index'));
+    ({ audit, closeBroker } = require('../../functions/index') as typeof import('../../functions/index'));
     const { getTestServer } = require('@google-cloud/functions-framework/testing') as typeof import('@google-cloud/functions-framework/testing');
     server = getTestServer('broker');
   });
@@ -58,6 +68,7 @@ async function requestWith(env: Record<string, string | undefined>, body: Record
   } finally {
     listening.closeAllConnections();
     await new Promise<void>((resolve) => listening.close(() => resolve()));
+    if (closeBroker) closers.push(closeBroker);
   }
 }
 
@@ -116,7 +127,7 @@ it('retries a failed load after the back-off, picking up a fixed policy', async 
   process.env = { ...SAVED, BROKER_POLICY_FILE: file };
   let server: Server | undefined;
   jest.isolateModules(() => {
-    require('../../functions/index');
+    closers.push((require('../../functions/index') as typeof import('../../functions/index')).closeBroker);
     server = (require('@google-cloud/functions-framework/testing') as typeof import('@google-cloud/functions-framework/testing')).getTestServer('broker');
   });
   const listening = server as Server;
