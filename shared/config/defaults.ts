@@ -138,6 +138,9 @@ export const DEFAULTS = {
   cacheStoreBackoffMs: 10_000,
   /** How long one data-encryption key serves new cache entries before a new one is wrapped. */
   cacheDekLifetimeMs: 3600_000,
+  /** Verified subject tokens remembered per instance (by SHA-256), and the longest any is remembered (shared/identity/verified-token-memo.ts). */
+  verifiedTokenMemoEntries: 10_000,
+  verifiedTokenMemoTtlMs: 60_000,
   /** Unwrapped data-encryption keys each instance keeps in memory (each key sealed an hour of entries). */
   cacheUnwrappedKeys: 64,
   /** Timeout of one Cloud KMS call; the cache's own budgets usually end it sooner. */

@@ -10,9 +10,24 @@ import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_GEMINI_E
 import { optional, parseOptions, parseScope, required } from './common';
 import type { GrantType } from './token-request';
 import type { Principal } from '../identity/principal';
+import type { TrustedIssuer } from '../identity/trusted-issuer';
+import { memoFor } from '../identity/verified-token-memo';
 import type { ReplayStore } from '../identity/replay-store';
 import type { Deadline } from '../resilience/deadline';
 import { BrokerError } from '../errors';
+
+/** The subject token's principal: remembered from an earlier verification of the same token, or verified now. */
+async function verifySubjectToken(
+  token: string, tokenSha256: string, issuers: ReadonlyMap<string, TrustedIssuer>, nowMs: number, maxTokenBytes: number | undefined, deadline: Deadline,
+): Promise<Principal> {
+  const memo = memoFor(issuers);
+  const remembered = memo.get(tokenSha256, nowMs);
+  if (remembered) return remembered;
+  const principal = await verifyOidcToken(token, issuers, { currentDate: new Date(nowMs), maxTokenBytes, deadline });
+  const issuer = issuers.get(principal.issuer);
+  if (issuer) memo.remember(tokenSha256, principal, issuer, nowMs);
+  return principal;
+}
 
 /**
  * An issuer with `replay: one_time`: the subject token (its `jti`, else its SHA-256) is marked
@@ -64,7 +79,7 @@ export const tokenExchange: GrantType = {
     return async ({ policy, client, clientAuth, record, deadline, now, maxTokenBytes }) => {
       record.subjectTokenType = subjectTokenType;
       record.subjectTokenSha256 = sha256Fingerprint(subjectToken);
-      const principal = await verifyOidcToken(subjectToken, policy.issuers, { currentDate: new Date(now()), maxTokenBytes, deadline });
+      const principal = await verifySubjectToken(subjectToken, record.subjectTokenSha256, policy.issuers, now(), maxTokenBytes, deadline);
       const issuer = policy.issuers.get(principal.issuer);
       if (issuer?.oneTime) await useOnce(principal, issuer.clockToleranceSeconds, record.subjectTokenSha256, clientAuth?.replay, deadline);
       return { principal, client, ...request };

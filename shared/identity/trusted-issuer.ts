@@ -20,4 +20,6 @@ export interface TrustedIssuer {
   /** `one_time`: each subject token may be exchanged once (its `jti`, else its SHA-256). */
   readonly oneTime: boolean;
   readonly keys: KeySource;
+  /** Counts changes of the issuer's fetched keys (rotations, refusals): remembered verifications end with it. */
+  readonly keyGeneration?: () => number;
 }

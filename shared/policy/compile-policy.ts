@@ -84,6 +84,11 @@ function compileIssuer(doc: ExpandedIssuer, path: string, options: CompileOption
   const acceptance = { algorithms, minRsaBits: doc.min_rsa_key_bits };
   const spec = keySourceSpec(doc, acceptance, path, issues, (event) => onKeyEvent?.(doc.issuer, event));
   if (issues.length > before) return undefined;
+  let keyGeneration = 0;
+  const onEvent = (event: KeySourceEvent) => {
+    if (event.type === 'keys_changed' || event.type === 'key_rejected') keyGeneration += 1;
+    onKeyEvent?.(doc.issuer, event);
+  };
   return Object.freeze({
     issuer: doc.issuer,
     aliases: Object.freeze(doc.aliases),
@@ -101,7 +106,8 @@ function compileIssuer(doc: ExpandedIssuer, path: string, options: CompileOption
       ...(doc.max_key_staleness_seconds === undefined ? {} : { maxStaleMs: doc.max_key_staleness_seconds * 1000 }),
       network,
       acceptance,
-      onEvent: onKeyEvent && ((event) => onKeyEvent(doc.issuer, event)) }),
+      onEvent }),
+    keyGeneration: () => keyGeneration,
   });
 }
 
