@@ -138,6 +138,7 @@ export const REFUSAL_REASONS = {
   csrf_header_missing: { codes: ['access_denied'], meaning: 'user sign-in: a session request without the `X-Token-Broker-CSRF` header' },
   session_missing: { codes: ['login_required'], meaning: 'user sign-in: no session cookie, or the session is unknown, expired, ended or of another app' },
   refresh_token_revoked: { codes: ['login_required'], meaning: 'user sign-in: the provider refused the refresh token (`invalid_grant`: revoked or expired); the session was ended' },
+  refresh_token_expired: { codes: ['login_required'], meaning: "user sign-in: the app's `refresh_token_lifetime_seconds` since sign-in has passed and the access token is due; the session was ended" },
   refresh_token_missing: { codes: ['login_required'], meaning: 'user sign-in: the access token expired and the provider gave no refresh token; the session was ended' },
   session_store_unavailable: { codes: ['temporarily_unavailable'], meaning: 'user sign-in: the session vault (Firestore, KMS) cannot be reached' },
   provider_unavailable: { codes: ['temporarily_unavailable'], meaning: 'user sign-in: the provider answered 429 or 5xx, timed out or could not be reached, after retries' },

@@ -254,6 +254,8 @@ export const WebAppSchema = z.strictObject({
     .describe("CEL over the verified ID token's `claims` that must be true for a session (e.g. claims.hd == 'acme.com'). Default: any user of the provider."),
   prompt: z.enum(['consent', 'login', 'select_account', 'none']).nullable().optional()
     .describe('The OpenID Connect `prompt` sent to the provider (default `consent` for Google, which issues a refresh token again only after consent; none for other providers). null sends none.'),
+  refresh_token_lifetime_seconds: seconds(300, DEFAULTS.sessionLifetimeSecondsCeiling).optional()
+    .describe('How long after sign-in the broker uses the refresh token (default: the whole session). Past it the session ends at its access token\'s expiry: the user signs in again.'),
   session_lifetime_seconds: seconds(300, DEFAULTS.sessionLifetimeSecondsCeiling).optional()
     .describe(`How long a session lasts after sign-in (default ${DEFAULTS.sessionLifetimeSeconds}).`),
   limits: LimitsSchema.pick({ requests_per_minute: true }).optional()

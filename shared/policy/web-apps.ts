@@ -28,6 +28,8 @@ export interface CompiledWebApp {
   /** Absent: any user the provider signs in. */
   readonly condition?: CompiledCondition;
   readonly sessionLifetimeSeconds: number;
+  /** How long after sign-in the refresh token is used (at most the session's lifetime). */
+  readonly refreshTokenLifetimeSeconds: number;
   readonly requestsPerMinute: number;
   /** The OpenID Connect `prompt` sent with the authorization request, if any. */
   readonly prompt?: string;
@@ -96,6 +98,7 @@ function compileWebApp(doc: WebAppDocument, path: string, network: NetworkPolicy
     postLoginRedirects: new Set(doc.post_login_redirects),
     ...(condition ? { condition } : {}),
     sessionLifetimeSeconds: doc.session_lifetime_seconds ?? DEFAULTS.sessionLifetimeSeconds,
+    refreshTokenLifetimeSeconds: Math.min(doc.refresh_token_lifetime_seconds ?? Infinity, doc.session_lifetime_seconds ?? DEFAULTS.sessionLifetimeSeconds),
     requestsPerMinute: doc.limits?.requests_per_minute ?? DEFAULTS.sessionRequestsPerMinute,
     ...(promptFor(doc, issuer) === undefined ? {} : { prompt: promptFor(doc, issuer) }),
   });

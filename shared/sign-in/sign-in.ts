@@ -146,6 +146,9 @@ export function createSignIn(deps: SignInDependencies): SignIn {
 
   async function refresh(app: CompiledWebApp, sessionId: string, current: SessionRecord, record: SignInRecord, within: Deadline): Promise<SessionRecord> {
     if (!current.refreshToken) throw await endSession(sessionId, 'the session cannot be renewed: please sign in again', 'refresh_token_missing', within);
+    if (current.refreshExpiresAtMs !== undefined && current.refreshExpiresAtMs <= now()) {
+      throw await endSession(sessionId, 'the sign-in is too old to renew: please sign in again', 'refresh_token_expired', within);
+    }
     let tokens: ProviderTokens;
     try {
       tokens = await deps.provider.refresh(app, current.refreshToken, within);
@@ -170,7 +173,7 @@ export function createSignIn(deps: SignInDependencies): SignIn {
     return latest;
   }
 
-  async function endSession(sessionId: string, description: string, reason: 'refresh_token_revoked' | 'refresh_token_missing', within: Deadline): Promise<BrokerError> {
+  async function endSession(sessionId: string, description: string, reason: 'refresh_token_revoked' | 'refresh_token_missing' | 'refresh_token_expired', within: Deadline): Promise<BrokerError> {
     await vaultCall(() => deps.vault.delete(sessionId, within));
     return loginRequired(description, reason);
   }
@@ -237,7 +240,7 @@ export function createSignIn(deps: SignInDependencies): SignIn {
         scopes: record.scopes ?? [],
         createdAtMs: now(),
         expiresAtMs: now() + app.sessionLifetimeSeconds * 1000,
-        ...(user.refreshToken ? { refreshToken: user.refreshToken } : {}),
+        ...(user.refreshToken ? { refreshToken: user.refreshToken, refreshExpiresAtMs: now() + app.refreshTokenLifetimeSeconds * 1000 } : {}),
         accessToken: { token: user.accessToken, expiresAtMs: user.expiresAtMs, scope: user.scope },
       }, within));
       return { appId: app.id, sessionId, maxAgeSeconds: app.sessionLifetimeSeconds, returnTo: attempt.returnTo };
@@ -295,7 +298,7 @@ export function createSignIn(deps: SignInDependencies): SignIn {
   };
 }
 
-function loginRequired(description: string, reason: 'session_missing' | 'refresh_token_revoked' | 'refresh_token_missing'): BrokerError {
+function loginRequired(description: string, reason: 'session_missing' | 'refresh_token_revoked' | 'refresh_token_missing' | 'refresh_token_expired'): BrokerError {
   return new BrokerError('login_required', description, { reason });
 }
 

@@ -54,7 +54,7 @@ afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 function app(): CompiledWebApp {
   return {
     id: 'web', issuer, clientId: CLIENT_ID, clientSecretRef: 'projects/p/secrets/s/versions/1', redirectUri: 'http://127.0.0.1:1/v1/callback',
-    origins: new Set(), scopes: ['openid', 'email'], postLoginRedirects: new Set(), sessionLifetimeSeconds: 3600, requestsPerMinute: 60,
+    origins: new Set(), scopes: ['openid', 'email'], postLoginRedirects: new Set(), sessionLifetimeSeconds: 3600, refreshTokenLifetimeSeconds: 3600, requestsPerMinute: 60,
   };
 }
 

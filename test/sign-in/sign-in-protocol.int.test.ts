@@ -36,6 +36,7 @@ web_apps:
     condition: claims.hd == 'example.com'
     prompt: consent
     session_lifetime_seconds: 3600
+    refresh_token_lifetime_seconds: 1800
     limits: { requests_per_minute: 30 }
 `;
 
@@ -217,6 +218,19 @@ describe('session token', () => {
     expect(refreshed.access_token).not.toBe(first.access_token);
     expect(refreshed.expires_in).toBeGreaterThan(590);
     expect((await lastEntry('token')).token).toBe('refreshed');
+  });
+
+  it('past refresh_token_lifetime_seconds the refresh token is not used: the session ends when its token is due', async () => {
+    const { browser } = await signedIn();
+    offsetMs = 1_200_000; // 20 min: the access token (10 min) is due, the refresh token (30 min) still usable
+    expect((await browser.session('/v1/session/token')).status).toBe(200);
+    expect((await lastEntry('token')).token).toBe('refreshed');
+    const before = stack.oauth.requests.filter((r) => r.path === '/token').length;
+    offsetMs = 1_200_000 + 600_000; // 30 min after sign-in, the refreshed token due again
+    const res = await browser.session('/v1/session/token');
+    expect(await errorOf(res)).toMatchObject({ status: 401, error: 'login_required' });
+    expect((await lastEntry('token')).error).toMatchObject({ reason: 'refresh_token_expired' });
+    expect(stack.oauth.requests.filter((r) => r.path === '/token').length).toBe(before); // the provider was not asked
   });
 
   it('concurrent requests due for refresh share one refresh at the provider', async () => {
