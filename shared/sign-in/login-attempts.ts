@@ -18,13 +18,14 @@
  * clear `expireAt`.
  */
 import { LRUCache } from 'lru-cache';
-import type { DocumentSnapshot, Firestore, Timestamp } from '@google-cloud/firestore';
+import type { DocumentSnapshot, Timestamp } from '@google-cloud/firestore';
 import { DEFAULTS } from '../config/defaults';
 import { DecryptError, type EnvelopeCipher } from '../cache/envelope';
 import type { Deadline } from '../resilience/deadline';
 import {
   ALREADY_EXISTS, budgetRunner, grpcCode, isConflict, isTampered, readSealed, reporter, sealedFields, sha256Hex,
-  VaultConflict, type SealedFields, type VaultEvent,
+  VaultConflict, type SealedFields,
+  type SealedStoreOptions,
 } from './sealed-store';
 
 export interface LoginAttempt {
@@ -77,16 +78,7 @@ export function createMemoryLoginAttemptStore(options: { now?: () => number; max
   };
 }
 
-export interface FirestoreLoginAttemptStoreOptions {
-  /** Shared client; shared/state/firestore.ts owns and terminates it. */
-  firestore: Firestore;
-  cipher: EnvelopeCipher;
-  collection?: string;
-  now?: () => number;
-  /** Time budget of one call, Firestore and KMS included (default DEFAULTS.sessionStoreBudgetMs). */
-  budgetMs?: number;
-  onEvent?: (event: VaultEvent) => void;
-}
+export type FirestoreLoginAttemptStoreOptions = SealedStoreOptions;
 
 interface AttemptDocument extends SealedFields {
   v: 1;

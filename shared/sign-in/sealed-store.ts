@@ -5,6 +5,8 @@
 import { createHash } from 'node:crypto';
 import { DecryptError, type Sealed } from '../cache/envelope';
 import { KmsError } from '../cache/kms-key-wrapper';
+import type { Firestore } from '@google-cloud/firestore';
+import type { EnvelopeCipher } from '../cache/envelope';
 import type { Deadline } from '../resilience/deadline';
 import { BudgetExceeded, withinBudget } from '../resilience/time-budget';
 
@@ -113,4 +115,16 @@ export function grpcCode(err: unknown): number | undefined {
 
 export function isConflict(err: unknown): boolean {
   return CONFLICT_CODES.has(grpcCode(err) ?? -1);
+}
+
+/** The options of a Firestore store of sealed documents (the session vault, the pending logins). */
+export interface SealedStoreOptions {
+  /** Shared client; shared/state/firestore.ts owns and terminates it. */
+  firestore: Firestore;
+  cipher: EnvelopeCipher;
+  collection?: string;
+  now?: () => number;
+  /** Time budget of one call, Firestore and KMS included (default DEFAULTS.sessionStoreBudgetMs). */
+  budgetMs?: number;
+  onEvent?: (event: VaultEvent) => void;
 }

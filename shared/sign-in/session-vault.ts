@@ -29,11 +29,12 @@
  * tampering: only a value KMS rejects as invalid, or one that fails authentication, is.
  */
 import { LRUCache } from 'lru-cache';
-import type { CollectionReference, DocumentSnapshot, Firestore, Query, Timestamp } from '@google-cloud/firestore';
+import type { CollectionReference, DocumentSnapshot, Query, Timestamp } from '@google-cloud/firestore';
 import { DEFAULTS } from '../config/defaults';
 import {
   ALREADY_EXISTS, budgetRunner, grpcCode, isConflict, isTampered, readSealed, reporter, sealedFields, sha256Hex,
-  VaultConflict, VaultUnavailable, type SealedFields, type VaultEvent,
+  VaultConflict, VaultUnavailable, type SealedFields,
+  type SealedStoreOptions,
 } from './sealed-store';
 
 export { VaultConflict, VaultUnavailable, type VaultEvent } from './sealed-store';
@@ -203,16 +204,7 @@ export function createMemorySessionVault(options: { now?: () => number; maxEntri
 // Firestore vault
 // ---------------------------------------------------------------------------------------------
 
-export interface FirestoreSessionVaultOptions {
-  /** Shared client; shared/state/firestore.ts owns and terminates it. */
-  firestore: Firestore;
-  cipher: EnvelopeCipher;
-  collection?: string;
-  now?: () => number;
-  /** Time budget of one call, Firestore and KMS included (default DEFAULTS.sessionStoreBudgetMs). */
-  budgetMs?: number;
-  onEvent?: (event: VaultEvent) => void;
-}
+export type FirestoreSessionVaultOptions = SealedStoreOptions;
 
 interface SessionDocument extends SealedFields {
   v: 1;

@@ -8,9 +8,9 @@
  * Chromium is BROKER_TEST_CHROMIUM, else /usr/bin/chromium. Without either the suite is
  * skipped, saying what to install (`npx playwright install` cannot download here).
  */
-import { existsSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { describeWithChromium as chromiumSuite, launchWatchedPage, type WatchedPage } from '../helpers/chromium';
 import { startDevStack, type DevStack } from '../../dev/dev-stack';
 import { DEFAULT_DEMO_USERS } from '../../dev/oauth-provider-emulator';
 import { DEMO_GEMINI_MODEL } from '../../dev/demo-web-page';
@@ -19,36 +19,20 @@ import { startGeminiEmulator, type UserToken } from '../../dev/gemini-emulator';
 const USER = DEFAULT_DEMO_USERS[0] as (typeof DEFAULT_DEMO_USERS)[number];
 const PROMPT = 'What does the broker do?';
 
-const chromiumPath = process.env.BROKER_TEST_CHROMIUM || (existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined);
-if (!chromiumPath) {
-  console.warn('demo-gemini-browser.int.test.ts: SKIPPED — no Chromium (BROKER_TEST_CHROMIUM is unset and /usr/bin/chromium is absent). Install Debian\'s: apt-get install -y --no-install-recommends chromium (.ci/run does this), or set BROKER_TEST_CHROMIUM to a Chromium executable.');
-}
-const describeWithChromium = chromiumPath ? describe : describe.skip;
+const describeWithChromium = chromiumSuite('demo-gemini-browser.int.test.ts');
 
 describeWithChromium('the /demo/ page asks Gemini with the signed-in user\'s token (headless Chromium)', () => {
   jest.setTimeout(60_000);
-  const requested: string[] = [];
-  const pageErrors: string[] = [];
-  const httpErrors: string[] = [];
+  let watched: WatchedPage;
   let stack: DevStack;
   let browser: Browser;
-  let context: BrowserContext;
   let page: Page;
 
   beforeAll(async () => {
     stack = await startDevStack({ auditTransport: silent() });
     await stack.broker;
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-      timeout: 30_000,
-    });
-    context = await browser.newContext();
-    context.on('request', (request) => requested.push(request.url()));
-    page = await context.newPage();
-    page.on('pageerror', (err) => pageErrors.push(err.message));
-    page.on('console', (message) => { if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) pageErrors.push(message.text()); });
-    context.on('response', (response) => { if (response.status() >= 400) httpErrors.push(`${response.status()} ${new URL(response.url()).pathname}`); });
+    watched = await launchWatchedPage();
+    ({ browser, page } = watched);
   });
   afterAll(async () => {
     await browser?.close();
@@ -119,7 +103,7 @@ describeWithChromium('the /demo/ page asks Gemini with the signed-in user\'s tok
   });
 
   it('asks again from the library\'s cache: no second broker request, the same token', async () => {
-    const sessionRequests = () => requested.filter((url) => new URL(url).pathname === '/v1/session/token').length;
+    const sessionRequests = () => watched.requested.filter((url) => new URL(url).pathname === '/v1/session/token').length;
     const before = sessionRequests();
     expect((await askGemini()).status).toBe('answered');
     expect(sessionRequests()).toBe(before);
@@ -137,11 +121,11 @@ describeWithChromium('the /demo/ page asks Gemini with the signed-in user\'s tok
   });
 
   it('kept every request on 127.0.0.1 (broker, consent page, Gemini emulator); no script errors', () => {
-    for (const url of requested) expect(new URL(url).hostname).toBe('127.0.0.1');
-    expect(new Set(requested.map((url) => new URL(url).origin))).toEqual(new Set([stack.url, stack.oauth.url, stack.gemini.url]));
-    expect(requested).toContain(`${stack.url}/demo/client.js`);
-    expect(pageErrors).toEqual([]);
-    expect(httpErrors.filter((e) => e !== '404 /favicon.ico')).toEqual(['401 /v1/session/token', '401 /v1/session/token']);
+    for (const url of watched.requested) expect(new URL(url).hostname).toBe('127.0.0.1');
+    expect(new Set(watched.requested.map((url) => new URL(url).origin))).toEqual(new Set([stack.url, stack.oauth.url, stack.gemini.url]));
+    expect(watched.requested).toContain(`${stack.url}/demo/client.js`);
+    expect(watched.pageErrors).toEqual([]);
+    expect(watched.httpErrors.filter((e) => e !== '404 /favicon.ico')).toEqual(['401 /v1/session/token', '401 /v1/session/token']);
   });
 });
 

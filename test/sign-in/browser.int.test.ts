@@ -13,8 +13,8 @@
  * or less are left, so the token from the code exchange is served from the vault for the
  * first ~5 s after the callback and replaced after that.
  */
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { describeWithChromium as chromiumSuite, launchWatchedPage, type WatchedPage } from '../helpers/chromium';
 import { startDevStack, type DevStack } from '../../dev/dev-stack';
 import { DEFAULT_DEMO_USERS } from '../../dev/oauth-provider-emulator';
 import { LineCapture } from '../helpers/capture';
@@ -24,18 +24,12 @@ const REFRESH_MARGIN_SECONDS = 15;
 const SESSION_COOKIE = 'tb-session-demo-web';
 const USER = DEFAULT_DEMO_USERS[0] as (typeof DEFAULT_DEMO_USERS)[number];
 
-const chromiumPath = process.env.BROKER_TEST_CHROMIUM || (existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined);
-if (!chromiumPath) {
-  console.warn('browser.int.test.ts: SKIPPED — no Chromium (BROKER_TEST_CHROMIUM is unset and /usr/bin/chromium is absent). Install Debian\'s: apt-get install -y --no-install-recommends chromium (.ci/run does this), or set BROKER_TEST_CHROMIUM to a Chromium executable.');
-}
-const describeWithChromium = chromiumPath ? describe : describe.skip;
+const describeWithChromium = chromiumSuite('browser.int.test.ts');
 
 describeWithChromium('user sign-in in headless Chromium (/demo/)', () => {
   jest.setTimeout(60_000);
   const audit = new LineCapture();
-  const requested: string[] = [];
-  const pageErrors: string[] = [];
-  const httpErrors: string[] = [];
+  let watched: WatchedPage;
   let stack: DevStack;
   let browser: Browser;
   let context: BrowserContext;
@@ -45,18 +39,8 @@ describeWithChromium('user sign-in in headless Chromium (/demo/)', () => {
   beforeAll(async () => {
     stack = await startDevStack({ auditTransport: audit, signIn: { accessTokenSeconds: ACCESS_TOKEN_SECONDS, refreshMarginSeconds: REFRESH_MARGIN_SECONDS } });
     await stack.broker;
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-      timeout: 30_000,
-    });
-    context = await browser.newContext();
-    context.on('request', (request) => requested.push(request.url()));
-    page = await context.newPage();
-    page.on('pageerror', (err) => pageErrors.push(err.message));
-    // HTTP errors are counted below from the responses themselves (Chromium also logs each as a console error).
-    page.on('console', (message) => { if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) pageErrors.push(message.text()); });
-    context.on('response', (response) => { if (response.status() >= 400) httpErrors.push(`${response.status()} ${new URL(response.url()).pathname}`); });
+    watched = await launchWatchedPage();
+    ({ browser, context, page } = watched);
   });
   afterAll(async () => {
     await browser?.close();
@@ -204,11 +188,11 @@ describeWithChromium('user sign-in in headless Chromium (/demo/)', () => {
   });
 
   it('kept every request on loopback; no script errors, no HTTP errors but the expected 401', () => {
-    const origins = new Set(requested.map((url) => new URL(url).origin));
+    const origins = new Set(watched.requested.map((url) => new URL(url).origin));
     expect(origins).toEqual(new Set([stack.url, stack.oauth.url]));
-    for (const url of requested) expect(new URL(url).hostname).toBe('127.0.0.1');
-    expect(pageErrors).toEqual([]);
+    for (const url of watched.requested) expect(new URL(url).hostname).toBe('127.0.0.1');
+    expect(watched.pageErrors).toEqual([]);
     // The one refusal the flow asks for (after sign-out); Chromium's favicon probes aside.
-    expect(httpErrors.filter((e) => e !== '404 /favicon.ico')).toEqual(['401 /v1/session/token']);
+    expect(watched.httpErrors.filter((e) => e !== '404 /favicon.ico')).toEqual(['401 /v1/session/token']);
   });
 });
