@@ -15,6 +15,7 @@ import { createSignInHandler, SIGN_IN_PATHS } from './sign-in';
 import { replyError } from './http/reply';
 import { trustsForwardedFor } from './http/request-facts';
 import { takeOverFrameworkBodyParsing } from './http/framework-body';
+import { leaveFrameworkDomain } from './http/leave-framework-domain';
 import { DEFAULTS } from '../shared/config/defaults';
 import type { AuditSink } from '../shared/audit/audit-sink';
 
@@ -39,6 +40,7 @@ export function createBrokerFunction(options: BrokerFunctionOptions) {
   const metadata = createMetadataHandler(options.getBroker, requestOrigin);
   const signIn = createSignInHandler(options.getBroker, options.audit, trustForwardedFor, requestOrigin);
   return async function broker(req: Request, res: Response): Promise<void> {
+    leaveFrameworkDomain();
     if (TOKEN_PATHS.has(req.path)) return token(req, res);
     if (req.path === METADATA_PATH) return metadata(req, res);
     if (req.path === INTROSPECTION_PATH) return introspection(req, res);

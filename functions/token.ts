@@ -44,7 +44,7 @@ export function createTokenHandler(getBroker: BrokerProvider, audit: AuditSink, 
     // The entry is written before the answer leaves: no token is issued unaudited.
     const entry = exchangeAuditEntry(record, error, requestFacts(req, error?.status ?? 200, started, requestId, trustForwardedFor));
     audit.write(entry.severity, entry.payload, entry.metadata);
-    res.set('X-Request-Id', requestId);
+    res.setHeader('X-Request-Id', requestId);
     if (error || !response) replyError(res, error ?? toBrokerError(new Error('no response')));
     else replyJson(res, 200, response);
   };

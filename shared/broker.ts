@@ -20,7 +20,7 @@ import { tokenExchange } from './grants/token-exchange';
 import { clientCredentials } from './grants/client-credentials';
 import { jwtBearer } from './grants/jwt-bearer';
 import type { AuthenticatePrincipal, GrantType } from './grants/token-request';
-import { authenticateClient, type ClientAuthContext, type ClientCredentials, type OnClientIdentified } from './identity/client-authentication';
+import { authenticateClient, carriesClientCredentials, type ClientAuthContext, type ClientCredentials, type OnClientIdentified } from './identity/client-authentication';
 import type { LimitSpec, RateLimiter } from './limits/rate-limiter';
 import type { TokenParams } from './token-params';
 import type { Minter } from './mint/minter';
@@ -131,8 +131,10 @@ export function createBroker(deps: BrokerDependencies): Broker {
     record.policyVersion = deps.policy.version;
     const identified = recordClient(record);
 
-    const client = await authenticate(declared, credentials, identified, deadline);
-    const request = await authenticatePrincipal({ policy: deps.policy, clientAuth, client, record, identified, deadline, now, maxTokenBytes: deps.maxTokenBytes });
+    // What needs no waiting is not awaited: a cache hit of a remembered subject token awaits nothing.
+    const client = carriesClientCredentials(declared, credentials) ? await authenticate(declared, credentials, identified, deadline) : undefined;
+    const authenticated = authenticatePrincipal({ policy: deps.policy, clientAuth, client, record, identified, deadline, now, maxTokenBytes: deps.maxTokenBytes });
+    const request = authenticated instanceof Promise ? await authenticated : authenticated;
     const { principal } = request;
     record.principal = { issuer: principal.issuer, subject: principal.subject };
 
@@ -144,21 +146,22 @@ export function createBroker(deps: BrokerDependencies): Broker {
     }, request.idTokenAudience, request.geminiEphemeral);
     record.grant = grant;
     checkDenyList(principal, grant, record);
-    const admitted = await enforceLimits(selection.rule, principal, client, deadline);
+    const admitted = limitChecks(selection.rule, principal, client).length === 0 ? [] : await enforceLimits(selection.rule, principal, client, deadline);
 
     const started = now();
     let token: CachedToken;
     try {
-      token = await obtainToken(principal, grant, record, deadline);
+      const key = deps.cache && outputFor(grant).cacheable ? grantCacheKey(principal, grant) : undefined;
+      token = (key !== undefined && cachedToken(key, principal, grant, record)) || (await obtainToken(key, principal, grant, record, deadline));
     } catch (err) {
       refundTokens(admitted);
       throw err;
     }
     record.tokenLatencyMs = now() - started;
-    record.tokenSha256 = sha256Fingerprint(token.accessToken);
+    record.tokenSha256 = tokenFingerprint(token);
 
     const output = outputFor(grant);
-    await rememberIssuance(record.tokenSha256, token, grant, principal, selection.rule.username(principal.claims, principal.subject), record, deadline);
+    rememberIssuance(record.tokenSha256, token, grant, principal, selection.rule.username(principal.claims, principal.subject), record);
     return {
       access_token: token.accessToken,
       issued_token_type: output.issuedTokenType,
@@ -168,28 +171,17 @@ export function createBroker(deps: BrokerDependencies): Broker {
     };
   }
 
-  /** Step 4: through the cache when there is one; the mint closure itself touches no request state. */
-  async function obtainToken(principal: Principal, grant: Grant, record: ExchangeRecord, deadline: Deadline): Promise<CachedToken> {
-    const mint = async (trigger: 'request' | 'refresh'): Promise<CachedToken> => {
-      const mintedAtMs = now();
-      const event = { event: 'upstream_mint', trigger, serviceAccount: grant.serviceAccount, scopes: grant.scopes, lifetimeSeconds: grant.lifetimeSeconds } as const;
-      try {
-        // A refresh runs after its request has been answered: it gets a deadline of its own.
-        const budget = trigger === 'request' ? deadline : new Deadline(deadline.budgetMs);
-        const minted = await outputFor(grant).obtain(grant, upstreams, budget);
-        recordAuthEvent(deps.audit, { ...event, outcome: 'success', latencyMs: now() - mintedAtMs, attempts: minted.attempts ?? 1, tokenSha256: sha256Fingerprint(minted.accessToken) });
-        return { accessToken: minted.accessToken, mintedAtMs, expiresAtMs: minted.expiresAtMs };
-      } catch (err) {
-        const reason = err instanceof BrokerError ? `${err.reason}: ${err.detail ?? err.description}` : 'unexpected error';
-        recordAuthEvent(deps.audit, { ...event, outcome: 'failure', latencyMs: now() - mintedAtMs, error: reason });
-        throw err;
-      }
-    };
-    if (!deps.cache || !outputFor(grant).cacheable) {
-      record.cache = 'none';
-      return mint('request');
-    }
-    const key = cacheKey({
+  /** Step 4, when this instance's memory has the token (L1): synchronously; undefined otherwise. */
+  function cachedToken(key: string, principal: Principal, grant: Grant, record: ExchangeRecord): CachedToken | undefined {
+    const hit = deps.cache?.memoryHit(key, () => ({ metadata: entryMetadata(principal, grant), mint: mintFor(grant, undefined) }));
+    if (!hit) return undefined;
+    record.cache = hit.outcome;
+    if (hit.refreshStarted) record.cacheRefreshStarted = true;
+    return hit.token;
+  }
+
+  function grantCacheKey(principal: Principal, grant: Grant): string {
+    return cacheKey({
       issuer: principal.issuer,
       subject: principal.subject,
       ruleId: grant.ruleId,
@@ -201,15 +193,45 @@ export function createBroker(deps: BrokerDependencies): Broker {
       accessBoundary: grant.accessBoundary,
       idTokenAudience: grant.idTokenAudience,
     });
-    const result = await deps.cache.obtain(
-      key,
-      { principalHash: principalHash(principal.issuer, principal.subject), ruleId: grant.ruleId, policyVersion: deps.policy.version },
-      mint,
-      deadline,
-    );
+  }
+
+  function entryMetadata(principal: Principal, grant: Grant) {
+    return { principalHash: principalHash(principal.issuer, principal.subject), ruleId: grant.ruleId, policyVersion: deps.policy.version };
+  }
+
+  /** Step 4: through the cache under `key` when the token is cacheable; the mint closure itself touches no request state. */
+  async function obtainToken(key: string | undefined, principal: Principal, grant: Grant, record: ExchangeRecord, deadline: Deadline): Promise<CachedToken> {
+    const mint = mintFor(grant, deadline);
+    if (!deps.cache || key === undefined) {
+      record.cache = 'none';
+      return mint('request');
+    }
+    const result = await deps.cache.obtain(key, entryMetadata(principal, grant), mint, deadline);
     record.cache = result.outcome;
     if (result.refreshStarted) record.cacheRefreshStarted = true;
     return result.token;
+  }
+
+  /**
+   * Mints for `grant`. A refresh runs after its request has been answered and gets a deadline of
+   * its own (`deadline` is the request's, used only by a mint for a request).
+   */
+  function mintFor(grant: Grant, deadline: Deadline | undefined) {
+    return async (trigger: 'request' | 'refresh'): Promise<CachedToken> => {
+      const mintedAtMs = now();
+      const event = { event: 'upstream_mint', trigger, serviceAccount: grant.serviceAccount, scopes: grant.scopes, lifetimeSeconds: grant.lifetimeSeconds } as const;
+      try {
+        const budgetMs = deps.requestDeadlineMs ?? DEFAULTS.requestDeadlineMs;
+        const budget = trigger === 'request' && deadline ? deadline : new Deadline(budgetMs);
+        const minted = await outputFor(grant).obtain(grant, upstreams, budget);
+        recordAuthEvent(deps.audit, { ...event, outcome: 'success', latencyMs: now() - mintedAtMs, attempts: minted.attempts ?? 1, tokenSha256: sha256Fingerprint(minted.accessToken) });
+        return { accessToken: minted.accessToken, mintedAtMs, expiresAtMs: minted.expiresAtMs };
+      } catch (err) {
+        const reason = err instanceof BrokerError ? `${err.reason}: ${err.detail ?? err.description}` : 'unexpected error';
+        recordAuthEvent(deps.audit, { ...event, outcome: 'failure', latencyMs: now() - mintedAtMs, error: reason });
+        throw err;
+      }
+    };
   }
 
   /**
@@ -217,11 +239,11 @@ export function createBroker(deps: BrokerDependencies): Broker {
    * memory; Firestore is written behind). Best effort: a token whose record could not be
    * written is still answered (introspection elsewhere calls it inactive).
    */
-  async function rememberIssuance(tokenSha256: string, token: CachedToken, grant: Grant, principal: Principal, username: string, record: ExchangeRecord, deadline: Deadline): Promise<void> {
+  function rememberIssuance(tokenSha256: string, token: CachedToken, grant: Grant, principal: Principal, username: string, record: ExchangeRecord): void {
     if (!deps.issued) return;
     const output = outputFor(grant);
     try {
-      await deps.issued.remember({
+      deps.issued.remember({
         tokenSha256,
         tokenType: output.tokenType,
         ...(output.listsScopes ? { scopes: grant.scopes } : {}),
@@ -232,7 +254,7 @@ export function createBroker(deps: BrokerDependencies): Broker {
         issuedAtMs: token.mintedAtMs,
         expiresAtMs: token.expiresAtMs,
         clientId: record.client?.id,
-      }, deadline);
+      });
     } catch (err) {
       recordAuthEvent(deps.audit, { event: 'issued_token_unrecorded', tokenSha256, detail: err instanceof Error ? err.message : String(err) });
     }
@@ -283,13 +305,8 @@ export function createBroker(deps: BrokerDependencies): Broker {
    */
   async function enforceLimits(rule: { id: string; limits?: LimitSpec }, principal: Principal, client: Principal | undefined, deadline: Deadline): Promise<LimitCheck[]> {
     if (!deps.limiter) return [];
-    const checks: LimitCheck[] = [];
-    if (rule.limits) checks.push([`rule:${rule.id}`, `${principal.issuer}\u0000${principal.subject}`, rule.limits]);
-    const owner = principal.kind === 'client' ? principal : client;
-    const clientLimits = owner && deps.policy.clients.get(owner.subject)?.limits;
-    if (owner && clientLimits) checks.push([`client:${owner.subject}`, owner.subject, clientLimits]);
     const admitted: LimitCheck[] = [];
-    for (const check of checks) {
+    for (const check of limitChecks(rule, principal, client)) {
       const [scope, subject, limits] = check;
       const admission = await deps.limiter.admit(scope, subject, limits, deadline);
       if (!admission.allowed) {
@@ -303,6 +320,17 @@ export function createBroker(deps: BrokerDependencies): Broker {
       admitted.push(check);
     }
     return admitted;
+  }
+
+  /** The limits that apply to this request: the rule's per principal, then the client's own. */
+  function limitChecks(rule: { id: string; limits?: LimitSpec }, principal: Principal, client: Principal | undefined): LimitCheck[] {
+    if (!deps.limiter) return [];
+    const checks: LimitCheck[] = [];
+    if (rule.limits) checks.push([`rule:${rule.id}`, `${principal.issuer}\u0000${principal.subject}`, rule.limits]);
+    const owner = principal.kind === 'client' ? principal : client;
+    const clientLimits = owner && deps.policy.clients.get(owner.subject)?.limits;
+    if (owner && clientLimits) checks.push([`client:${owner.subject}`, owner.subject, clientLimits]);
+    return checks;
   }
 
   /** No token was issued: the daily budgets get their unit back (the request still counted per minute). */
@@ -356,6 +384,14 @@ export function createBroker(deps: BrokerDependencies): Broker {
       await deps.issued?.close();
     },
   };
+}
+
+/** SHA-256 of a token as the audit trail names it, computed once per token however often it is served. */
+const tokenFingerprints = new WeakMap<CachedToken, string>();
+function tokenFingerprint(token: CachedToken): string {
+  let fingerprint = tokenFingerprints.get(token);
+  if (fingerprint === undefined) tokenFingerprints.set(token, (fingerprint = sha256Fingerprint(token.accessToken)));
+  return fingerprint;
 }
 
 /**

@@ -154,13 +154,29 @@ export class TokenCache {
    * deadline ends the wait, not the work.
    */
   async obtain(key: string, metadata: EntryMetadata, mint: Mint, deadline?: Deadline): Promise<CacheResult> {
+    return this.memoryHit(key, () => ({ metadata, mint })) ?? this.obtainFilled(key, metadata, mint, deadline);
+  }
+
+  /**
+   * The token for `key` from this instance's memory (L1), synchronously, or undefined when it
+   * is not there (or no longer servable): `obtain` then fills it. A token due for refresh is
+   * served and refreshed in the background, as `obtain` does, with what `forRefresh` gives
+   * (asked for only then: a plain hit computes nothing more).
+   */
+  memoryHit(key: string, forRefresh: () => { metadata: EntryMetadata; mint: Mint }): CacheResult | undefined {
     const cached = this.memory.get(key)?.token;
-    if (cached) {
-      const state = freshness(cached, this.now(), this.options.minRemainingMs);
-      if (state === 'fresh') return { token: cached, outcome: 'hit', refreshStarted: false };
-      if (state === 'refresh-ahead') return { token: cached, outcome: 'hit', refreshStarted: this.refreshInBackground(key, metadata, mint) };
-      this.memory.delete(key);
+    if (!cached) return undefined;
+    const state = freshness(cached, this.now(), this.options.minRemainingMs);
+    if (state === 'fresh') return { token: cached, outcome: 'hit', refreshStarted: false };
+    if (state === 'refresh-ahead') {
+      const { metadata, mint } = forRefresh();
+      return { token: cached, outcome: 'hit', refreshStarted: this.refreshInBackground(key, metadata, mint) };
     }
+    this.memory.delete(key);
+    return undefined;
+  }
+
+  private async obtainFilled(key: string, metadata: EntryMetadata, mint: Mint, deadline?: Deadline): Promise<CacheResult> {
     const filled = this.fills.run(key, () => this.fill(key, metadata, mint, deadline));
     const { token, outcome } = await (deadline ? deadline.race(filled) : filled);
     return { token, outcome, refreshStarted: false };

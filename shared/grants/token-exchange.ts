@@ -16,16 +16,13 @@ import type { ReplayStore } from '../identity/replay-store';
 import type { Deadline } from '../resilience/deadline';
 import { BrokerError } from '../errors';
 
-/** The subject token's principal: remembered from an earlier verification of the same token, or verified now. */
+/** The subject token's principal, verified now (and remembered for later requests with the same token). */
 async function verifySubjectToken(
   token: string, tokenSha256: string, issuers: ReadonlyMap<string, TrustedIssuer>, nowMs: number, maxTokenBytes: number | undefined, deadline: Deadline,
 ): Promise<Principal> {
-  const memo = memoFor(issuers);
-  const remembered = memo.get(tokenSha256, nowMs);
-  if (remembered) return remembered;
   const principal = await verifyOidcToken(token, issuers, { currentDate: new Date(nowMs), maxTokenBytes, deadline });
   const issuer = issuers.get(principal.issuer);
-  if (issuer) memo.remember(tokenSha256, principal, issuer, nowMs);
+  if (issuer) memoFor(issuers).remember(tokenSha256, principal, issuer, nowMs);
   return principal;
 }
 
@@ -76,13 +73,19 @@ export const tokenExchange: GrantType = {
       ...(requested === TOKEN_TYPE_ID_TOKEN ? { idTokenAudience: resource } : {}),
       ...(requested === TOKEN_TYPE_GEMINI_EPHEMERAL ? { geminiEphemeral: true } : {}),
     };
-    return async ({ policy, client, clientAuth, record, deadline, now, maxTokenBytes }) => {
+    return ({ policy, client, clientAuth, record, deadline, now, maxTokenBytes }) => {
       record.subjectTokenType = subjectTokenType;
-      record.subjectTokenSha256 = sha256Fingerprint(subjectToken);
-      const principal = await verifySubjectToken(subjectToken, record.subjectTokenSha256, policy.issuers, now(), maxTokenBytes, deadline);
-      const issuer = policy.issuers.get(principal.issuer);
-      if (issuer?.oneTime) await useOnce(principal, issuer.clockToleranceSeconds, record.subjectTokenSha256, clientAuth?.replay, deadline);
-      return { principal, client, ...request };
+      const tokenSha256 = (record.subjectTokenSha256 = sha256Fingerprint(subjectToken));
+      const nowMs = now();
+      const outcome = (principal: Principal) => {
+        const issuer = policy.issuers.get(principal.issuer);
+        if (!issuer?.oneTime) return { principal, client, ...request };
+        return useOnce(principal, issuer.clockToleranceSeconds, tokenSha256, clientAuth?.replay, deadline).then(() => ({ principal, client, ...request }));
+      };
+      // A token verified by an earlier request is answered without waiting for anything.
+      const remembered = memoFor(policy.issuers).get(tokenSha256, nowMs);
+      if (remembered) return outcome(remembered);
+      return verifySubjectToken(subjectToken, tokenSha256, policy.issuers, nowMs, maxTokenBytes, deadline).then(outcome);
     };
   },
 };

@@ -43,8 +43,12 @@ export interface GrantOutcome {
   readonly geminiEphemeral?: boolean;
 }
 
-/** Authenticates the principal of a parsed request and fills in the record. */
-export type AuthenticatePrincipal = (context: GrantContext) => Promise<GrantOutcome>;
+/**
+ * Authenticates the principal of a parsed request and fills in the record. It may answer
+ * synchronously when nothing needs waiting for (a subject token remembered as verified): a
+ * cache-hit exchange then awaits nothing it does not have to.
+ */
+export type AuthenticatePrincipal = (context: GrantContext) => GrantOutcome | Promise<GrantOutcome>;
 
 export interface GrantType {
   readonly grantType: string;

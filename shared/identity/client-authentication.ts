@@ -108,6 +108,11 @@ export async function authenticateClient(
   }
 }
 
+/** Whether the request carries any client credential (without one, client authentication has nothing to do). */
+export function carriesClientCredentials(params: TokenParams, credentials: ClientCredentials): boolean {
+  return presentMethods(params, credentials).length > 0;
+}
+
 function presentMethods(params: TokenParams, credentials: ClientCredentials): ClientAuthMethod[] {
   const methods: ClientAuthMethod[] = [];
   if (credentials.basic) methods.push('client_secret_basic');

@@ -41,8 +41,11 @@ export interface IssuedToken {
 export type Issuance = Omit<IssuedToken, 'clientIds'> & { readonly clientId?: string };
 
 export interface IssuedTokenStore {
-  /** Records that the token was handed to `issuance.clientId` (at once in this instance; elsewhere when a background write lands). */
-  remember(issuance: Issuance, deadline?: Deadline): Promise<void>;
+  /**
+   * Records that the token was handed to `issuance.clientId`: at once in this instance, and
+   * elsewhere when a background write lands. Never waits and never throws for the store.
+   */
+  remember(issuance: Issuance): void;
   /** The token's entry, expired or not (the caller decides), or undefined. Throws when the store did not answer. */
   find(tokenSha256: string, deadline?: Deadline): Promise<IssuedToken | undefined>;
   /** Waits for the background writes started so far. */
@@ -54,8 +57,10 @@ export interface IssuedTokenStore {
 export function createMemoryIssuedTokenStore(options: { maxEntries?: number } = {}): IssuedTokenStore {
   const entries = new LRUCache<string, IssuedToken>({ max: options.maxEntries ?? DEFAULTS.issuedTokensMemoryEntries });
   return {
-    async remember(issuance) {
+    remember(issuance) {
       const existing = entries.get(issuance.tokenSha256);
+      // A cache hit hands the same token to the same caller again: nothing to record.
+      if (existing && sameIssuance(existing, issuance)) return;
       entries.set(issuance.tokenSha256, merge(existing, issuance));
     },
     async find(tokenSha256) {
@@ -71,6 +76,19 @@ export function createMemoryIssuedTokenStore(options: { maxEntries?: number } = 
 /** Hex of the SHA-256: a document id cannot be `__…__`, which a base64url digest could be. */
 export function documentId(tokenSha256: string): string {
   return Buffer.from(tokenSha256, 'base64url').toString('hex');
+}
+
+/** Whether recording `issuance` would leave `existing` as it is. */
+function sameIssuance(existing: IssuedToken, issuance: Issuance): boolean {
+  return (issuance.clientId === undefined || existing.clientIds.includes(issuance.clientId))
+    && existing.subject === issuance.subject && existing.issuer === issuance.issuer && existing.ruleId === issuance.ruleId
+    && existing.username === issuance.username && existing.tokenType === issuance.tokenType
+    && existing.issuedAtMs === issuance.issuedAtMs && existing.expiresAtMs === issuance.expiresAtMs
+    && sameScopes(existing.scopes, issuance.scopes);
+}
+
+function sameScopes(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((scope, i) => scope === b[i]));
 }
 
 function merge(existing: IssuedToken | undefined, issuance: Issuance): IssuedToken {
@@ -159,8 +177,8 @@ export function createFirestoreIssuedTokenStore(options: FirestoreIssuedTokenSto
   }
 
   return {
-    async remember(issuance) {
-      await front.remember(issuance);
+    remember(issuance) {
+      front.remember(issuance);
       const pair = `${issuance.tokenSha256}\u0000${issuance.clientId ?? ''}`;
       if (written.has(pair)) return;
       if (now() < skipWritesUntil) {

@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { DEFAULTS } from '../config/defaults';
 import { temporarilyUnavailable } from '../errors';
-import { BudgetExceeded, withinBudget } from './time-budget';
+import { BudgetExceeded } from './time-budget';
 
 export class Deadline {
   private readonly endsAt: number;
@@ -21,13 +21,20 @@ export class Deadline {
     return Math.max(0, this.endsAt - this.clock());
   }
 
-  /** Settles like `work`, or rejects with `temporarily_unavailable` once the deadline passes. */
-  async race<T>(work: Promise<T>): Promise<T> {
-    try {
-      return await withinBudget(this.remainingMs(), 'request', () => work);
-    } catch (err) {
-      throw err instanceof BudgetExceeded ? deadlineExceeded(this.budgetMs) : err;
-    }
+  /**
+   * Settles like `work`, or rejects with `temporarily_unavailable` once the deadline passes
+   * (`work` settling later is then nobody's business). One timer and one promise: it runs on
+   * every request, so it carries none of a time budget's abort signal.
+   */
+  race<T>(work: Promise<T>): Promise<T> {
+    const ms = this.remainingMs();
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(deadlineExceeded(this.budgetMs)), ms);
+      work.then(
+        (value) => { clearTimeout(timer); resolve(value); },
+        (err: unknown) => { clearTimeout(timer); reject(err instanceof BudgetExceeded ? deadlineExceeded(this.budgetMs) : err); },
+      );
+    });
   }
 }
 

@@ -32,13 +32,19 @@ export async function withinBudget<T>(ms: number, what: string, operation: (sign
     work.catch(() => undefined); // settling after the budget is nobody's business
   }
   let timer: NodeJS.Timeout | undefined;
+  let exceeded: BudgetExceeded | undefined;
   const expiry = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BudgetExceeded(what, budgetMs)), Math.max(0, budgetMs));
+    timer = setTimeout(() => reject((exceeded = new BudgetExceeded(what, budgetMs))), Math.max(0, budgetMs));
   });
   try {
     return await Promise.race([work, expiry]);
   } finally {
-    abort.abort(); // settled or abandoned: the work issues no further calls
+    // Settled or abandoned: the work issues no further calls. The reason is given, so no
+    // DOMException (and its stack trace) is built on every call.
+    abort.abort(exceeded ?? SETTLED);
     clearTimeout(timer);
   }
 }
+
+/** The abort reason of a budget whose work settled in time. */
+const SETTLED: Error = Object.freeze(new Error('the budgeted work has settled'));
