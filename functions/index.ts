@@ -1,9 +1,13 @@
 /**
  * Entry point: registers the broker's HTTP functions with the Functions Framework. The
  * names equal `--target` and Terraform's `entry_point`.
+ *
+ * The framework serves nothing until this module is loaded, so it loads only the HTTP edge.
+ * The broker itself (policy compiler, verifiers, CEL, …) loads with the first request, and
+ * the Google client libraries only when the configuration and the request need them (see
+ * "Cold start" in docs/decisions.md; test/functions/entry-module-graph.int.test.ts guards it).
  */
 import { http } from '@google-cloud/functions-framework';
-import { loadBroker } from '../shared/load-broker';
 import type { Broker } from '../shared/broker';
 import { AuditLog } from '../shared/audit/audit-log';
 import { createBrokerFunction } from './broker';
@@ -12,8 +16,13 @@ import { DEFAULTS } from '../shared/config/defaults';
 /** After a failed load, requests fail closed for this long before loading is tried again. */
 const RELOAD_AFTER_FAILURE_MS = DEFAULTS.reloadAfterFailureMs;
 
-/** The audit trail; @google-cloud/logging loads in the background, off the cold-start path. */
+/** The audit trail; @google-cloud/logging's LogSync loads on the first entry, off the cold-start path. */
 export const audit = new AuditLog({ projectId: process.env.GOOGLE_CLOUD_PROJECT || process.env.GCLOUD_PROJECT || undefined });
+
+/** shared/load-broker and everything it imports, loaded on the first request. */
+function brokerModule(): typeof import('../shared/load-broker') {
+  return require('../shared/load-broker') as typeof import('../shared/load-broker');
+}
 
 let broker: Promise<Broker> | undefined;
 /** Every broker this module loaded (a failed load is retried), for closeBroker. */
@@ -28,7 +37,7 @@ let failedAt = -Infinity;
 function brokerFromEnvironment(): Promise<Broker> {
   if (broker && failedAt > -Infinity && Date.now() - failedAt >= RELOAD_AFTER_FAILURE_MS) broker = undefined;
   broker ??= Promise.resolve()
-    .then(() => loadBroker(process.env, { audit })) // audits policy_loaded / policy_load_failed
+    .then(() => brokerModule().loadBroker(process.env, { audit })) // audits policy_loaded / policy_load_failed
     .then((loaded) => {
       failedAt = -Infinity;
       return loaded;

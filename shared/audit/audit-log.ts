@@ -3,10 +3,13 @@
  * prints one JSON object per line on stdout for Cloud Functions to ship to Cloud Logging (no
  * network call, no credentials), under the log name `token-broker-audit`.
  *
- * The library costs about 300 ms to load, so it is imported in the background when the
- * AuditLog is created, not on the module's cold-start path; entries written before it is
- * ready are queued and flushed in order as soon as it is. Should it fail to load, entries are
- * printed in the same shape by hand rather than lost.
+ * Only LogSync and its Entry are loaded, from the library's own files, not the package: its
+ * index pulls in google-gax and gRPC (about 0.6 s of CPU on a cold start, for API clients the
+ * broker never uses). LogSync needs from the `Logging` object only `projectId`, `entry()` and
+ * `detectedResource`, which `Logging.logSync()` leaves unset too. The two files cost about
+ * 20 ms, so they load synchronously on the first write (the first request's policy load), not
+ * with the entry module. Should they fail to load, entries are printed in the same shape by
+ * hand rather than lost.
  *
  * `logName` is `projects/PROJECT/logs/token-broker-audit` when the project is known
  * (GOOGLE_CLOUD_PROJECT, which the deployment sets) and left out when it is not: without a
@@ -50,11 +53,12 @@ interface LogSyncLike {
   entry(metadata: Record<string, unknown>, data: unknown): unknown;
 }
 
+/** The placeholder `new Logging()` uses for an unknown project; `withoutLogName` drops the lines' logName then. */
+const UNKNOWN_PROJECT = '{{projectId}}';
+
 export class AuditLog {
-  private sink?: LogSyncLike;
-  private loaded = false;
-  private readonly queue: Array<() => void> = [];
-  private readonly ready: Promise<void>;
+  /** undefined until the first write; null when the library could not be loaded. */
+  private sink?: LogSyncLike | null;
   private readonly projectId: string;
   private readonly logName: string;
   private readonly transport: Writable;
@@ -63,41 +67,38 @@ export class AuditLog {
     this.projectId = options.projectId ?? '';
     this.logName = options.logName ?? AUDIT_LOG_NAME;
     this.transport = options.transport ?? process.stdout;
-    this.ready = this.load();
   }
 
   /** Writes one entry: `payload` becomes the entry's jsonPayload. Never throws. */
   write(severity: AuditSeverity, payload: Record<string, unknown>, metadata: AuditMetadata = {}): void {
-    const emit = () => {
-      try {
-        if (this.sink) this.sink.write(this.sink.entry(this.entryMetadata(severity, metadata), payload));
-        else this.writeByHand(severity, payload, metadata);
-      } catch {
-        // the audit path must never break a request; a failing transport is an operator matter
-      }
-    };
-    if (this.loaded) emit();
-    else this.queue.push(emit);
-  }
-
-  /** Resolves once queued entries are written (tests, and graceful shutdown). */
-  async flush(): Promise<void> {
-    await this.ready;
-  }
-
-  private async load(): Promise<void> {
-    await new Promise<void>((resolve) => setImmediate(resolve));
     try {
-      const { Logging } = await import('@google-cloud/logging');
-      const logging = new Logging({ projectId: this.projectId || undefined });
-      if (this.projectId) logging.projectId = this.projectId;
-      const transport = this.projectId ? this.transport : withoutLogName(this.transport);
-      this.sink = logging.logSync(this.logName, transport, { useMessageField: false }) as unknown as LogSyncLike;
+      const sink = this.sink === undefined ? (this.sink = this.loadSink()) : this.sink;
+      if (sink) sink.write(sink.entry(this.entryMetadata(severity, metadata), payload));
+      else this.writeByHand(severity, payload, metadata);
     } catch {
-      this.sink = undefined;
+      // the audit path must never break a request; a failing transport is an operator matter
     }
-    this.loaded = true;
-    for (const emit of this.queue.splice(0)) emit();
+  }
+
+  /** Resolves once written entries are handed to the transport (they are, synchronously; kept for callers and shutdown hooks). */
+  async flush(): Promise<void> {}
+
+  /** LogSync over a minimal stand-in for `Logging` (what `new Logging({projectId}).logSync(name, transport)` builds). */
+  private loadSink(): LogSyncLike | null {
+    try {
+      // Deep paths: the package has no `exports` map. Loaded on first use, synchronously.
+      const { LogSync } = require('@google-cloud/logging/build/src/log-sync') as typeof import('@google-cloud/logging/build/src/log-sync');
+      const { Entry } = require('@google-cloud/logging/build/src/entry') as typeof import('@google-cloud/logging/build/src/entry');
+      const logging = {
+        projectId: this.projectId || UNKNOWN_PROJECT,
+        detectedResource: undefined,
+        entry: (metadata: Record<string, unknown>, data: unknown) => new Entry(metadata, data as never),
+      };
+      const transport = this.projectId ? this.transport : withoutLogName(this.transport);
+      return new LogSync(logging as never, this.logName, transport, { useMessageField: false }) as unknown as LogSyncLike;
+    } catch {
+      return null;
+    }
   }
 
   private entryMetadata(severity: AuditSeverity, metadata: AuditMetadata): Record<string, unknown> {

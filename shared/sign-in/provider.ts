@@ -10,11 +10,15 @@
  * request fault), `unavailable` (429, 5xx, timeouts, network errors: retried with capped
  * exponential backoff and full jitter, then 503).
  */
-import * as oidc from 'openid-client';
+import type * as OpenIdClient from 'openid-client';
 import { DEFAULTS } from '../config/defaults';
 import type { Deadline } from '../resilience/deadline';
 import { RetriesExhausted, withRetries, type FailureClass } from '../resilience/retry';
 import type { CompiledWebApp } from '../policy/web-apps';
+import { lazyModule } from '../lazy-module';
+
+/** openid-client loads on first use: only policies with web apps need it. */
+const oidc = lazyModule(() => require('openid-client') as typeof OpenIdClient);
 
 export type ProviderFailureKind = 'revoked' | 'refused' | 'unavailable' | 'id_token_invalid';
 
@@ -67,9 +71,9 @@ const RETRY = { maxAttempts: DEFAULTS.sessionRefreshAttempts, baseDelayMs: 200, 
 export function createProviderClient(options: ProviderClientOptions): ProviderClient {
   const now = options.now ?? Date.now;
   /** One discovered configuration per app (keyed by the app object: a policy reload starts afresh). */
-  const configurations = new WeakMap<CompiledWebApp, Promise<oidc.Configuration>>();
+  const configurations = new WeakMap<CompiledWebApp, Promise<OpenIdClient.Configuration>>();
 
-  function configuration(app: CompiledWebApp, deadline: Deadline): Promise<oidc.Configuration> {
+  function configuration(app: CompiledWebApp, deadline: Deadline): Promise<OpenIdClient.Configuration> {
     let pending = configurations.get(app);
     if (!pending) {
       pending = (async () => {
@@ -99,7 +103,7 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
     }
   }
 
-  function tokens(response: oidc.TokenEndpointResponse, fallbackScope: string): ProviderTokens {
+  function tokens(response: OpenIdClient.TokenEndpointResponse, fallbackScope: string): ProviderTokens {
     const expiresIn = typeof response.expires_in === 'number' ? response.expires_in : 3600;
     return {
       accessToken: response.access_token,

@@ -17,7 +17,7 @@
  * Every refusal is a BrokerError whose reason the audit entry records.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import * as oidc from 'openid-client';
+import type * as OpenIdClient from 'openid-client';
 import { DEFAULTS } from '../config/defaults';
 import { BrokerError, invalidRequest } from '../errors';
 import type { RateLimiter } from '../limits/rate-limiter';
@@ -27,6 +27,10 @@ import { SingleFlight } from '../cache/singleflight';
 import type { LoginAttemptStore } from './login-attempts';
 import { ProviderFailure, type ProviderClient, type ProviderTokens } from './provider';
 import { sessionHandle, VaultUnavailable, type SessionRecord, type SessionVault } from './session-vault';
+import { lazyModule } from '../lazy-module';
+
+/** openid-client (and the parts of jose it uses) loads on the first sign-in: only policies with web apps need it. */
+const oidc = lazyModule(() => require('openid-client') as typeof OpenIdClient);
 
 /** What one sign-in request did, for its audit entry. Never a token, code or session id. */
 export interface SignInRecord {

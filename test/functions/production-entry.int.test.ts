@@ -42,6 +42,16 @@ rules:
       scopes: [https://www.googleapis.com/auth/cloud-platform]
 `;
 
+/**
+ * A fresh module registry for the next copy of functions/index.ts. Not jest.isolateModules: the
+ * entry module loads the broker (shared/load-broker) on the first request, and jest resolves
+ * that require in the registry current at the time, so the entry must live in the main one, or
+ * the broker would get its own copy of shared/errors and the edge would not recognise its errors.
+ */
+function freshRegistry(): void {
+  jest.resetModules();
+}
+
 /** Loads functions/index.ts in a fresh module registry with `env` (undefined: unset) and sends one request (a POST of `body`, or a GET of `path`). */
 async function requestWith(env: Record<string, string | undefined>, body: Record<string, string> | { get: string }): Promise<Answer> {
   process.env = { ...SAVED };
@@ -52,18 +62,17 @@ async function requestWith(env: Record<string, string | undefined>, body: Record
   let server: Server | undefined;
   let audit: AuditLog | undefined;
   let closeBroker: (() => Promise<void>) | undefined;
-  jest.isolateModules(() => {
-    ({ audit, closeBroker } = require('../../functions/index') as typeof import('../../functions/index'));
-    const { getTestServer } = require('@google-cloud/functions-framework/testing') as typeof import('@google-cloud/functions-framework/testing');
-    server = getTestServer('broker');
-  });
+  freshRegistry();
+  ({ audit, closeBroker } = require('../../functions/index') as typeof import('../../functions/index'));
+  const { getTestServer } = require('@google-cloud/functions-framework/testing') as typeof import('@google-cloud/functions-framework/testing');
+  server = getTestServer('broker');
   if (!server) throw new Error('broker function not registered');
   const listening = server;
   await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
   try {
     const base = `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
     const answer = 'get' in body ? await parse(await fetch(`${base}${body.get}`)) : await post(`${base}/token`, body);
-    await audit?.flush(); // entries queued while the logging library loads are written by now
+    await audit?.flush(); // entries are written synchronously; flush() stays the contract
     return answer;
   } finally {
     listening.closeAllConnections();
@@ -126,10 +135,9 @@ it('retries a failed load after the back-off, picking up a fixed policy', async 
   const file = await policyFile(policy('http://127.0.0.1:8081'));
   process.env = { ...SAVED, BROKER_POLICY_FILE: file };
   let server: Server | undefined;
-  jest.isolateModules(() => {
-    closers.push((require('../../functions/index') as typeof import('../../functions/index')).closeBroker);
-    server = (require('@google-cloud/functions-framework/testing') as typeof import('@google-cloud/functions-framework/testing')).getTestServer('broker');
-  });
+  freshRegistry();
+  closers.push((require('../../functions/index') as typeof import('../../functions/index')).closeBroker);
+  server = (require('@google-cloud/functions-framework/testing') as typeof import('@google-cloud/functions-framework/testing')).getTestServer('broker');
   const listening = server as Server;
   await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(listening.address() as AddressInfo).port}/token`;
