@@ -344,12 +344,14 @@ export function createBroker(deps: BrokerDependencies): Broker {
     try {
       const selection = selectRule(deps.policy, principal, { audience, brokerAudiences: deps.brokerAudiences, client });
       record.ruleId = selection.rule.id;
-      record.trace = selection.trace;
+      record.trace = selection.tried;
+      record.skippedRules = selection.skipped;
       auditShadows(selection.shadows, principal, selection.rule.id);
       return selection;
     } catch (err) {
       if (err instanceof PolicyDenial) {
-        record.trace = err.trace;
+        record.trace = err.tried;
+        record.skippedRules = err.skipped;
         auditShadows(err.shadows, principal, null);
       }
       throw err;

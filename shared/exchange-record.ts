@@ -23,7 +23,10 @@ export interface ExchangeRecord {
   auditClaims?: Record<string, string>;
   policyVersion?: string;
   ruleId?: string;
+  /** The rules tried (conditions evaluated), in document order. */
   trace?: readonly RuleTrace[];
+  /** Rules passed over without being tried: for another issuer or client, or not named by the audience. */
+  skippedRules?: number;
   grant?: Grant;
   tokenSha256?: string;
   /** Where the token came from: the cache (and which layer), a mint, or no cache at all. */

@@ -70,7 +70,7 @@ export function exchangeAuditEntry(
       claims: record.auditClaims,
     },
     client: record.client && { id: capString(record.client.id), authMethod: record.client.authMethod, apiKeyId: record.client.apiKeyId },
-    policy: record.policyVersion && { version: record.policyVersion, ruleId: record.ruleId, trace: record.trace },
+    policy: record.policyVersion && { version: record.policyVersion, ruleId: record.ruleId, trace: record.trace, ...(record.skippedRules ? { skipped: record.skippedRules } : {}) },
     grant: record.grant && {
       serviceAccount: record.grant.serviceAccount,
       scopes: record.grant.scopes,

@@ -20,6 +20,7 @@ import { expandPreset, grantScopes, type ExpandedIssuer } from './presets';
 import { CelConditionError, compileCondition } from './cel';
 import { compileGeminiEphemeral } from './gemini-ephemeral';
 import { compileWebApps } from './web-apps';
+import { indexRules } from './rule-index';
 import type { CompiledApiKey, CompiledClient, CompiledPolicy, CompiledRule, CorsPolicy } from './compiled-policy';
 import { PolicyLoadError, type PolicyIssue } from './policy-error';
 import { GCLOUD_CLIENT, type ClientDocument, type LimitsDocument, type PolicyDocument, type RuleDocument } from './schema';
@@ -70,6 +71,7 @@ export function compilePolicy(document: PolicyDocument, options: CompileOptions)
       entry === 'gcloud' ? [GCLOUD_CLIENT.id, { publishedSecret: GCLOUD_CLIENT.publishedSecret }] : [entry.id, entry.published_secret === undefined ? {} : { publishedSecret: entry.published_secret }])),
     cors,
     rules: Object.freeze(rules),
+    ruleIndex: indexRules(rules),
     webApps,
   });
 }

@@ -5,6 +5,7 @@ import type { LimitSpec } from '../limits/rate-limiter';
 import type { CompiledAccessBoundary } from './access-boundary';
 import type { CompiledCondition } from './cel';
 import type { GeminiEphemeralSpec } from './gemini-ephemeral';
+import type { RuleIndex } from './rule-index';
 import type { UsernameTemplate } from './username-template';
 import type { CompiledWebApp } from './web-apps';
 
@@ -75,6 +76,8 @@ export interface CompiledPolicy extends ClientRegistry {
   readonly cors?: CorsPolicy;
   /** In document order: evaluation order. */
   readonly rules: readonly CompiledRule[];
+  /** `rules` by issuer, client id and audience, for rule selection (rule-index.ts). */
+  readonly ruleIndex: RuleIndex;
   /** Web apps whose users sign in through the broker, by id. */
   readonly webApps: ReadonlyMap<string, CompiledWebApp>;
 }
