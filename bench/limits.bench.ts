@@ -7,6 +7,8 @@
  *   refusals/s  the Firestore limiter once a window is known to be used up
  *   round trips per 1000 admissions, counted by the limiter: one instance, one and two
  *               limits per request; two instances drawing on one counter concurrently
+ * Each figure is also recorded (bench/figures.ts): micro_limiter_*_vs_noop and
+ * limiter_roundtrips_per_1000* (their baseline is 10, the target of issue 18, not a measurement).
  * The Firestore figures need the emulator: FIRESTORE_EMULATOR_HOST, or the emulator jar (it is
  * then started here and stopped again). Every loop is bounded in time.
  */
@@ -22,6 +24,10 @@ import {
   type LimitSpec,
   type RateLimiter,
 } from '../shared/limits/rate-limiter';
+import { record } from './figures';
+
+/** Issue 18's target for Firestore round trips per 1,000 admissions of one key: the baseline of those figures. */
+const ROUND_TRIP_TARGET = 10;
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 /** Never reached within a run: every admission is allowed. */
@@ -72,6 +78,7 @@ export async function benchLimits(): Promise<string> {
   const memory = await timed(createMemoryRateLimiter(), UNBOUNDED);
   lines.push(`  baseline  no-op limiter                      ${fmt(baseline)}`);
   lines.push(`  measured  memory limiter (2 limits)          ${fmt(memory)}   ratio ${(memory.opsPerSec / baseline.opsPerSec).toFixed(3)}`);
+  record({ name: 'micro_limiter_memory_vs_noop', measured: memory.opsPerSec, baseline: baseline.opsPerSec, note: `sequential, ${SECONDS} s each, one core` });
 
   const found = findEmulatorJar();
   let emulator: FirestoreEmulator | undefined;
@@ -94,10 +101,10 @@ export async function benchLimits(): Promise<string> {
   };
   const limiters: FirestoreRateLimiter[] = [];
   const clients: Firestore[] = [];
-  const limiter = () => {
+  const limiter = (now?: () => number) => {
     const firestore = client();
     clients.push(firestore);
-    const created = createFirestoreRateLimiter({ firestore, instanceId: randomUUID(), budgets: { reserveMs: 5000 } });
+    const created = createFirestoreRateLimiter({ firestore, instanceId: randomUUID(), budgets: { reserveMs: 5000 }, ...(now ? { now } : {}) });
     limiters.push(created);
     return created;
   };
@@ -116,6 +123,7 @@ export async function benchLimits(): Promise<string> {
     };
     const fast = await timed(a, UNBOUNDED, fastOnly);
     lines.push(`  measured  Firestore limiter, fast path       ${fmt(fast)}   ratio ${(fast.opsPerSec / baseline.opsPerSec).toFixed(3)}  (admissions from reserved units)`);
+    record({ name: 'micro_limiter_firestore_fast_vs_noop', measured: fast.opsPerSec, baseline: baseline.opsPerSec, note: `admissions served from reserved units only; sequential, ${SECONDS} s each` });
     const amortizedStart = a.stats();
     const amortized = await timed(a, UNBOUNDED);
     const amortizedEnd = a.stats();
@@ -125,8 +133,25 @@ export async function benchLimits(): Promise<string> {
     const exhausted = await timed(a, { requestsPerMinute: 1, tokensPerDay: 1 });
     lines.push(`  measured  Firestore limiter, window used up  ${fmt(exhausted)}   (refusals without a round trip; ${exhausted.admitted} admitted)`);
 
-    const one = await tripsPer1000(a, 'trips-one', { requestsPerMinute: 1e12 }, 1000);
-    const two = await tripsPer1000(a, 'trips-two', UNBOUNDED, 1000);
+    const hotOne = await tripsPer1000(a, 'trips-one', { requestsPerMinute: 1e12 }, 1000);
+    const hotTwo = await tripsPer1000(a, 'trips-two', UNBOUNDED, 1000);
+    // The figure of issue 18: a key limited to 1,000 a minute (and a daily budget), used at that
+    // rate from one instance. The limiter's clock is driven so that each minute's 1,000
+    // admissions fall in one window: the first window, then the next (steady state).
+    const clock = { now: Math.ceil(Date.now() / 60_000) * 60_000 + 60_000 };
+    const typical = limiter(() => clock.now);
+    const perMinute = { requestsPerMinute: 1000 };
+    const both = { requestsPerMinute: 1000, tokensPerDay: 100_000 };
+    const windows = async (subject: string, limits: LimitSpec): Promise<[number, number]> => {
+      const start = clock.now;
+      const first = await tripsPer1000(typical, subject, limits, 1000);
+      clock.now = start + 60_000;
+      const second = await tripsPer1000(typical, subject, limits, 1000);
+      clock.now = start;
+      return [first, second];
+    };
+    const [oneFirst, one] = await windows('trips-typical-one', perMinute);
+    const [twoFirst, two] = await windows('trips-typical-two', both);
     const [b, c] = [limiter(), limiter()];
     await Promise.all([b.warmUp(15_000), c.warmUp(15_000)]);
     const before = [b.stats(), c.stats()];
@@ -137,8 +162,15 @@ export async function benchLimits(): Promise<string> {
     const after = [b.stats(), c.stats()];
     const sum = (key: 'roundTrips' | 'admitted' | 'conflicts', stats: typeof before) => stats.reduce((total, s) => total + s[key], 0);
     const shared = ((sum('roundTrips', after) - sum('roundTrips', before)) / (sum('admitted', after) - sum('admitted', before))) * 1000;
-    lines.push(`  round trips per 1000 admissions (chunk ${chunkSize(1e12)}): ${one.toFixed(0)} with one limit, ${two.toFixed(0)} with two;` +
+    lines.push(`  round trips per 1000 admissions, a key at 1,000/min used at that rate: ${one.toFixed(0)} with one limit, ${two.toFixed(0)} with two (its first minute: ${oneFirst.toFixed(0)} and ${twoFirst.toFixed(0)})`);
+    lines.push(`  round trips per 1000 admissions, a hot limit (10^12/min, first chunk ${chunkSize(1e12)}): ${hotOne.toFixed(0)} with one limit, ${hotTwo.toFixed(0)} with two;` +
       ` ${shared.toFixed(0)} for two instances × 10 concurrent callers on one counter (${sum('conflicts', after) - sum('conflicts', before)} conflicts)`);
+    const target = `baseline = ${ROUND_TRIP_TARGET}, issue 18's target (not measured); ratio = measured / target`;
+    record({ name: 'limiter_roundtrips_per_1000', measured: one, baseline: ROUND_TRIP_TARGET, note: `a key limited to 1,000/min, 1,000 sequential admissions in a minute after a busy one, one limit, counted by the limiter; ${target}` });
+    record({ name: 'limiter_roundtrips_per_1000_two_limits', measured: two, baseline: ROUND_TRIP_TARGET, note: `the same with a daily budget too (both counters); ${target}` });
+    record({ name: 'limiter_roundtrips_per_1000_first_minute', measured: twoFirst, baseline: ROUND_TRIP_TARGET, note: `a new key at 1,000/min and a daily budget, its first minute (chunks grow 20, 40, 80, 100); ${target}` });
+    record({ name: 'limiter_roundtrips_per_1000_hot_limit', measured: hotTwo, baseline: ROUND_TRIP_TARGET, note: `limits of 10^12: chunks sized for one write a second at the full rate; ${target}` });
+    record({ name: 'limiter_roundtrips_per_1000_two_instances', measured: shared, baseline: ROUND_TRIP_TARGET, note: `two instances × 10 concurrent callers on one counter, ${sum('conflicts', after) - sum('conflicts', before)} conflicts; ${target}` });
     return lines.join('\n');
   } finally {
     await Promise.all(limiters.map((l) => l.close()));

@@ -19,6 +19,15 @@
  *   cold      fresh processes under /usr/bin/time -v, alternating, medians
  * The external suites (bench/external/run.ts) follow shared/BENCHMARKING.md and need Debian's
  * `wrk` and `time` packages (apt-get install -y wrk time).
+ *
+ * `npm run bench -- --json FILE` also writes every figure of the suites that ran as a JSON array
+ * of { name, suite, baseline, measured, ratio, unit, rounds?, min?, max?, note? }; the names and
+ * what they mean are listed in bench/figures.ts (FIGURES). The file is written even when a suite
+ * fails (the figures collected until then; the run still exits 1).
+ *
+ * BENCH_SECONDS bounds the run: it is the length of every micro loop (default 3; 2 for the rate
+ * limiter's) and, when set, the default of BENCH_ROUND_SECONDS (the external rounds, else 8) and
+ * the upper bound of the default BENCH_WARM_SECONDS (3). Other settings: bench/external/run.ts.
  */
 process.env.METADATA_SERVER_DETECTION ??= 'none';
 process.env.BROKER_LOG = 'silent';
@@ -34,6 +43,7 @@ import { startDevStack, type DevStack } from '../dev/dev-stack';
 import { findEmulatorJar, startFirestoreEmulator, type FirestoreEmulator } from '../dev/firestore-emulator';
 import { verifyOidcToken } from '../shared/identity/oidc-token';
 import { benchLimits } from './limits.bench';
+import { figures, jsonPathFrom, record, writeJson, type FigureName } from './figures';
 import { EXTERNAL_SUITES, runExternalSuites } from './external/run';
 import { compileCondition } from '../shared/policy/cel';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../shared/oauth-uris';
@@ -77,7 +87,8 @@ async function loop(name: string, op: () => unknown): Promise<Result> {
   return { name, opsPerSec: count / SECONDS, extra: `heap Δ ${(heapDelta / 1024 / 1024).toFixed(1)} MiB` };
 }
 
-function report(title: string, baseline: Result, subject: Result): void {
+function report(title: string, baseline: Result, subject: Result, figure?: FigureName): void {
+  if (figure) record({ name: figure, baseline: baseline.opsPerSec, measured: subject.opsPerSec, note: `in-process, ${SECONDS} s; ${baseline.name} vs ${subject.name}` });
   const fmt = (r: Result) =>
     `${r.name.padEnd(34)} ${r.opsPerSec.toFixed(0).padStart(9)} ops/s` +
     (r.p50Ms !== undefined ? `  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms?.toFixed(2)} ms` : '') +
@@ -124,7 +135,7 @@ async function benchHttp(firestore: FirestoreEmulator | undefined): Promise<void
   const baseline = await load('trivial handler (same POST bodies)', exchangeOp(trivial.url, await forms(uncached)));
   trivial.close();
   const minting = await load('exchange, minting every request', exchangeOp(uncached.tokenUrl, await forms(uncached)));
-  report('Token exchange without a cache (IAM emulator, no added latency)', baseline, minting);
+  report('Token exchange without a cache (IAM emulator, no added latency)', baseline, minting, 'micro_exchange_no_cache_vs_trivial');
 
   const cacheEnv: Record<string, string> = firestore
     ? { BROKER_CACHE: 'firestore', BROKER_CACHE_LOCAL_KEY: randomBytes(32).toString('base64'), BROKER_FIRESTORE_PROJECT: `bench-${randomUUID().slice(0, 8)}` }
@@ -132,13 +143,13 @@ async function benchHttp(firestore: FirestoreEmulator | undefined): Promise<void
   const cached = await startDevStack({ port: 0, env: cacheEnv });
   await cached.broker;
   const hits = await load(`exchange, cache hit (${cacheEnv.BROKER_CACHE})`, exchangeOp(cached.tokenUrl, await forms(cached)));
-  report('Cache-hit exchange against the trivial handler (target ≥ 0.6)', baseline, hits);
+  report('Cache-hit exchange against the trivial handler (target ≥ 0.6)', baseline, hits, 'micro_cache_hit_vs_trivial');
 
   uncached.google.faults.setLatency(100, 'generateAccessToken');
   cached.google.faults.setLatency(100, 'generateAccessToken');
   const slowMint = await load('minting per request, upstream +100 ms', exchangeOp(uncached.tokenUrl, await forms(uncached)));
   const slowHit = await load('cache hit, upstream +100 ms', exchangeOp(cached.tokenUrl, await forms(cached)));
-  report('Cache hit against minting per request, 100 ms upstream latency', slowMint, slowHit);
+  report('Cache hit against minting per request, 100 ms upstream latency', slowMint, slowHit, 'micro_cache_vs_mint_100ms');
   console.log(`  speedup   ${(slowHit.opsPerSec / slowMint.opsPerSec).toFixed(1)}× throughput, p50 ${slowMint.p50Ms?.toFixed(1)} → ${slowHit.p50Ms?.toFixed(1)} ms`);
 
   // A lifetime nobody asked for before makes a new cache key for the same principal.
@@ -148,6 +159,7 @@ async function benchHttp(firestore: FirestoreEmulator | undefined): Promise<void
     fetch(cached.tokenUrl, { method: 'POST', headers: FORM_HEADERS, body: burstBodies[i % burstBodies.length] }).then((r) => r.status)));
   console.log('\n## Burst of 200 concurrent requests for one new key (upstream +100 ms)');
   console.log(`  upstream mints: ${mintCount(cached) - before} (statuses: ${[...new Set(burst)].join(', ')})`);
+  record({ name: 'micro_burst_mints', measured: mintCount(cached) - before, baseline: null, note: `200 concurrent requests for one new key, upstream +100 ms; statuses ${[...new Set(burst)].join(', ')}` });
 
   await Promise.all([uncached.close(), cached.close()]);
 }
@@ -163,7 +175,7 @@ async function benchVerify(): Promise<void> {
   const options = { issuer: issuer.issuer, audience: [...issuer.audiences], algorithms: ['RS256'], clockTolerance: 30, maxTokenAge: 3600, requiredClaims: ['exp', 'iat', 'sub'] };
   const baseline = await loop('jose jwtVerify', () => jwtVerify(token, keys, options));
   const measured = await loop('verifyOidcToken (all checks)', () => verifyOidcToken(token, trusted));
-  report('Subject-token verification (RS256, one core)', baseline, measured);
+  report('Subject-token verification (RS256, one core)', baseline, measured, 'micro_verify_vs_jose');
   await stack.close();
 }
 
@@ -175,10 +187,10 @@ async function benchCel(): Promise<void> {
   const native = (c: Record<string, unknown>) => c.repository === 'acme/app' && String(c.ref).startsWith('refs/heads/') && ['push', 'workflow_dispatch'].includes(String(c.event_name));
   const baseline = await loop('JavaScript function', () => native(claims));
   const measured = await loop('CEL (@bufbuild/cel)', () => condition.evaluate(claims));
-  report('Rule condition evaluation', baseline, measured);
+  report('Rule condition evaluation', baseline, measured, 'micro_cel_vs_js');
   const regex = compileCondition("claims.ref.matches('^refs/(heads|tags)/v?[0-9]+')");
   const regexResult = await loop('CEL with matches()', () => regex.evaluate(claims));
-  report('Rule condition with an RE2 regular expression', baseline, regexResult);
+  report('Rule condition with an RE2 regular expression', baseline, regexResult, 'micro_cel_regex_vs_js');
 }
 
 /**
@@ -229,6 +241,7 @@ function benchColdStart(): void {
   console.log(`  measured  broker entry point (compiled)    ${broker.toFixed(0)} ms`);
   console.log(`  ratio     ${(broker / baseline).toFixed(2)}× baseline time`);
   console.log(`  first audited answer (policy load + a refused exchange): ${firstAnswer.toFixed(0)} ms after process start`);
+  record({ name: 'micro_cold_start_vs_framework', measured: broker, baseline, note: `in-process ms, process start → entry module loaded, median of 5; first audited answer ${firstAnswer.toFixed(0)} ms` });
 }
 
 const SUITES = (process.env.BENCH_SUITES ?? EXTERNAL_SUITES.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
@@ -251,24 +264,54 @@ async function micro(): Promise<void> {
   benchColdStart();
 }
 
-async function main(): Promise<void> {
+async function main(jsonPath: string | undefined): Promise<void> {
   const unknown = SUITES.filter((s) => s !== 'micro' && !(EXTERNAL_SUITES as readonly string[]).includes(s));
   if (unknown.length) throw new Error(`unknown BENCH_SUITES ${unknown.join(', ')}; known: micro, ${EXTERNAL_SUITES.join(', ')}`);
   const started = performance.now();
   console.log(`# npm run bench: suites ${SUITES.join(', ')}; ${new Date().toISOString()}, commit ${execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()}`);
-  if (SUITES.includes('micro')) await micro();
-  const external = SUITES.filter((s) => s !== 'micro');
-  if (external.length) {
-    const failures = await runExternalSuites(external);
-    if (failures.length) {
-      console.log(`\nFAILED:\n${failures.map((f) => `  ${f}`).join('\n')}`);
-      process.exitCode = 1;
+  const failures: string[] = [];
+  try {
+    if (SUITES.includes('micro')) {
+      try {
+        await micro();
+      } catch (err) {
+        console.error(err);
+        failures.push(`micro: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
+      }
     }
+    const external = SUITES.filter((s) => s !== 'micro');
+    if (external.length) failures.push(...await runExternalSuites(external));
+  } finally {
+    if (jsonPath) writeFigures(jsonPath);
+  }
+  if (failures.length) {
+    console.log(`\nFAILED:\n${failures.map((f) => `  ${f}`).join('\n')}`);
+    process.exitCode = 1;
   }
   console.log(`\n(bench took ${((performance.now() - started) / 1000).toFixed(0)} s)`);
 }
 
-main().then(() => process.exit(process.exitCode ?? 0), (err: unknown) => {
+let written = false;
+function writeFigures(file: string): void {
+  if (written) return;
+  written = true;
+  writeJson(file);
+  console.log(`\n(${figures.all().length} figures written to ${file}: ${figures.all().map((f) => f.name).join(', ') || 'none'})`);
+}
+
+let jsonPath: string | undefined;
+try {
+  jsonPath = jsonPathFrom(process.argv.slice(2));
+} catch (err) {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(2);
+}
+main(jsonPath).then(() => process.exit(process.exitCode ?? 0), (err: unknown) => {
   console.error(err);
+  try {
+    if (jsonPath) writeFigures(jsonPath);
+  } catch (writeError) {
+    console.error(writeError);
+  }
   process.exit(1);
 });

@@ -5,7 +5,10 @@
  * bench/external/server.ts), and each figure is a ratio against a baseline measured in the
  * same run, in alternating rounds (A B A B A B after a warm-up round of each), with every
  * round's ratio, the median, p50/p99 of both and the non-2xx count (wrk's `errors.status`,
- * answers ≥ 400; a cache-hit round with any fails the run).
+ * answers ≥ 400; a cache-hit round with any fails the run). Every round also reads each server
+ * process's CPU time (utime + stime of /proc/<pid>/stat, all its threads, in clock ticks of
+ * `getconf CLK_TCK`) before and after wrk, and prints µs of server CPU per request for A and B
+ * and their ratio: unlike throughput, it hardly depends on what else the shared machine runs.
  *
  *   external  cache-hit exchange of one subject token (development composition, memory cache)
  *             against a trivial Functions Framework handler (same stack, same POST body, JSON
@@ -19,14 +22,21 @@
  *   cold      entry module loaded vs the framework plus its server; process start to the first
  *             audited answer vs the same for the trivial handler: fresh processes, alternating,
  *             medians of wall, CPU seconds (user + sys) and peak RSS from /usr/bin/time -v
- *   profile   `node --cpu-prof` on the broker process under the external cache-hit load: top
- *             frames by self time
+ *   profile   `node --cpu-prof` on the trivial handler's process and on the broker's under the same
+ *             external cache-hit load, samples of the measured window only: requests served, µs of
+ *             profiled main-thread CPU per request, top frames by self time (µs per request); for
+ *             the broker also the project's own frames by inclusive time and an inclusive summary
+ *             by package (node_modules/<pkg>, node: modules, project directories)
  * The Google emulator the brokers mint at (and the OIDC issuers of the scale policies) run in
  * this process, which is otherwise idle while wrk runs. Every server binds 127.0.0.1.
+ *
+ * Round lengths: BENCH_ROUND_SECONDS (default BENCH_SECONDS when that is set, else 8),
+ * BENCH_WARM_SECONDS (default 3, or BENCH_SECONDS when that is set and smaller), BENCH_ROUNDS (3,
+ * at least 3). Every figure is also recorded (bench/figures.ts) for `npm run bench -- --json FILE`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, randomInt, randomUUID, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createTcpServer, connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -36,11 +46,15 @@ import { DEV_SERVICE_ACCOUNTS, DEV_SOURCE_TOKEN } from '../../dev/dev-stack';
 import { findEmulatorJar, startFirestoreEmulator, type FirestoreEmulator } from '../../dev/firestore-emulator';
 import { startGoogleEmulator, type GoogleEmulator } from '../../dev/google-emulator';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../../shared/oauth-uris';
+import { median, record, type FigureName } from '../figures';
+import { projectKeys, summarise, top, type CpuProfile, type ProfileSummary } from '../profile-analysis';
 import type { ServerMessage, ServerRequest, ServerStats } from './server';
 
 const ROOT = join(__dirname, '..', '..');
-const WARM_SECONDS = Number(process.env.BENCH_WARM_SECONDS ?? 3);
-const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 8);
+/** BENCH_SECONDS, when set, bounds the external rounds as it bounds the micro loops. */
+const BENCH_SECONDS = process.env.BENCH_SECONDS ? Number(process.env.BENCH_SECONDS) : undefined;
+const WARM_SECONDS = Number(process.env.BENCH_WARM_SECONDS ?? Math.min(3, BENCH_SECONDS ?? 3));
+const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? BENCH_SECONDS ?? 8);
 const ROUNDS = Math.max(3, Number(process.env.BENCH_ROUNDS ?? 3));
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const CACHE_CONNECTIONS = Number(process.env.BENCH_CACHE_CONNECTIONS ?? 128);
@@ -51,11 +65,6 @@ const SERVER_CPU = process.env.BENCH_SERVER_CPU ?? '1';
 
 /** Lines of the report; run.ts prints them as they come. */
 const out = (line = '') => console.log(line);
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 const n0 = (x: number) => Math.round(x).toLocaleString('en-US');
 const ms = (us: number) => (us / 1000).toFixed(2);
 let failures: string[] = [];
@@ -69,6 +78,8 @@ interface Served {
   tokenUrl: string;
   issuer?: string;
   child: ChildProcess;
+  /** The node process serving (taskset execs node, so this is child.pid once verified), if verified. */
+  pid?: number;
   sign(claims: Record<string, unknown>): Promise<string>;
   stats(): Promise<ServerStats>;
   stop(): Promise<void>;
@@ -108,6 +119,7 @@ async function startServer(kind: 'broker' | 'trivial', options: { env?: Record<s
   return {
     ...ready,
     child,
+    pid: nodePid(child),
     sign: async (claims) => (await ask<Extract<ServerMessage, { type: 'signed' }>>({ cmd: 'sign', claims } as never)).token,
     stats: async () => (await ask<Extract<ServerMessage, { type: 'stats' }>>({ cmd: 'stats' } as never)).stats,
     stop: async () => {
@@ -119,6 +131,52 @@ async function startServer(kind: 'broker' | 'trivial', options: { env?: Record<s
       }
     },
   };
+}
+
+// ─── Server CPU time ─────────────────────────────────────────────────────────
+
+let clockTicks: number | undefined;
+/** Clock ticks per second of /proc/<pid>/stat's times (`getconf CLK_TCK`, normally 100). */
+function ticksPerSecond(): number {
+  clockTicks ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+  return clockTicks;
+}
+
+/** CPU seconds (utime + stime, every thread of the process) so far, or undefined when unreadable. */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm)": state is field 3, utime field 14, stime field 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+  } catch {
+    return undefined;
+  }
+}
+
+const warnedPids = new Set<string>();
+/**
+ * The pid to read CPU time from: `taskset -c N node ...` execs node in the same process, so
+ * child.pid is the node process once the server has answered `ready`; checked through
+ * /proc/<pid>/exe, and undefined (with a note) if it is not node.
+ */
+function nodePid(child: ChildProcess): number | undefined {
+  if (child.pid === undefined) return undefined;
+  try {
+    const exe = readlinkSync(`/proc/${child.pid}/exe`);
+    if (exe === realpathSync(process.execPath)) return child.pid;
+    if (!warnedPids.has(exe)) {
+      warnedPids.add(exe);
+      out(`  (server pid ${child.pid} runs ${exe}, not node: no server CPU figures)`);
+    }
+  } catch (err) {
+    if (!warnedPids.has('error')) {
+      warnedPids.add('error');
+      out(`  (cannot read /proc/${child.pid}/exe: ${String(err)}; no server CPU figures)`);
+    }
+  }
+  return undefined;
 }
 
 // ─── wrk ─────────────────────────────────────────────────────────────────────
@@ -172,8 +230,24 @@ async function wrk(url: string, bodies: string, seconds: number, connections: nu
   };
 }
 
-interface Side { name: string; url: string; bodies: string; env?: () => Record<string, string>; after?: (r: WrkResult, warm: boolean) => Promise<string | undefined> }
-interface AbSummary { a: WrkResult[]; b: WrkResult[]; ratios: number[]; median: number; notes: { a: string[]; b: string[] } }
+interface Side {
+  name: string;
+  url: string;
+  bodies: string;
+  /** The server process, for its CPU time per request. */
+  served?: Served;
+  env?: () => Record<string, string>;
+  after?: (r: WrkResult, warm: boolean) => Promise<string | undefined>;
+}
+interface AbSummary {
+  a: WrkResult[];
+  b: WrkResult[];
+  ratios: number[];
+  median: number;
+  notes: { a: string[]; b: string[] };
+  /** µs of server CPU per request in each round (NaN when unreadable). */
+  cpu: { a: number[]; b: number[] };
+}
 
 const fmtRun = (r: WrkResult) => `${n0(r.rps).padStart(7)} req/s  p50 ${ms(r.p50).padStart(7)} ms  p99 ${ms(r.p99).padStart(7)} ms  non-2xx ${r.non2xx}${r.socketErrors ? `  socket errors ${r.socketErrors}` : ''}`;
 
@@ -188,23 +262,37 @@ async function abRounds(title: string, a: Side, b: Side, options: { connections?
   out(`wrk -t1 -c${connections}, ${WARM_SECONDS} s warm-up each, then ${ROUNDS} × (A ${seconds} s, B ${seconds} s)`);
   out(`  A = ${a.name}`);
   out(`  B = ${b.name}`);
-  const run = async (side: Side) => wrk(side.url, side.bodies, seconds, connections, side.env?.() ?? {});
+  if (a.served?.pid !== undefined || b.served?.pid !== undefined) out(`  server CPU: utime + stime from /proc/<pid>/stat of each server's node process (taskset execs node: pid checked via /proc/<pid>/exe), ${ticksPerSecond()} ticks/s, read before and after each wrk round`);
+  // The server's CPU time is read just before and just after wrk (before `after`, which may wait).
+  const run = async (side: Side) => {
+    const before = cpuSeconds(side.served?.pid);
+    const result = await wrk(side.url, side.bodies, seconds, connections, side.env?.() ?? {});
+    const after = cpuSeconds(side.served?.pid);
+    const cpuUs = before !== undefined && after !== undefined && result.requests > 0 ? ((after - before) * 1e6) / result.requests : NaN;
+    return { result, cpuUs };
+  };
   await a.after?.(await wrk(a.url, a.bodies, WARM_SECONDS, connections, a.env?.() ?? {}), true);
   await b.after?.(await wrk(b.url, b.bodies, WARM_SECONDS, connections, b.env?.() ?? {}), true);
-  const summary: AbSummary = { a: [], b: [], ratios: [], median: 0, notes: { a: [], b: [] } };
+  const summary: AbSummary = { a: [], b: [], ratios: [], median: 0, notes: { a: [], b: [] }, cpu: { a: [], b: [] } };
+  const cpuText = (us: number) => (Number.isFinite(us) ? `${n0(us)} µs` : 'n/a');
   for (let round = 1; round <= ROUNDS; round++) {
-    const ra = await run(a);
+    const { result: ra, cpuUs: ca } = await run(a);
     const na = await a.after?.(ra, false);
-    const rb = await run(b);
+    const { result: rb, cpuUs: cb } = await run(b);
     const nb = await b.after?.(rb, false);
     summary.a.push(ra);
     summary.b.push(rb);
+    summary.cpu.a.push(ca);
+    summary.cpu.b.push(cb);
     summary.notes.a.push(na ?? '');
     summary.notes.b.push(nb ?? '');
     summary.ratios.push(ra.rps / rb.rps);
     out(`  round ${round}  A ${fmtRun(ra)}${na ? `  ${na}` : ''}`);
     out(`           B ${fmtRun(rb)}${nb ? `  ${nb}` : ''}`);
     out(`           ratio A/B ${(ra.rps / rb.rps).toFixed(3)}  (p50 ${(ra.p50 / rb.p50).toFixed(2)}×, p99 ${(ra.p99 / rb.p99).toFixed(2)}×)`);
+    if (a.served || b.served) {
+      out(`           server CPU per request: A ${cpuText(ca)}, B ${cpuText(cb)}, A/B ${(ca / cb).toFixed(2)}× (B/A ${(cb / ca).toFixed(3)})`);
+    }
     for (const [side, r] of [['a', ra], ['b', rb]] as const) {
       if (options.mustBeClean?.includes(side) && (r.non2xx > 0 || r.socketErrors > 0)) failures.push(`${title}: round ${round} ${side.toUpperCase()} had ${r.non2xx} non-2xx answers and ${r.socketErrors} socket errors`);
     }
@@ -214,7 +302,36 @@ async function abRounds(title: string, a: Side, b: Side, options: { connections?
   out(`  medians: A ${n0(median(summary.a.map((r) => r.rps)))} req/s p50 ${ms(median(summary.a.map((r) => r.p50)))} ms p99 ${ms(median(summary.a.map((r) => r.p99)))} ms; ` +
     `B ${n0(median(summary.b.map((r) => r.rps)))} req/s p50 ${ms(median(summary.b.map((r) => r.p50)))} ms p99 ${ms(median(summary.b.map((r) => r.p99)))} ms`);
   out(`  non-2xx: A ${summary.a.reduce((s, r) => s + r.non2xx, 0)}, B ${summary.b.reduce((s, r) => s + r.non2xx, 0)}`);
+  if (a.served || b.served) {
+    out(`  server CPU per request (utime + stime of the server process, ${ticksPerSecond()} ticks/s), medians: A ${cpuText(median(summary.cpu.a))}, B ${cpuText(median(summary.cpu.b))}; ` +
+      `B/A per round ${cpuRatios(summary).map((x) => x.toFixed(3)).join(', ')}, median ${median(cpuRatios(summary)).toFixed(3)}`);
+  }
   return summary;
+}
+
+/** Per-round baseline/measured server CPU per request (B/A: higher is better, like throughput). */
+const cpuRatios = (s: AbSummary) => s.cpu.a.map((a, i) => (s.cpu.b[i] ?? NaN) / a).filter((x) => Number.isFinite(x));
+
+/**
+ * Records the figures of an A/B comparison: throughput (ratio = median of per-round A/B), the
+ * latency percentiles (medians; ratio A/B, lower is better) and server CPU per request (ratio =
+ * median of per-round B/A, higher is better).
+ */
+function recordAb(s: AbSummary, names: { throughput?: FigureName; p50?: FigureName; p99?: FigureName; cpu?: FigureName }, note?: string): void {
+  const med = (list: WrkResult[], key: 'rps' | 'p50' | 'p99') => median(list.map((r) => r[key]));
+  if (names.throughput) record({ name: names.throughput, measured: med(s.a, 'rps'), baseline: med(s.b, 'rps'), ratio: s.median, rounds: s.ratios, note });
+  for (const key of ['p50', 'p99'] as const) {
+    const name = names[key];
+    if (name) record({ name, measured: med(s.a, key) / 1000, baseline: med(s.b, key) / 1000, rounds: s.a.map((r, i) => r[key] / s.b[i]![key]), note: `medians over rounds; rounds are per-round A/B${note ? `; ${note}` : ''}` });
+  }
+  if (names.cpu) {
+    const ratios = cpuRatios(s);
+    record({
+      name: names.cpu, measured: median(s.cpu.a.filter(Number.isFinite)), baseline: median(s.cpu.b.filter(Number.isFinite)),
+      ratio: ratios.length ? median(ratios) : null, rounds: ratios,
+      note: `µs of server process CPU (utime + stime, all threads) per request; ratio = baseline µs / measured µs (median of rounds), so higher is better like throughput${note ? `; ${note}` : ''}`,
+    });
+  }
 }
 
 // ─── Upstream and issuers in this process ───────────────────────────────────
@@ -314,12 +431,15 @@ async function suiteExternal(): Promise<void> {
     const bodies = bodiesFile('external', [token]);
     out(`one subject token (${token.length} characters), answer bodies: broker ${bytes} bytes, trivial ${trivialBytes} bytes`);
     const before = await broker.stats();
-    await abRounds('Cache-hit exchange (A, development composition, memory cache) vs trivial handler (B)',
-      { name: 'broker, cache hit of one subject token', url: broker.tokenUrl, bodies },
-      { name: 'trivial Functions Framework handler, same POST body, same answer size', url: trivial.tokenUrl, bodies },
+    const summary = await abRounds('Cache-hit exchange (A, development composition, memory cache) vs trivial handler (B)',
+      { name: 'broker, cache hit of one subject token', url: broker.tokenUrl, bodies, served: broker },
+      { name: 'trivial Functions Framework handler, same POST body, same answer size', url: trivial.tokenUrl, bodies, served: trivial },
       { mustBeClean: ['a', 'b'] });
     const after = await broker.stats();
-    out(`  broker audit, cache outcomes over the run: ${JSON.stringify(diff(after.cache, before.cache))}`);
+    const outcomes = diff(after.cache, before.cache);
+    out(`  broker audit, cache outcomes over the run: ${JSON.stringify(outcomes)}`);
+    recordAb(summary, { throughput: 'cache_hit_vs_trivial', p50: 'cache_hit_p50_vs_trivial', p99: 'cache_hit_p99_vs_trivial', cpu: 'cache_hit_cpu_per_request_vs_trivial' },
+      `wrk -c${CONNECTIONS}, ${ROUNDS} rounds of ${ROUND_SECONDS} s; broker audit cache outcomes ${JSON.stringify(outcomes)}`);
   } finally {
     await Promise.all([broker.stop(), trivial?.stop()]);
   }
@@ -353,10 +473,20 @@ async function suiteCache(): Promise<void> {
       return warm ? undefined : `mints ${made}`;
     };
     for (const connections of [1, 16, CACHE_CONNECTIONS]) {
-      await abRounds(`Cache hit (A) vs minting every request (B), upstream generateAccessToken +100 ms, concurrency ${connections}`,
-        { name: 'broker, memory cache, one subject token (cache hit)', url: cached.tokenUrl, bodies: hitBodies, after: countMints },
-        { name: 'broker, BROKER_CACHE=none (one upstream mint per request)', url: minting.tokenUrl, bodies: mintBodies, after: countMints },
+      const summary = await abRounds(`Cache hit (A) vs minting every request (B), upstream generateAccessToken +100 ms, concurrency ${connections}`,
+        { name: 'broker, memory cache, one subject token (cache hit)', url: cached.tokenUrl, bodies: hitBodies, after: countMints, served: cached },
+        { name: 'broker, BROKER_CACHE=none (one upstream mint per request)', url: minting.tokenUrl, bodies: mintBodies, after: countMints, served: minting },
         { connections, mustBeClean: ['a'], seconds: connections === 1 ? Math.min(ROUND_SECONDS, 5) : ROUND_SECONDS });
+      const mints = `mints per round (A; B): ${summary.notes.a.join(', ')}; ${summary.notes.b.join(', ')}`;
+      if (connections === 1) {
+        recordAb(summary, { throughput: 'cache_vs_mint_100ms_c1' }, `concurrency 1; ${mints}`);
+        const [hitP50, mintP50] = [median(summary.a.map((r) => r.p50)) / 1000, median(summary.b.map((r) => r.p50)) / 1000];
+        record({ name: 'cache_vs_mint_100ms_c1_saved_ms', measured: mintP50 - hitP50, baseline: mintP50, note: `p50 medians at concurrency 1: minting ${mintP50.toFixed(2)} ms, cache hit ${hitP50.toFixed(2)} ms; ratio = share of the minting p50 saved` });
+      } else if (connections === 16) {
+        recordAb(summary, { throughput: 'cache_vs_mint_100ms', cpu: 'cache_vs_mint_100ms_cpu_per_request' }, `concurrency 16 (16 / 0.1 s = 160 req/s is what the upstream wait allows minting); ${mints}`);
+      } else {
+        recordAb(summary, { throughput: 'cache_vs_mint_100ms_c128' }, `concurrency ${connections} (BENCH_CACHE_CONNECTIONS); ${mints}`);
+      }
     }
     out(`  (the latency saved per request is B's p50 minus A's p50 at concurrency 1; at 16, 16 / 0.1 s = 160 req/s is what the upstream wait allows the minting path; at ${CACHE_CONNECTIONS} the broker's CPU bounds both and the latencies include queueing)`);
   } finally {
@@ -391,9 +521,10 @@ async function suiteScale(firestoreHost: string | undefined): Promise<void> {
         const bThousand = bodiesFile('rules-1000', [target.sign({ sub: 'scale-caller', aud: thousand.url })]);
         await checkOne(one, readFileSync(bOne, 'utf8').trim(), 'rules-1');
         await checkOne(thousand, readFileSync(bThousand, 'utf8').trim(), 'rules-1000');
-        await abRounds('(a) policy size: 1,000 rules over 100 issuers, the matching rule last (A) vs 1 rule (B); cache hit',
-          { name: '1,000 rules, 100 issuers', url: thousand.tokenUrl, bodies: bThousand },
-          { name: '1 rule, 1 issuer', url: one.tokenUrl, bodies: bOne }, { mustBeClean: ['a', 'b'] });
+        const summary = await abRounds('(a) policy size: 1,000 rules over 100 issuers, the matching rule last (A) vs 1 rule (B); cache hit',
+          { name: '1,000 rules, 100 issuers', url: thousand.tokenUrl, bodies: bThousand, served: thousand },
+          { name: '1 rule, 1 issuer', url: one.tokenUrl, bodies: bOne, served: one }, { mustBeClean: ['a', 'b'] });
+        recordAb(summary, { throughput: 'rules_1000_vs_1', p99: 'rules_1000_p99_vs_1', cpu: 'rules_1000_cpu_per_request_vs_1' });
       } finally {
         await Promise.all([one.stop(), thousand.stop()]);
       }
@@ -410,9 +541,10 @@ async function suiteScale(firestoreHost: string | undefined): Promise<void> {
         const b100 = bodiesFile('jwks-100', [k100.sign({ sub: 'scale-caller', aud: s100.url })]);
         await checkOne(s1, readFileSync(b1, 'utf8').trim(), 'jwks-1');
         await checkOne(s100, readFileSync(b100, 'utf8').trim(), 'jwks-100');
-        await abRounds('(b) JWKS size: 100 keys, the matching kid last (A) vs 1 key (B); cache hit',
-          { name: 'issuer JWKS with 100 RSA keys', url: s100.tokenUrl, bodies: b100 },
-          { name: 'issuer JWKS with 1 RSA key', url: s1.tokenUrl, bodies: b1 }, { mustBeClean: ['a', 'b'] });
+        const summary = await abRounds('(b) JWKS size: 100 keys, the matching kid last (A) vs 1 key (B); cache hit',
+          { name: 'issuer JWKS with 100 RSA keys', url: s100.tokenUrl, bodies: b100, served: s100 },
+          { name: 'issuer JWKS with 1 RSA key', url: s1.tokenUrl, bodies: b1, served: s1 }, { mustBeClean: ['a', 'b'] });
+        recordAb(summary, { throughput: 'jwks_100_vs_1', p99: 'jwks_100_p99_vs_1', cpu: 'jwks_100_cpu_per_request_vs_1' });
       } finally {
         await Promise.all([s1.stop(), s100.stop()]);
       }
@@ -459,6 +591,7 @@ async function scaleCallers(host: IssuerHost, google: GoogleEmulator & { mints()
     await checkOne(many, manyTokens.length ? formOf(manyTokens[0]!) : '', 'callers-many');
     const tallies = new Map<Served, ServerStats>([[few, await few.stats()], [many, await many.stats()]]);
     let mintsBefore = google.mints();
+    const hitTally = new Map<Served, { hits: number; total: number }>([[few, { hits: 0, total: 0 }], [many, { hits: 0, total: 0 }]]);
     const note = (served: Served) => async (_r: WrkResult, warm: boolean) => {
       const stats = await served.stats();
       const d = diff(stats.cache, tallies.get(served)!.cache);
@@ -468,13 +601,18 @@ async function scaleCallers(host: IssuerHost, google: GoogleEmulator & { mints()
       if (warm) return undefined;
       const total = Object.values(d).reduce((s, v) => s + v, 0);
       const hits = (d.hit ?? 0) + (d['hit-shared'] ?? 0);
+      hitTally.get(served)!.hits += hits;
+      hitTally.get(served)!.total += total;
       return `hit rate ${((hits / Math.max(1, total)) * 100).toFixed(1)}% (L1 ${d.hit ?? 0}, L2 ${d['hit-shared'] ?? 0}, miss ${d.miss ?? 0}${d.waited ? `, waited ${d.waited}` : ''}${d.degraded ? `, degraded ${d.degraded}` : ''}), mints ${mints}, RSS ${n0(stats.rss / 1048576)} MiB`;
     };
     const summary = await abRounds(`(c) distinct callers: ${n0(subjects)} subjects, each request a uniform draw (A) vs 10 subjects (B); BROKER_CACHE=firestore (L1 + L2 on the emulator)`,
-      { name: `${n0(subjects)} distinct subjects, each request a uniformly drawn one`, url: many.tokenUrl, bodies: manyBodies, env: () => ({ BENCH_OFFSET: String(offset) }), after: async (r, warm) => { offset += r.requests; if (offset >= draws) failures.push('(c) the drawn sequence wrapped: raise BENCH_DISTINCT_DRAWS'); return note(many)(r, warm); } },
-      { name: '10 distinct subjects, round robin', url: few.tokenUrl, bodies: fewBodies, after: note(few) },
+      { name: `${n0(subjects)} distinct subjects, each request a uniformly drawn one`, url: many.tokenUrl, bodies: manyBodies, served: many, env: () => ({ BENCH_OFFSET: String(offset) }), after: async (r, warm) => { offset += r.requests; if (offset >= draws) failures.push('(c) the drawn sequence wrapped: raise BENCH_DISTINCT_DRAWS'); return note(many)(r, warm); } },
+      { name: '10 distinct subjects, round robin', url: few.tokenUrl, bodies: fewBodies, after: note(few), served: few },
       { mustBeClean: ['b'] });
-    void summary;
+    const population = `${n0(subjects)} subjects (BENCH_DISTINCT_SUBJECTS${subjects === 100_000 ? '' : '; NOT the 100,000 of the name'}), ${n0(draws)} draws, ${n0(signed.size)} distinct`;
+    recordAb(summary, { throughput: 'distinct_callers_100000_vs_10', p99: 'distinct_callers_100000_p99_vs_10', cpu: 'distinct_callers_100000_cpu_per_request_vs_10' }, population);
+    const rate = (served: Served) => { const t = hitTally.get(served)!; return t.total ? (t.hits / t.total) * 100 : NaN; };
+    record({ name: 'distinct_callers_100000_hit_rate', measured: rate(many), baseline: rate(few), note: `cache hits (L1 + L2) / token_exchange audit entries over the measured rounds; ${population}` });
   } finally {
     await Promise.all([few.stop(), many.stop()]);
   }
@@ -527,6 +665,7 @@ async function scaleInstances(host: IssuerHost, google: GoogleEmulator & { mints
   const policy = policyFile('instances', [issuer], [{ issuer: issuer.issuer, condition: "claims.sub.startsWith('inst-')", limits: true }]);
   const proxy = await countingProxy(firestoreHost);
   const results: string[] = [];
+  const counts = new Map<number, { burstMints: number; burstCalls: number; steadyPer1000: number }>();
   try {
     for (const count of [1, 4]) {
       const project = `bench-inst${count}-${randomUUID().slice(0, 8)}`;
@@ -563,6 +702,7 @@ async function scaleInstances(host: IssuerHost, google: GoogleEmulator & { mints
           `2,000 requests for a known key → ${steadyMints} mints, ${steadyCalls} Firestore calls = ${(steadyCalls / 2).toFixed(0)} per 1,000 requests (${count2(statuses)})`;
         out(line);
         results.push(line);
+        counts.set(count, { burstMints, burstCalls, steadyPer1000: steadyCalls / 2 });
         if (burst.some((s) => s !== 200) || statuses.some((s) => s !== 200)) failures.push(`(d) ${count} instances: non-200 answers`);
       } finally {
         await Promise.all(servers.map((s) => s.stop()));
@@ -570,6 +710,13 @@ async function scaleInstances(host: IssuerHost, google: GoogleEmulator & { mints
     }
   } finally {
     proxy.close();
+  }
+  const [one, four] = [counts.get(1), counts.get(4)];
+  if (one && four) {
+    const note = 'counts from one run; requests from the orchestrating process, round robin over the instances';
+    record({ name: 'instances_4_vs_1_mints', measured: four.burstMints, baseline: one.burstMints, note: `upstream mints for a burst of 200 concurrent requests for one new key (upstream +100 ms); ${note}` });
+    record({ name: 'instances_4_vs_1_firestore_calls_burst', measured: four.burstCalls, baseline: one.burstCalls, note: `Firestore gRPC calls (HTTP/2 HEADERS frames at a proxy) during that burst; ${note}` });
+    record({ name: 'instances_4_vs_1_firestore_calls_per_1000', measured: four.steadyPer1000, baseline: one.steadyPer1000, note: `Firestore gRPC calls per 1,000 requests for a known key, 2,000 requests, 20 in flight; ${note}` });
   }
 }
 
@@ -635,54 +782,91 @@ function suiteCold(): void {
   const ratio = (a: string, b: string, key: 'wall' | 'cpu' | 'rssMiB' | 'inner') => (med(a, key) / med(b, key)).toFixed(2);
   out(`  entry loaded vs framework + server: in-process ${ratio('broker entry, loaded', 'framework + server, loaded', 'inner')}×, wall ${ratio('broker entry, loaded', 'framework + server, loaded', 'wall')}×, CPU ${ratio('broker entry, loaded', 'framework + server, loaded', 'cpu')}×, peak RSS ${ratio('broker entry, loaded', 'framework + server, loaded', 'rssMiB')}×`);
   out(`  first audited answer vs trivial first answer: in-process ${ratio('broker entry, first audited answer', 'trivial handler, first answer', 'inner')}×, wall ${ratio('broker entry, first audited answer', 'trivial handler, first answer', 'wall')}×, CPU ${ratio('broker entry, first audited answer', 'trivial handler, first answer', 'cpu')}×, peak RSS ${ratio('broker entry, first audited answer', 'trivial handler, first answer', 'rssMiB')}×`);
+  const [entry, fw, first, trivialFirst] = ['broker entry, loaded', 'framework + server, loaded', 'broker entry, first audited answer', 'trivial handler, first answer'];
+  const perRun = (name: string, key: 'wall' | 'cpu' | 'rssMiB' | 'inner') => runs.get(name)!.map((r) => r[key]);
+  const coldNote = `${COLD_RUNS} fresh processes of each, alternating, pinned to core ${SERVER_CPU}, medians; whole process (start → natural exit), background loads included`;
+  record({ name: 'cold_start_vs_framework', measured: med(entry, 'cpu'), baseline: med(fw, 'cpu'), note: `CPU seconds (user + sys, /usr/bin/time -v); ${coldNote}; per run: ${perRun(entry, 'cpu').join(' ')} vs ${perRun(fw, 'cpu').join(' ')}` });
+  record({ name: 'cold_start_wall_vs_framework', measured: med(entry, 'wall'), baseline: med(fw, 'wall'), note: `wall seconds, unreliable when core ${SERVER_CPU} is shared; ${coldNote}` });
+  record({ name: 'cold_start_rss_vs_framework', measured: med(entry, 'rssMiB'), baseline: med(fw, 'rssMiB'), note: `peak RSS; ${coldNote}` });
+  record({ name: 'cold_start_in_process_ms_vs_framework', measured: med(entry, 'inner'), baseline: med(fw, 'inner'), note: `performance.now() at the "loaded" mark; ${coldNote}` });
+  record({ name: 'first_audited_answer_ms', measured: med(first, 'inner'), baseline: med(trivialFirst, 'inner'), note: `performance.now() when the answer was read, broker entry (policy load + a refused exchange, BROKER_CACHE=none) vs the trivial handler; ${coldNote}; per run: ${perRun(first, 'inner').map((x) => x.toFixed(0)).join(' ')} vs ${perRun(trivialFirst, 'inner').map((x) => x.toFixed(0)).join(' ')}` });
+  record({ name: 'first_audited_answer_cpu_vs_trivial', measured: med(first, 'cpu'), baseline: med(trivialFirst, 'cpu'), note: `CPU seconds (user + sys); ${coldNote}` });
+  record({ name: 'first_audited_answer_rss_vs_trivial', measured: med(first, 'rssMiB'), baseline: med(trivialFirst, 'rssMiB'), note: `peak RSS; ${coldNote}` });
   out(`  per-run wall (s): ${Object.keys(variants).map((name) => `${name}: ${runs.get(name)!.map((r) => r.wall.toFixed(2)).join(' ')}`).join('; ')}`);
 }
 
 // ─── CPU profile ─────────────────────────────────────────────────────────────
 
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }
+/** The main thread's profile in a --cpu-prof-dir: the largest .cpuprofile (workers write their own). */
+function mainProfile(dir: string): { file: string; profile: CpuProfile; others: number } | undefined {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
+  if (!files.length) return undefined;
+  const file = files.sort((x, y) => statSync(y).size - statSync(x).size)[0]!;
+  return { file, profile: JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, others: files.length - 1 };
+}
+
+const usPerRequest = (us: number, requests: number) => (requests > 0 ? us / requests : NaN);
+const fmtUs = (us: number) => (us >= 100 ? n0(us) : us.toFixed(1)).padStart(7);
 
 async function suiteProfile(): Promise<void> {
   loadavg();
-  out('\n## CPU profile of the broker process under the external cache-hit load (node --cpu-prof)');
-  const dir = mkdtempSync(join(WORK, 'prof-'));
-  const broker = await startServer('broker', { env: { BROKER_CACHE: 'memory' }, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
-  let result: WrkResult;
-  const window = [0, 0]; // CLOCK_MONOTONIC µs, the clock of the profile's timestamps
+  out('\n## CPU profiles of the trivial handler and of the broker under the same external cache-hit load (node --cpu-prof)');
+  const dirs = { trivial: mkdtempSync(join(WORK, 'prof-trivial-')), broker: mkdtempSync(join(WORK, 'prof-broker-')) };
+  const cpuProf = (dir: string) => ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+  const measured = new Map<'trivial' | 'broker', { result: WrkResult; from: number; to: number; cpuUs: number }>();
+  const nowUs = () => Number(process.hrtime.bigint() / 1000n); // CLOCK_MONOTONIC, the clock of the profiles' timestamps
+  const broker = await startServer('broker', { env: { BROKER_CACHE: 'memory' }, nodeArgs: cpuProf(dirs.broker) });
+  let trivial: Served | undefined;
   try {
     const token = await broker.sign({ sub: 'demo-workload', aud: broker.url, repository: 'acme/demo' });
+    const bytes = await checkOne(broker, formOf(token), 'broker');
+    trivial = await startServer('trivial', { trivialBytes: bytes, nodeArgs: cpuProf(dirs.trivial) });
+    await checkOne(trivial, formOf(token), 'trivial');
     const bodies = bodiesFile('profile', [token]);
-    await wrk(broker.tokenUrl, bodies, WARM_SECONDS, CONNECTIONS);
-    window[0] = Number(process.hrtime.bigint() / 1000n);
-    result = await wrk(broker.tokenUrl, bodies, ROUND_SECONDS, CONNECTIONS);
-    window[1] = Number(process.hrtime.bigint() / 1000n);
+    out(`wrk -t1 -c${CONNECTIONS}, one subject token, a ${WARM_SECONDS} s warm-up then one ${ROUND_SECONDS} s measured round of each; only samples inside the measured round count`);
+    for (const [name, served] of [['trivial', trivial], ['broker', broker]] as const) {
+      await wrk(served.tokenUrl, bodies, WARM_SECONDS, CONNECTIONS);
+      const cpuBefore = cpuSeconds(served.pid);
+      const from = nowUs();
+      const result = await wrk(served.tokenUrl, bodies, ROUND_SECONDS, CONNECTIONS);
+      const to = nowUs();
+      const cpuAfter = cpuSeconds(served.pid);
+      measured.set(name, { result, from, to, cpuUs: cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) * 1e6 : NaN });
+      if (result.non2xx || result.socketErrors) failures.push(`profile: ${name} had ${result.non2xx} non-2xx answers and ${result.socketErrors} socket errors`);
+    }
   } finally {
-    await broker.stop();
+    await Promise.all([broker.stop(), trivial?.stop()]);
   }
-  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-  if (!file) return void out('  (no profile written)');
-  const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: ProfileNode[]; startTime: number; samples: number[]; timeDeltas: number[] };
-  // Only the samples taken while the measured load ran (not start-up, warm-up or shutdown).
-  const hitsById = new Map<number, number>();
-  let t = profile.startTime;
-  profile.samples.forEach((id, i) => {
-    t += profile.timeDeltas[i] ?? 0;
-    if (t >= window[0]! && t <= window[1]!) hitsById.set(id, (hitsById.get(id) ?? 0) + 1);
-  });
-  for (const node of profile.nodes) node.hitCount = hitsById.get(node.id) ?? 0;
-  const total = profile.nodes.reduce((s, n) => s + (n.hitCount ?? 0), 0);
-  if (total === 0) return void out('  (no samples in the load window)');
-  const byFrame = new Map<string, number>();
-  for (const node of profile.nodes) {
-    const { functionName, url, lineNumber } = node.callFrame;
-    const where = url ? `${url.replace(/^file:\/\//, '').replace(`${ROOT}/`, '').replace(/.*node_modules\//, 'node_modules/')}:${lineNumber + 1}` : '';
-    const key = `${functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
-    byFrame.set(key, (byFrame.get(key) ?? 0) + (node.hitCount ?? 0));
+  const perRequest = new Map<'trivial' | 'broker', number>();
+  for (const name of ['trivial', 'broker'] as const) {
+    const m = measured.get(name)!;
+    const found = mainProfile(dirs[name]);
+    out(`\n### ${name === 'trivial' ? 'Trivial Functions Framework handler' : 'Broker, cache hit of one subject token (memory cache)'}`);
+    if (!found) { out('  (no profile written)'); continue; }
+    const summary: ProfileSummary = summarise(found.profile, ROOT, m.from, m.to);
+    const requests = m.result.requests;
+    if (summary.samples === 0 || requests === 0) { out('  (no samples in the load window)'); continue; }
+    const cpu = usPerRequest(summary.busyUs, requests);
+    perRequest.set(name, cpu);
+    out(`  load while profiled: ${fmtRun(m.result)} (profiling slows the process)`);
+    out(`  requests served: ${n0(requests)}; profiled main-thread CPU ${n0(cpu)} µs per request (${n0(summary.busyUs / 1000)} ms busy, ${n0(summary.idleUs / 1000)} ms idle, ${n0(summary.samples)} samples in ${n0((m.to - m.from) / 1000)} ms); ` +
+      `whole process (all threads, /proc) ${Number.isFinite(m.cpuUs) ? `${n0(usPerRequest(m.cpuUs, requests))} µs per request` : 'n/a'}`);
+    out('  top 12 frames by self time (µs per request, % of profiled CPU):');
+    top(summary.self, 12).forEach(([key, us], i) => out(`  ${String(i + 1).padStart(2)}. ${fmtUs(usPerRequest(us, requests))} µs ${((us / summary.busyUs) * 100).toFixed(1).padStart(5)}%  ${key}`));
+    if (name === 'broker') {
+      const own = projectKeys(found.profile, ROOT);
+      out('  top 15 frames of the project\'s own code (shared/, functions/, dev/) by inclusive time (µs per request, % of profiled CPU):');
+      top(summary.inclusive, 15, (key) => own.has(key)).forEach(([key, us], i) => out(`  ${String(i + 1).padStart(2)}. ${fmtUs(usPerRequest(us, requests))} µs ${((us / summary.busyUs) * 100).toFixed(1).padStart(5)}%  ${key}`));
+      out('  inclusive time by package or directory (a sample counts once for every group on its stack, so these overlap):');
+      top(summary.groups, 25).forEach(([group, us]) => out(`      ${fmtUs(usPerRequest(us, requests))} µs ${((us / summary.busyUs) * 100).toFixed(1).padStart(5)}%  ${group}`));
+    }
+    out(`  profile: ${found.file}${found.others ? ` (the largest of ${found.others + 1} .cpuprofile files: the main thread)` : ''}`);
   }
-  out(`  load: ${fmtRun(result)} (profiling slows the process); ${n0(total)} samples taken during the measured load`);
-  out('  top 10 frames by self time:');
-  [...byFrame.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10).forEach(([key, hits], i) => out(`  ${String(i + 1).padStart(2)}. ${((hits / total) * 100).toFixed(1).padStart(5)}%  ${key}`));
-  out(`  profile: ${join(dir, file)}`);
+  const [b, t] = [perRequest.get('broker'), perRequest.get('trivial')];
+  if (b !== undefined && t !== undefined) {
+    out(`\n  profiled main-thread CPU per request: broker ${n0(b)} µs, trivial ${n0(t)} µs, ${(b / t).toFixed(2)}× (trivial/broker ${(t / b).toFixed(3)})`);
+    record({ name: 'profile_cpu_per_request_vs_trivial', measured: b, baseline: t, ratio: t / b, note: `profiled main-thread CPU (samples other than (idle), --cpu-prof, default 1 ms interval) per request served by wrk -c${CONNECTIONS} in one ${ROUND_SECONDS} s round each, while profiled; ratio = trivial / broker, higher is better; requests: broker ${measured.get('broker')?.result.requests}, trivial ${measured.get('trivial')?.result.requests}` });
+  }
 }
 
 // ─── Entry ───────────────────────────────────────────────────────────────────
@@ -696,10 +880,21 @@ export async function runExternalSuites(suites: readonly string[]): Promise<stri
   if (missing.length) throw new Error(`the external suites need ${missing.join(', ')} (Debian: apt-get install -y wrk util-linux time)`);
   out(`load average before: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
   out(`\n# External load (issue 18): wrk ${spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0]?.split(' ').slice(0, 2).join(' ')} on core ${GENERATOR_CPU}, servers on core ${SERVER_CPU}; ${cpus().length} cores (${cpus()[0]?.model.trim()}), node ${process.version}`);
-  if (suites.includes('external')) await suiteExternal();
-  if (suites.includes('profile')) await suiteProfile();
-  if (suites.includes('cache')) await suiteCache();
-  if (suites.includes('scale')) {
+  // A suite that throws (a server that does not start, say) is a failure of the run; the others still run.
+  const attempt = async (suite: string, run: () => Promise<void> | void) => {
+    if (!suites.includes(suite)) return;
+    try {
+      await run();
+    } catch (err) {
+      console.error(err);
+      failures.push(`${suite}: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
+      out(`\n(suite ${suite} failed; its figures so far are kept)`);
+    }
+  };
+  await attempt('external', suiteExternal);
+  await attempt('profile', suiteProfile);
+  await attempt('cache', suiteCache);
+  await attempt('scale', async () => {
     let emulator: FirestoreEmulator | undefined;
     let host = process.env.FIRESTORE_EMULATOR_HOST;
     if (!host && 'jar' in findEmulatorJar()) {
@@ -711,7 +906,7 @@ export async function runExternalSuites(suites: readonly string[]): Promise<stri
     } finally {
       await emulator?.stop();
     }
-  }
-  if (suites.includes('cold')) suiteCold();
+  });
+  await attempt('cold', suiteCold);
   return failures;
 }
