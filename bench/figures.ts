@@ -27,6 +27,8 @@ export const FIGURES = {
   cache_hit_p99_vs_trivial: { suite: 'external', unit: 'ms', about: 'p99 latency of the cache hit vs the trivial handler (medians over rounds); lower is better' },
   cache_hit_cpu_per_request_vs_trivial: { suite: 'external', unit: 'µs', about: 'server process CPU (utime+stime, all threads) per request; ratio = trivial µs / broker µs (median of rounds), higher is better like throughput' },
   // profile: node --cpu-prof of both servers under the same cache-hit load
+  cache_hit_development_vs_trivial: { suite: 'external', unit: 'req/s', about: 'the same cache-hit exchange against the development composition (npm start: emulators and demo issuer in the broker process) vs the trivial handler' },
+  cache_hit_development_cpu_per_request_vs_trivial: { suite: 'external', unit: 'µs/request', about: 'server CPU per request, development composition vs trivial; ratio = trivial / broker (higher is better)' },
   profile_cpu_per_request_vs_trivial: { suite: 'profile', unit: 'µs', about: 'profiled main-thread CPU (samples other than (idle)) per request, broker vs trivial, while profiled; ratio = trivial / broker, higher is better' },
   // cache: cache hit (A) vs minting every request (B), upstream +100 ms
   cache_vs_mint_100ms: { suite: 'cache', unit: 'req/s', about: 'cache hit vs minting per request, upstream +100 ms, concurrency 16 (the upstream wait bounds minting); ratio = median of per-round hit/mint' },

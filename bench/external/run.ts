@@ -85,7 +85,7 @@ interface Served {
   stop(): Promise<void>;
 }
 
-async function startServer(kind: 'broker' | 'trivial', options: { env?: Record<string, string>; policyFile?: string; trivialBytes?: number; processEnv?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<Served> {
+async function startServer(kind: 'broker' | 'trivial' | 'shipped', options: { env?: Record<string, string>; policyFile?: string; trivialBytes?: number; processEnv?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<Served> {
   const child = spawn('taskset', ['-c', SERVER_CPU, process.execPath, ...(options.nodeArgs ?? []), '--import', 'tsx', join(__dirname, 'server.ts')], {
     cwd: ROOT,
     env: {
@@ -418,20 +418,64 @@ const formOf = (token: string) => new URLSearchParams({ grant_type: GRANT_TYPE_T
 
 // ─── Suites ──────────────────────────────────────────────────────────────────
 
+/** The audience the shipped broker is configured with (BROKER_ISSUER_URL): no request goes there. */
+const SHIPPED_ISSUER_URL = 'https://broker.bench.invalid';
+
+/**
+ * The broker as it ships (the bundle of `npm run build`, its composition root and nothing else
+ * in the process), with a one-rule policy trusting an issuer served from this process and
+ * minting at the Google emulator here; `sign` signs a token that rule grants.
+ */
+async function startShipped(options: { nodeArgs?: string[]; env?: Record<string, string> } = {}): Promise<Served & { close(): Promise<void> }> {
+  ensureBuilt();
+  const host = new IssuerHost();
+  await host.start();
+  const google = await googleEmulator();
+  const issuer = host.add('shipped', 1);
+  const file = policyFile('shipped', [issuer], [{ issuer: issuer.issuer, condition: "claims.sub == 'bench-caller'" }]);
+  writeFileSync(file, readFileSync(file, 'utf8').replaceAll('{{BROKER_URL}}', SHIPPED_ISSUER_URL));
+  const served = await startServer('shipped', {
+    nodeArgs: options.nodeArgs,
+    env: {
+      BROKER_MODE: 'development', BROKER_POLICY_FILE: file, BROKER_CACHE: 'memory', BROKER_ISSUER_URL: SHIPPED_ISSUER_URL,
+      BROKER_IAM_ENDPOINT: google.url, BROKER_DEV_SOURCE_TOKEN: DEV_SOURCE_TOKEN, ...options.env,
+    },
+  });
+  return {
+    ...served,
+    sign: async (claims) => issuer.sign({ ...claims, aud: SHIPPED_ISSUER_URL }),
+    close: async () => {
+      await served.stop();
+      await google.close();
+      host.close();
+    },
+  };
+}
+
+let built = false;
+/** `npm run build` once per run: the shipped suites and the cold suite load its bundle. */
+function ensureBuilt(): void {
+  if (built) return;
+  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('npm run build failed');
+  built = true;
+}
+
 async function suiteExternal(): Promise<void> {
   loadavg();
   out('\n## External load: cache-hit exchange vs a trivial Functions Framework handler');
-  const broker = await startServer('broker', { env: { BROKER_CACHE: 'memory' } });
+  out('A is the broker as it ships (the bundle of npm run build, BROKER_CACHE=memory, a one-rule policy); the development composition (npm start, emulators in the same process) follows as a second figure');
+  const broker = await startShipped();
   let trivial: Served | undefined;
   try {
-    const token = await broker.sign({ sub: 'demo-workload', aud: broker.url, repository: 'acme/demo' });
+    const token = await broker.sign({ sub: 'bench-caller' });
     const bytes = await checkOne(broker, formOf(token), 'broker');
     trivial = await startServer('trivial', { trivialBytes: bytes });
     const trivialBytes = await checkOne(trivial, formOf(token), 'trivial');
     const bodies = bodiesFile('external', [token]);
     out(`one subject token (${token.length} characters), answer bodies: broker ${bytes} bytes, trivial ${trivialBytes} bytes`);
     const before = await broker.stats();
-    const summary = await abRounds('Cache-hit exchange (A, development composition, memory cache) vs trivial handler (B)',
+    const summary = await abRounds('Cache-hit exchange (A, the shipped bundle, memory cache) vs trivial handler (B)',
       { name: 'broker, cache hit of one subject token', url: broker.tokenUrl, bodies, served: broker },
       { name: 'trivial Functions Framework handler, same POST body, same answer size', url: trivial.tokenUrl, bodies, served: trivial },
       { mustBeClean: ['a', 'b'] });
@@ -440,6 +484,27 @@ async function suiteExternal(): Promise<void> {
     out(`  broker audit, cache outcomes over the run: ${JSON.stringify(outcomes)}`);
     recordAb(summary, { throughput: 'cache_hit_vs_trivial', p50: 'cache_hit_p50_vs_trivial', p99: 'cache_hit_p99_vs_trivial', cpu: 'cache_hit_cpu_per_request_vs_trivial' },
       `wrk -c${CONNECTIONS}, ${ROUNDS} rounds of ${ROUND_SECONDS} s; broker audit cache outcomes ${JSON.stringify(outcomes)}`);
+  } finally {
+    await Promise.all([broker.close(), trivial?.stop()]);
+  }
+  await suiteExternalDevelopment();
+}
+
+/** The same against the development composition (`npm start`: emulators and demo issuer in the broker's process). */
+async function suiteExternalDevelopment(): Promise<void> {
+  const broker = await startServer('broker', { env: { BROKER_CACHE: 'memory' } });
+  let trivial: Served | undefined;
+  try {
+    const token = await broker.sign({ sub: 'demo-workload', aud: broker.url, repository: 'acme/demo' });
+    const bytes = await checkOne(broker, formOf(token), 'broker');
+    trivial = await startServer('trivial', { trivialBytes: bytes });
+    const bodies = bodiesFile('external-dev', [token]);
+    const summary = await abRounds('Cache-hit exchange (A, development composition, memory cache) vs trivial handler (B)',
+      { name: 'npm start composition, cache hit of one subject token', url: broker.tokenUrl, bodies, served: broker },
+      { name: 'trivial Functions Framework handler, same POST body, same answer size', url: trivial.tokenUrl, bodies, served: trivial },
+      { mustBeClean: ['a', 'b'] });
+    recordAb(summary, { throughput: 'cache_hit_development_vs_trivial', cpu: 'cache_hit_development_cpu_per_request_vs_trivial' },
+      `the development composition (emulators in the broker's process); wrk -c${CONNECTIONS}, ${ROUNDS} rounds of ${ROUND_SECONDS} s`);
   } finally {
     await Promise.all([broker.stop(), trivial?.stop()]);
   }
@@ -737,8 +802,7 @@ function timeV(script: string, env: Record<string, string>): TimeV {
 function suiteCold(): void {
   loadavg();
   out('\n## Cold start: fresh processes, alternating, pinned to one core (taskset -c ' + SERVER_CPU + '), /usr/bin/time -v');
-  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
-  if (build.status !== 0) throw new Error('npm run build failed');
+  ensureBuilt();
   const framework = "require('@google-cloud/functions-framework'); require('@google-cloud/functions-framework/testing');";
   const body = 'grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt&subject_token=a.b.c';
   // Serves, asks once, prints the time of the answer (ms after process start), then closes the
@@ -815,10 +879,10 @@ async function suiteProfile(): Promise<void> {
   const cpuProf = (dir: string) => ['--cpu-prof', `--cpu-prof-dir=${dir}`];
   const measured = new Map<'trivial' | 'broker', { result: WrkResult; from: number; to: number; cpuUs: number }>();
   const nowUs = () => Number(process.hrtime.bigint() / 1000n); // CLOCK_MONOTONIC, the clock of the profiles' timestamps
-  const broker = await startServer('broker', { env: { BROKER_CACHE: 'memory' }, nodeArgs: cpuProf(dirs.broker) });
+  const broker = await startShipped({ nodeArgs: cpuProf(dirs.broker) });
   let trivial: Served | undefined;
   try {
-    const token = await broker.sign({ sub: 'demo-workload', aud: broker.url, repository: 'acme/demo' });
+    const token = await broker.sign({ sub: 'bench-caller' });
     const bytes = await checkOne(broker, formOf(token), 'broker');
     trivial = await startServer('trivial', { trivialBytes: bytes, nodeArgs: cpuProf(dirs.trivial) });
     await checkOne(trivial, formOf(token), 'trivial');
@@ -835,7 +899,7 @@ async function suiteProfile(): Promise<void> {
       if (result.non2xx || result.socketErrors) failures.push(`profile: ${name} had ${result.non2xx} non-2xx answers and ${result.socketErrors} socket errors`);
     }
   } finally {
-    await Promise.all([broker.stop(), trivial?.stop()]);
+    await Promise.all([broker.close(), trivial?.stop()]);
   }
   const perRequest = new Map<'trivial' | 'broker', number>();
   for (const name of ['trivial', 'broker'] as const) {

@@ -9,12 +9,18 @@
  *   trivial  a function registered with the same Functions Framework, served the same way
  *            (getTestServer(...).listen), behind the same body-parsing takeover as the broker,
  *            answering any POST with a JSON body of BENCH_TRIVIAL_BYTES bytes
+ *   shipped  the broker as it ships: the bundle `npm run build` writes (dist/functions/index.js,
+ *            its `broker` function and composition root, nothing else in the process), served
+ *            the same way; BENCH_ENV is its environment (BROKER_POLICY_FILE, BROKER_CACHE, the
+ *            parent's Google emulator as BROKER_IAM_ENDPOINT, ...); the audit lines it prints
+ *            on stdout are tallied in-process instead of written to the pipe
  * It talks to the parent over IPC only: `ready` (URLs), `sign` (a demo-issuer token), `stats`
  * (audit tally: cache outcomes and answers), `stop`. Everything binds 127.0.0.1.
  */
 process.env.METADATA_SERVER_DETECTION = 'none';
 
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { http } from '@google-cloud/functions-framework';
@@ -103,8 +109,30 @@ async function broker(): Promise<void> {
   send({ type: 'ready', url: stack.url, tokenUrl: stack.tokenUrl, issuer: stack.issuer.issuer });
 }
 
+async function shipped(): Promise<void> {
+  const tally = new AuditTally();
+  // The entry's audit log writes to process.stdout: its lines are counted here instead.
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    tally.write(chunk);
+    const done = rest.find((arg): arg is () => void => typeof arg === 'function');
+    done?.();
+    return true;
+  }) as typeof process.stdout.write;
+  Object.assign(process.env, JSON.parse(process.env.BENCH_ENV ?? '{}') as Record<string, string>);
+  const entry = join(__dirname, '..', '..', 'dist', 'functions', 'index.js');
+  const loaded = require(entry) as { closeBroker(): Promise<void> };
+  const server = getTestServer('broker');
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  process.on('message', (message: ServerRequest) => {
+    if (message.cmd === 'stats') send({ type: 'stats', id: message.id, stats: { ...structuredClone(tally.stats), rss: process.memoryUsage().rss } });
+    if (message.cmd === 'stop') loaded.closeBroker().finally(() => server.close(() => process.exit(0)));
+  });
+  send({ type: 'ready', url, tokenUrl: `${url}/token` });
+}
+
 process.on('disconnect', () => process.exit(0));
-(process.env.BENCH_SERVER === 'trivial' ? trivial() : broker()).catch((err: unknown) => {
+(process.env.BENCH_SERVER === 'trivial' ? trivial() : process.env.BENCH_SERVER === 'shipped' ? shipped() : broker()).catch((err: unknown) => {
   send({ type: 'error', message: err instanceof Error ? err.stack ?? err.message : String(err) });
   process.exit(1);
 });
