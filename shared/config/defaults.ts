@@ -281,7 +281,7 @@ export const DEFAULTS = {
 
   /** Rate limits: Firestore collection of the shared quota counters (one document per principal, scope and window). */
   limitsCollection: 'token-broker-limits',
-  /** Most units one instance reserves from a shared counter at once (higher for hot limits: see chunkSize): bounds the quota one instance can strand. */
+  /** Most units of an instance's opening chunk of a shared counter (higher for hot limits: see chunkSize); chunks it keeps using up then grow, up to 1/limitsChunkDivisor of the limit. */
   limitsMaxChunk: 20,
   /** Time budget of one quota reservation (compare-and-set, with its retries); past it the limiter counts per instance. */
   limitsReserveBudgetMs: 500,
@@ -289,8 +289,10 @@ export const DEFAULTS = {
   limitsStoreBackoffMs: 10_000,
   /** Counter states (reserved units, exhausted windows) one instance remembers; forgetting one only costs a round trip. */
   limitsMemoryCounters: 50_000,
-  /** One reservation takes 1/this of the limit (at least 1 unit, at most limitsMaxChunk). */
+  /** An opening chunk is 1/this of the limit (at least 1 unit, at most limitsMaxChunk), and no chunk is ever larger than 1/this of the limit: bounds the quota one instance can strand. */
   limitsChunkDivisor: 10,
+  /** A chunk an instance used up within its window makes its next one this many times as large (up to 1/limitsChunkDivisor of the limit). */
+  limitsChunkGrowth: 2,
   /** Lost compare-and-sets are retried for this share of the reservation budget; the rest is headroom for the last attempt. */
   limitsContentionShare: 0.6,
   /** Random pause before retrying a lost compare-and-set: up to 2 ms per attempt so far, at most 20 ms. */

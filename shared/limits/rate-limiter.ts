@@ -25,37 +25,108 @@
  * in clear. (A hash is not a secret: who can guess a subject can confirm it, as with the
  * cache's principal hash.)
  *
- * An instance does not ask Firestore per request. It reserves a CHUNK of units — clamp(⌊limit
- * / 10⌋, 1, 20), or whatever remains — with a compare-and-set on the document (create it if
- * absent, else update with a `lastUpdateTime` precondition; a conflict re-reads and retries),
- * then admits from its reserved units in memory until they run out. The sum of reservations
- * can never exceed the limit, so neither can the sum of admissions, however many instances
- * run: the limiter never over-admits while Firestore answers. Cost: at most one round trip per
- * chunk (the instance remembers the `updateTime` of its own last write and updates blind
- * against it; only a conflict costs a read), i.e. ≥ 1/20 of a round trip per admission for
- * high limits. Concurrent admissions in one instance share one reservation in flight per
- * counter (singleflight). Once the document says the limit is fully reserved, the instance
- * remembers it until the window ends and refuses without a round trip.
+ * An instance does not ask Firestore per request. It reserves a CHUNK of units with a
+ * compare-and-set on the document (create it if absent, else update with a `lastUpdateTime`
+ * precondition; a conflict re-reads and retries), then admits from its reserved units in
+ * memory until they run out. The sum of reservations can never exceed the limit, so neither
+ * can the sum of admissions, however many instances run: while Firestore answers, the limiter
+ * NEVER OVER-ADMITS (the over-admission bound is 0). The instance remembers the `updateTime` of
+ * its own last write and updates blind against it; only a conflict costs a read. Concurrent
+ * admissions in one instance share one reservation in flight per principal (singleflight).
+ * Once the document says the limit is fully reserved, the instance remembers it until the
+ * window ends and refuses without a round trip.
  *
- * The price of chunks: units an instance reserved but did not use expire with the window.
- * Another instance may meanwhile be refused although the limit was not really used up — by
- * at most one chunk per instance that drew on the counter (≤ 20 × instances; a chunk is a
- * tenth of the limit for limits of 10 and more). Under-admission is the safe direction.
+ * ONE ROUND TRIP PER RESERVATION, ALL LIMITS OF THE REQUEST. A request subject to both limits
+ * needs units of two counters. One reservation takes the chunks of both in one commit: a
+ * batched write of the two documents, each with its own precondition, is atomic (both or
+ * neither) and one round trip, so the second limit costs no round trip of its own. The
+ * reservation covers every counter that holds no units (the request needs it) and, riding
+ * along, any that holds less than half its chunk (it would need one soon); it tops each up to its chunk, so an instance never holds
+ * more than one chunk of a counter (refunds aside). This one commit is only the FIRST attempt,
+ * the one that costs a single round trip when no other instance is writing (see CONTENTION).
  *
- * CONTENTION (several instances reserving from one counter in the same milliseconds) is
- * retried with jitter for up to 60 % of the reservation budget. A reservation that still
- * loses then refuses the requests waiting on it with Retry-After 1 (event
- * `reservation_contended`) rather than admitting them unreserved: Firestore is evidently up,
- * and admitting without a reservation is exactly what would over-admit. Totals stay exact
- * under contention, but sharing is not fair: the instance that wrote last can write again
- * without a read, so a busy instance tends to win the next compare-and-set and may drain a
- * hot counter before the others get a chunk. Every reservation is one write to one document,
- * so a counter sustains about (admissions per second ÷ chunk) writes per second; Firestore
- * advises about one sustained write per second per document, which chunks of 20 reach at
- * ~1 200 admissions per minute for one principal. Higher limits get larger chunks (chunkSize):
- * ⌈limit / window seconds⌉ units, so even a limit admitted at its full rate costs about one
- * write a second to its document; the price is a larger amount one instance may strand (one
- * chunk, still at most a tenth of the limit).
+ * CHUNKS ADAPT per instance and counter (chunk-policy.ts), because a fixed size cannot serve
+ * both a quiet principal and a busy one: small chunks cost a busy key a round trip every few
+ * admissions (chunks of 20 cost 50 round trips per 1 000 admissions), large ones let a quiet
+ * instance strand much of a limit. So:
+ *   - a window opens with chunkSize(limit): a tenth of the limit, 1–20 units (DEFAULTS
+ *     .limitsMaxChunk), or for a hot limit ⌈limit / window seconds⌉, about one write a second
+ *     at the full rate (Firestore advises about one sustained write per second per document);
+ *   - each chunk the instance uses up within the window doubles the next one (DEFAULTS
+ *     .limitsChunkGrowth: slow start; a chunk used up within the window is demand this instance
+ *     has shown, and the window bounds how long that can take);
+ *   - a chunk is never more than a tenth of the limit (chunkCap) nor more than what remains;
+ *   - the next window opens with the size the instance reached, but never with more than it
+ *     admitted in the window before; so a steadily busy key opens each minute at the cap, and
+ *     one that went quiet opens with what it used and the minute after with chunkSize again.
+ *     Opening every window at chunkSize instead would cost a busy key the growth phase every
+ *     minute (12 round trips per 1 000 admissions at 1 000 a minute instead of 10), for no
+ *     gain in the bound below;
+ *   - a chunk taken through a lost compare-and-set does not grow the next one: a conflict is
+ *     proof that another instance is drawing on the counter now, and it is the others that pay
+ *     for this instance's large chunks. It does not shrink either: smaller chunks would make
+ *     this instance write more often to a document others are writing (more conflicts), and
+ *     the loser of a compare-and-set is more often the quieter instance (the busy one writes
+ *     blind against its own last write), so shrinking would penalise the wrong one.
+ * A key limited to 1 000 a minute and used at that rate from one instance costs 10 round trips
+ * per 1 000 admissions (chunks of 100), its daily budget included; its first minute 12 (chunks
+ * of 20, 40, 80, then 100). Hot limits write less than once a second to their documents.
+ *
+ * THE PRICE OF CHUNKS is under-admission, never over-admission: units an instance reserved
+ * but did not use expire with the window, and another instance may meanwhile be refused
+ * although the limit was not really used up. By at most one chunk per instance that drew on
+ * the counter in the window: at most a tenth of the limit each (chunkCap), and for an instance
+ * that never used up a chunk, its opening chunk (1–20 units; after a busy window up to what
+ * it admitted then) — plus units refunded to it and not admitted again. Fairness follows from
+ * the same cap: an instance that grabbed chunks at full speed holds at most a tenth of the
+ * limit unused, so a quiet instance is refused only once everything but those held chunks
+ * has really been admitted.
+ *
+ * CONTENTION (several instances reserving from one counter in the same milliseconds). A
+ * batched commit of two documents loses if EITHER precondition fails, and with several
+ * instances on one key both documents are written by all of them: retrying the pair as a
+ * whole multiplies the losses (4 instances on a fresh key lost ~100 of 200 burst requests to
+ * 429s that way, with the limits nowhere near reached). So a lost commit is never retried as a
+ * whole (reserve-chunks.ts):
+ *   - one batched read fetches every document of the lost commit (one round trip); a counter
+ *     riding along is dropped from the reservation, but keeps the fresh document for its next
+ *     blind write;
+ *   - each counter the request needs is retried ON ITS OWN, concurrently, with single-document
+ *     writes: one counter's loss never makes the other lose again;
+ *   - first a compare-and-set against the fresh read (against one other writer it usually
+ *     wins, at the price of the read: two round trips after the lost commit);
+ *   - if that loses too, or at once when Firestore is slow enough that losing it would leave no
+ *     time for what follows within the contention share (four instances on a fresh key: one
+ *     winner per round of a read and a commit), and the counter is FAR FROM ITS LIMIT (count
+ *     read plus chunk at most half the limit), the chunk is ADDED with an atomic increment
+ *     (precondition: the document exists), then the document is read back. An increment cannot
+ *     lose to another writer, so contention can no longer refuse there. It stays exact: every write is either a compare-and-set that never takes the count
+ *     past the limit, or an increment whose units are kept only if the count read after it is
+ *     within the limit; that count includes every unit kept before it, so the units kept never
+ *     exceed the limit (an increment read back beyond it gives its units back, with another
+ *     increment, and decides again on a fresh read). It costs a round trip more than a
+ *     compare-and-set that wins, in the contended case only, which is why it comes second. A
+ *     count read beyond the limit is therefore possible for a moment, when increments summing
+ *     to more than half the limit are in flight at once (at least five instances each adding a
+ *     chunk of at most a tenth of it); it counts as fully reserved, the safe direction;
+ *   - NEAR ITS LIMIT, compare-and-set against a fresh read, retried with jitter for up to 60 %
+ *     of the reservation budget (DEFAULTS.limitsContentionShare). Only a counter that still loses
+ *     then refuses the requests waiting on it, with Retry-After 1 (event `reservation_contended`),
+ *     rather than admitting them unreserved: Firestore is evidently up, and admitting without a
+ *     reservation is exactly what would over-admit. Units the reservation got for the request's
+ *     other counter meanwhile are kept (held for the next request). A refusal when the limit
+ *     is really used up is unchanged: the read shows it, and the window end is the Retry-After;
+ *   - a counter that has seen another instance's write (a lost commit, or a changed document on
+ *     the re-read) does not grow its chunk, until a reservation of it succeeds without a
+ *     conflict. It still rides along: keeping a counter another instance writes out of the
+ *     commit was measured too (two instances, 10 callers each, two limits: 30–56 round trips per
+ *     1 000 instead of 28–48), since a rider left out soon needs a reservation of its own, and
+ *     after a lost commit it no longer holds the needed counter back.
+ * Totals stay exact under contention, but sharing is first come, first served: the instance that
+ * wrote last can write again without a read, so a busy instance tends to win the next
+ * compare-and-set and may use a hot counter up before the others get a chunk (it admits what it
+ * takes, apart from the one chunk above). None of this changes the uncontended path: one busy
+ * instance still pays one commit per reservation, both limits in it.
  *
  * FAILURE: FAIL OPEN, BOUNDED PER INSTANCE. When Firestore fails or exceeds its budget
  * (DEFAULTS.limitsReserveBudgetMs), the limiter reports `store_unavailable`, leaves Firestore
@@ -68,206 +139,46 @@
  * so during an outage the effective limit is at most limit × instances. (The replay store,
  * which is a security decision, fails closed instead.)
  *
- * MEMORY: each instance keeps one small state per live (scope, subject, kind, window), swept
- * when windows end and bounded by DEFAULTS.limitsMemoryCounters (least recently used dropped
- * first). Dropping a Firestore-backed state only costs a round trip later (its unused
- * reserved units are abandoned, the safe direction); dropping a per-instance count (memory
- * limiter, or the fallback during an outage) forgets that principal's count for the window.
+ * MEMORY: each instance keeps one small state per live (scope, subject, kind, window), bounded
+ * by DEFAULTS.limitsMemoryCounters (least recently used dropped first); the state of the
+ * window before is read once, to open the next. Dropping a Firestore-backed state only costs
+ * a round trip later (its unused reserved units are abandoned, the safe direction) and an
+ * opening chunk of chunkSize; dropping a per-instance count (memory limiter, or the fallback
+ * during an outage) forgets that principal's count for the window.
+ *
+ * This module is the one callers import, and holds the Firestore limiter; the rest of the
+ * limiter: types.ts (the public types), counters.ts (counters, refusals, the state table),
+ * chunk-policy.ts (chunk sizes, pure), reserve-chunks.ts (one reservation: the batched
+ * compare-and-set, and per counter after a conflict) and
+ * memory-limiter.ts.
  */
-import { createHash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
-import type { Firestore, Timestamp } from '@google-cloud/firestore';
 import { SingleFlight } from '../cache/singleflight';
 import { DEFAULTS } from '../config/defaults';
-import { ConfigurationError } from '../errors';
-import type { Deadline } from '../resilience/deadline';
 import { BudgetExceeded, withinBudget } from '../resilience/time-budget';
 import { warmUpFirestore } from '../state/firestore';
+import { chunkCap, grownChunk, openingChunk, wantsTopUp } from './chunk-policy';
+import { ALLOWED, counterDocumentId, counterKey, CounterTable, countersFor, decisive, refusal, WINDOW_MS, type Counter } from './counters';
+import { reserveChunks, type ChunkOutcome, type ChunkRequest, type Seen } from './reserve-chunks';
+import type { FirestoreRateLimiter, FirestoreRateLimiterOptions, LimiterBudgets, LimiterEvent, LimiterStats } from './types';
 
-export interface LimitSpec {
-  requestsPerMinute?: number;
-  tokensPerDay?: number;
-}
+export type {
+  Admission,
+  FirestoreRateLimiter,
+  FirestoreRateLimiterOptions,
+  LimiterBudgets,
+  LimiterEvent,
+  LimiterStats,
+  LimitKind,
+  LimitSpec,
+  MemoryRateLimiterOptions,
+  RateLimiter,
+} from './types';
+export { chunkCap, chunkSize, grownChunk, openingChunk, unitsToAsk, wantsTopUp, type PreviousWindow } from './chunk-policy';
+export { counterDocumentId } from './counters';
+export { createMemoryRateLimiter } from './memory-limiter';
 
-export type LimitKind = 'requests_per_minute' | 'tokens_per_day';
-
-export type Admission = { allowed: true } | { allowed: false; limit: LimitKind; retryAfterSeconds: number };
-
-export interface RateLimiter {
-  /** Counts one request (and one issued token) for `subject` under `scope` (e.g. the rule id) against `limits`; never over-admits across instances. */
-  /** `deadline`: the request stops waiting for a shared reservation then (the reservation itself runs on). */
-  admit(scope: string, subject: string, limits: LimitSpec, deadline?: Deadline): Promise<Admission>;
-  /**
-   * Gives back the unit an admission took of each limit in `limits`, in the current window:
-   * the request it admitted was refused by another limit, or issued no token. The unit goes
-   * back to this instance (its count, and the reservation it came from).
-   */
-  refund(scope: string, subject: string, limits: LimitSpec): void;
-  close(): Promise<void>;
-}
-
-/** Things worth an audit or log line that happen inside the limiter. */
-export type LimiterEvent =
-  /** Firestore failed or was too slow: counting per instance for the backoff period. */
-  | { type: 'store_unavailable'; detail: string }
-  /** A reservation kept losing compare-and-sets within its budget: its waiting requests were refused (Retry-After 1). */
-  | { type: 'reservation_contended'; limit: LimitKind; detail: string };
-
-export interface LimiterBudgets {
-  /** Budget of one reservation, conflict retries included (default DEFAULTS.limitsReserveBudgetMs). */
-  reserveMs: number;
-  /** After a failure, count per instance for this long (default DEFAULTS.limitsStoreBackoffMs). */
-  storeBackoffMs: number;
-}
-
-export interface LimiterStats {
-  admitted: number;
-  refused: number;
-  /** Reservations started (each shared by every admission waiting on it). */
-  reservations: number;
-  /** Firestore calls made (reads and writes, warm-up excluded). */
-  roundTrips: number;
-  /** Compare-and-sets lost to another instance. */
-  conflicts: number;
-  /** Admissions made from the per-instance count while Firestore was unavailable. */
-  fallbackAdmits: number;
-}
-
-export interface FirestoreRateLimiter extends RateLimiter {
-  /** Opens the client's connection before the first reservation needs it; a failure backs Firestore off like any other. */
-  warmUp(timeoutMs: number): Promise<boolean>;
-  stats(): LimiterStats;
-}
-
-export interface FirestoreRateLimiterOptions {
-  firestore: Firestore;
-  /** Default DEFAULTS.limitsCollection ('token-broker-limits'). */
-  collection?: string;
-  now?: () => number;
-  /** Identifies this instance in operator-facing event details. */
-  instanceId: string;
-  budgets?: Partial<LimiterBudgets>;
-  /** Default DEFAULTS.limitsMemoryCounters. */
-  maxCounters?: number;
-  onEvent?: (event: LimiterEvent) => void;
-}
-
-/** Epoch milliseconds count no leap seconds, so multiples of 86 400 000 are exactly UTC midnights. */
-const WINDOW_MS: Readonly<Record<LimitKind, number>> = { requests_per_minute: 60_000, tokens_per_day: 86_400_000 };
-const ALLOWED: Admission = Object.freeze({ allowed: true });
 /** Conflicts are retried for this share of the reservation budget; the rest is headroom for the last attempt. */
 const CONTENTION_SHARE = DEFAULTS.limitsContentionShare;
-/** gRPC codes of a lost compare-and-set: ALREADY_EXISTS, FAILED_PRECONDITION, ABORTED. */
-const CONFLICT_CODES = new Set([6, 9, 10]);
-
-/** Units one reservation takes: a tenth of the limit, at least 1 and at most DEFAULTS.limitsMaxChunk. */
-/**
- * Units one reservation takes: a tenth of the limit, at least 1, and at most 20 — or, for a
- * limit so high that chunks of 20 would need more than one write a second to its document
- * (Firestore's sustained rate per document), enough units for one write a second at the
- * full rate: ⌈limit / window seconds⌉ (a hot counter of 100 000 a minute reserves 1 667 at a time).
- */
-export function chunkSize(limit: number, windowSeconds = 60): number {
-  const ceiling = Math.max(DEFAULTS.limitsMaxChunk, Math.ceil(limit / windowSeconds));
-  return Math.min(ceiling, Math.max(1, Math.floor(limit / DEFAULTS.limitsChunkDivisor)));
-}
-
-/** The document id of a counter: SHA-256 hex of scope, subject, limit kind and window start. */
-export function counterDocumentId(scope: string, subject: string, kind: LimitKind, windowStartMs: number): string {
-  return createHash('sha256').update(JSON.stringify(['token-broker/limits/v1', scope, subject, kind, windowStartMs])).digest('hex');
-}
-
-/** One limit applied to one request: which counter, and its window. */
-interface Counter {
-  readonly kind: LimitKind;
-  readonly limit: number;
-  /** In-memory key (cheap to build; the hashed document id is computed only to reserve). */
-  readonly key: string;
-  readonly scope: string;
-  readonly subject: string;
-  readonly windowStart: number;
-  readonly windowEnd: number;
-}
-
-function countersFor(scope: string, subject: string, limits: LimitSpec, t: number): Counter[] {
-  const counters: Counter[] = [];
-  const add = (kind: LimitKind, limit: number | undefined) => {
-    if (limit === undefined) return;
-    if (!Number.isSafeInteger(limit) || limit < 0) throw new ConfigurationError(`rate limit ${kind} must be a non-negative integer, got ${limit}`);
-    const size = WINDOW_MS[kind];
-    const windowStart = Math.floor(t / size) * size;
-    counters.push({ kind, limit, key: `${kind}|${windowStart}|${scope.length}:${scope}|${subject}`, scope, subject, windowStart, windowEnd: windowStart + size });
-  };
-  add('requests_per_minute', limits.requestsPerMinute);
-  add('tokens_per_day', limits.tokensPerDay);
-  return counters;
-}
-
-/** The refusal for the exhausted counters: the one whose window ends last decides. */
-function refusal(exhausted: readonly Counter[], t: number, retryAfterSeconds?: number): Admission {
-  let decisive = exhausted[0] as Counter;
-  for (const counter of exhausted) if (counter.windowEnd > decisive.windowEnd) decisive = counter;
-  return {
-    allowed: false,
-    limit: decisive.kind,
-    retryAfterSeconds: retryAfterSeconds ?? Math.max(1, Math.ceil((decisive.windowEnd - t) / 1000)),
-  };
-}
-
-/**
- * Per-window states by counter key, bounded: a state serves until its window ends, and beyond
- * the bound the least recently used is forgotten (forgetting one costs only a round trip, or,
- * counting per instance, a fresh count).
- */
-class CounterTable<S extends { readonly windowEnd: number }> {
-  private readonly entries: LRUCache<string, S>;
-
-  constructor(maxEntries: number) {
-    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new TypeError('maxCounters must be a positive integer');
-    this.entries = new LRUCache({ max: maxEntries });
-  }
-
-  /** The state of `key`'s current window; a state whose window has ended is replaced. */
-  obtain(key: string, t: number, create: () => S): S {
-    let state = this.entries.get(key);
-    if (state === undefined || state.windowEnd <= t) {
-      state = create();
-      this.entries.set(key, state);
-    }
-    return state;
-  }
-}
-
-export interface MemoryRateLimiterOptions {
-  now?: () => number;
-  /** Default DEFAULTS.limitsMemoryCounters. */
-  maxCounters?: number;
-}
-
-/** Counts in this process only: development mode, tests, a single-instance deployment. */
-export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}): RateLimiter {
-  const now = options.now ?? Date.now;
-  const table = new CounterTable<{ readonly windowEnd: number; used: number }>(options.maxCounters ?? DEFAULTS.limitsMemoryCounters);
-  return {
-    async admit(scope, subject, limits) {
-      const t = now();
-      const counters = countersFor(scope, subject, limits, t);
-      const states = counters.map((c) => table.obtain(c.key, t, () => ({ windowEnd: c.windowEnd, used: 0 })));
-      const exhausted = counters.filter((c, i) => (states[i]?.used ?? 0) >= c.limit);
-      if (exhausted.length > 0) return refusal(exhausted, t);
-      for (const state of states) state.used++;
-      return ALLOWED;
-    },
-    refund(scope, subject, limits) {
-      const t = now();
-      for (const counter of countersFor(scope, subject, limits, t)) {
-        const state = table.obtain(counter.key, t, () => ({ windowEnd: counter.windowEnd, used: 0 }));
-        if (state.used > 0) state.used--;
-      }
-    },
-    async close() {},
-  };
-}
 
 /** What one instance knows about one counter in one window. */
 interface CounterState {
@@ -281,16 +192,30 @@ interface CounterState {
   /** The document says every unit of the window is reserved. */
   fullyReserved: boolean;
   /** The document as of this instance's last write to it: the next compare-and-set needs no read. */
-  known?: { count: number; updateTime: Timestamp };
+  known?: Seen;
   docId?: string;
+  /** The chunk policy's size: what a reservation brings this instance's holding up to. */
+  chunk: number;
+  /** Reservations of this counter granted in this window: the first takes the opening chunk, later ones grow it. */
+  grants: number;
+  /** The last reservation lost a compare-and-set on the way: the next one does not grow. */
+  contended: boolean;
 }
 
-type Reservation = 'granted' | 'full' | 'contended' | 'failed';
+/** What a reservation tells the admissions waiting on it. */
+interface Reservation {
+  outcome: 'granted' | 'full' | 'contended' | 'failed';
+  /** Keys of the counters it asked for. */
+  keys: ReadonlySet<string>;
+}
 
-type CasResult =
-  | { kind: 'granted'; granted: number; count: number; updateTime: Timestamp }
-  | { kind: 'full' }
-  | { kind: 'contended'; attempts: number };
+/** A counter of the request and what this reservation does with it. */
+interface Planned {
+  readonly counter: Counter;
+  readonly state: CounterState & { docId: string };
+  readonly needed: boolean;
+  readonly chunk: number;
+}
 
 /** Reserves quota chunks from shared Firestore counters; see the module comment. */
 export function createFirestoreRateLimiter(options: FirestoreRateLimiterOptions): FirestoreRateLimiter {
@@ -301,11 +226,13 @@ export function createFirestoreRateLimiter(options: FirestoreRateLimiterOptions)
     storeBackoffMs: options.budgets?.storeBackoffMs ?? DEFAULTS.limitsStoreBackoffMs,
   };
   const collection = firestore.collection(options.collection ?? DEFAULTS.limitsCollection);
-  // Loaded with the client; its Timestamp class is needed to write timestamps.
-  const { Timestamp: Ts } = require('@google-cloud/firestore') as typeof import('@google-cloud/firestore');
+  // Loaded with the client; its Timestamp class is needed to write timestamps, FieldValue to add to a count.
+  const { FieldValue, Timestamp: Ts } = require('@google-cloud/firestore') as typeof import('@google-cloud/firestore');
+  /** A counter's document: units reserved so far, the limit, and the window's end (also the TTL field). */
+  const newDocument = (count: number, limit: number, windowEnd: number) => ({ count, limit, windowEnd: Ts.fromMillis(windowEnd), expireAt: Ts.fromMillis(windowEnd) });
   const table = new CounterTable<CounterState>(options.maxCounters ?? DEFAULTS.limitsMemoryCounters);
   const flights = new SingleFlight<Reservation>();
-  const stats: LimiterStats = { admitted: 0, refused: 0, reservations: 0, roundTrips: 0, conflicts: 0, fallbackAdmits: 0 };
+  const stats: LimiterStats = { admitted: 0, refused: 0, reservations: 0, roundTrips: 0, conflicts: 0, fallbackAdmits: 0, unitsReserved: 0 };
   /** Firestore calls still running, including those abandoned by a budget: close() waits for them. */
   const background = new Set<Promise<unknown>>();
   let storeDownUntil = 0;
@@ -324,69 +251,98 @@ export function createFirestoreRateLimiter(options: FirestoreRateLimiterOptions)
   };
 
   /**
-   * Takes a chunk of the counter with compare-and-set: blind against what this instance last
-   * wrote (or a create, if it never wrote), and after each conflict against a fresh read.
+   * The counters this reservation covers: every one the request needs (it holds no units), and
+   * those still holding units that want a top-up, in the same commit. A needed counter's chunk
+   * grows once its previous chunk of the window has been used up.
    */
-  const compareAndSet = async (c: CounterState & { docId: string }, counter: Counter, signal: AbortSignal, giveUpAt: number): Promise<CasResult> => {
-    const ref = collection.doc(c.docId);
-    const call = <T>(operation: () => Promise<T>): Promise<T> => {
-      if (signal.aborted) throw new Error('reservation abandoned after its budget');
-      stats.roundTrips++;
-      return operation();
-    };
-    let seen: { count: number; updateTime: Timestamp } | undefined = c.known;
-    for (let attempt = 1; ; attempt++) {
-      const count = seen?.count ?? 0;
-      const remaining = counter.limit - count;
-      if (remaining <= 0) return { kind: 'full' };
-      const granted = Math.min(chunkSize(counter.limit, (counter.windowEnd - counter.windowStart) / 1000), remaining);
-      try {
-        const precondition = seen;
-        const written = precondition
-          ? await call(() => ref.update({ count: count + granted, limit: counter.limit }, { lastUpdateTime: precondition.updateTime }))
-          : await call(() => ref.create({ count: granted, limit: counter.limit, windowEnd: Ts.fromMillis(counter.windowEnd), expireAt: Ts.fromMillis(counter.windowEnd) }));
-        return { kind: 'granted', granted, count: count + granted, updateTime: written.writeTime };
-      } catch (err) {
-        if (!isConflict(err)) throw err;
-        stats.conflicts++;
-      }
-      if (Date.now() >= giveUpAt) return { kind: 'contended', attempts: attempt };
-      await sleep(Math.random() * Math.min(DEFAULTS.limitsConflictBackoffMs.max, DEFAULTS.limitsConflictBackoffMs.perAttempt * attempt));
-      const snapshot = await call(() => ref.get());
-      seen = snapshot.exists && snapshot.updateTime ? { count: storedCount(snapshot.data()?.count, counter.limit), updateTime: snapshot.updateTime } : undefined;
+  const plan = (counters: readonly Counter[], states: readonly CounterState[]): Planned[] => {
+    const planned: Planned[] = [];
+    counters.forEach((counter, i) => {
+      const state = states[i] as CounterState;
+      if (state.fullyReserved) return;
+      const needed = state.reserved === 0;
+      const current = Math.min(state.chunk, chunkCap(counter.limit));
+      const chunk = needed && state.grants > 0 ? grownChunk(state.chunk, counter.limit, state.contended) : current;
+      if (!needed && !wantsTopUp(chunk, state.reserved)) return;
+      state.docId ??= counterDocumentId(counter.scope, counter.subject, counter.kind, counter.windowStart);
+      planned.push({ counter, state: state as CounterState & { docId: string }, needed, chunk });
+    });
+    return planned;
+  };
+
+  /** Books what the reservation found and granted into the states. */
+  const settle = (planned: readonly Planned[], result: ChunkOutcome): void => {
+    for (const index of result.full) (planned[index] as Planned).state.fullyReserved = true;
+    for (const { index, seen } of result.refreshed) {
+      // A rider left out after a conflict: its next blind write starts from the fresh document.
+      const { state } = planned[index] as Planned;
+      if (seen) state.known = seen;
+      if (seen && seen.count >= state.limit) state.fullyReserved = true;
+    }
+    for (const index of result.conflicted) (planned[index] as Planned).state.contended = true;
+    for (const { index, granted, seen } of result.grants) {
+      const { counter, state, chunk } = planned[index] as Planned;
+      state.known = seen;
+      stats.unitsReserved += granted;
+      if (state.limit === counter.limit) state.reserved += granted; // else the policy changed meanwhile: let the next call re-reserve
+      if (seen.count >= counter.limit) state.fullyReserved = true;
+      state.chunk = chunk;
+      state.grants++;
+      state.contended = result.conflicted.includes(index);
     }
   };
 
-  /** One reservation per counter in flight in this instance; every admission waiting for units shares it. */
-  const reserve = (counter: Counter, state: CounterState): Promise<Reservation> =>
-    flights.run(counter.key, async () => {
+  /** One reservation per request group (scope and subject) in flight in this instance; every admission waiting for units shares it. */
+  const reserve = (counters: readonly Counter[], states: readonly CounterState[]): Promise<Reservation> =>
+    flights.run((counters[0] as Counter).group, async () => {
+      const planned = plan(counters, states);
+      const keys = new Set(planned.map((p) => p.counter.key));
+      if (!planned.some((p) => p.needed)) return { outcome: 'granted', keys }; // meanwhile served (a refund): decide again
       stats.reservations++;
-      state.docId ??= counterDocumentId(counter.scope, counter.subject, counter.kind, counter.windowStart);
-      const target = state as CounterState & { docId: string };
       const giveUpAt = Date.now() + budgets.reserveMs * CONTENTION_SHARE;
-      let result: CasResult;
+      const requests: ChunkRequest[] = planned.map(({ counter, state, needed, chunk }) => ({
+        ref: collection.doc(state.docId), limit: counter.limit, windowEnd: counter.windowEnd, needed, held: state.reserved, chunk, seen: state.known,
+      }));
+      let result: ChunkOutcome;
       try {
-        result = await withinBudget(budgets.reserveMs, 'Firestore quota reservation', (signal) => compareAndSet(target, counter, signal, giveUpAt), { background });
+        result = await withinBudget(budgets.reserveMs, 'Firestore quota reservation', (signal) => reserveChunks(firestore, requests, {
+          call: (operation) => {
+            if (signal.aborted) throw new Error('reservation abandoned after its budget');
+            stats.roundTrips++;
+            return operation();
+          },
+          giveUpAt,
+          onConflict: () => stats.conflicts++,
+          newDocument,
+          increment: (n) => FieldValue.increment(n),
+        }), { background });
       } catch (err) {
         storeFailed(err instanceof BudgetExceeded ? err.message : `Firestore quota reservation failed: ${err instanceof Error ? err.message : String(err)}`);
-        return 'failed';
+        return { outcome: 'failed', keys };
       }
-      if (result.kind === 'full') {
-        state.fullyReserved = true;
-        return 'full';
+      settle(planned, result);
+      if (result.contended.length > 0) {
+        const contended = result.contended.map((index) => (planned[index] as Planned).counter);
+        emit({
+          type: 'reservation_contended',
+          limit: decisive(contended).kind,
+          detail: `instance ${instanceId}: ${result.attempts} compare-and-sets lost within ${budgets.reserveMs * CONTENTION_SHARE} ms`,
+        });
+        // Only the counters that lost refuse; units granted to the others meanwhile are booked above.
+        return { outcome: 'contended', keys: new Set(contended.map((c) => c.key)) };
       }
-      if (result.kind === 'contended') {
-        emit({ type: 'reservation_contended', limit: counter.kind, detail: `instance ${instanceId}: ${result.attempts} compare-and-sets lost within ${budgets.reserveMs * CONTENTION_SHARE} ms` });
-        return 'contended';
-      }
-      state.known = { count: result.count, updateTime: result.updateTime };
-      if (state.limit === counter.limit) state.reserved += result.granted; // else the policy changed meanwhile: let the next call re-reserve
-      if (result.count >= counter.limit) state.fullyReserved = true;
-      return 'granted';
+      const full = result.full.some((index) => (planned[index] as Planned).needed);
+      return { outcome: full ? 'full' : 'granted', keys };
     });
 
+  /** This instance's state of the counter in its window; a new window's opening chunk follows what it did in the window before. */
   const stateFor = (counter: Counter, t: number): CounterState => {
-    const state = table.obtain(counter.key, t, () => ({ windowEnd: counter.windowEnd, limit: counter.limit, used: 0, reserved: 0, fullyReserved: false }));
+    const state = table.obtain(counter.key, t, () => {
+      const previous = table.peek(counterKey(counter.kind, counter.windowStart - WINDOW_MS[counter.kind], counter.group));
+      const before = previous && previous.windowEnd === counter.windowStart ? { used: previous.used, chunk: previous.chunk } : undefined;
+      const chunk = openingChunk(counter.limit, (counter.windowEnd - counter.windowStart) / 1000, before);
+      return { windowEnd: counter.windowEnd, limit: counter.limit, used: 0, reserved: 0, fullyReserved: false, chunk, grants: 0, contended: false };
+    });
     if (state.limit !== counter.limit) {
       // A new policy with another limit, mid-window: the document's count still holds.
       if (counter.limit < state.limit) state.reserved = 0;
@@ -405,11 +361,11 @@ export function createFirestoreRateLimiter(options: FirestoreRateLimiterOptions)
         const storeUp = t >= storeDownUntil;
         const states = counters.map((c) => stateFor(c, t));
         let exhausted: Counter[] | undefined;
-        let pending: number[] | undefined;
+        let pending: Counter[] | undefined;
         counters.forEach((counter, i) => {
           const state = states[i] as CounterState;
           if (state.used >= counter.limit || (state.reserved === 0 && state.fullyReserved)) (exhausted ??= []).push(counter);
-          else if (state.reserved === 0 && storeUp) (pending ??= []).push(i);
+          else if (state.reserved === 0 && storeUp) (pending ??= []).push(counter);
           // else: a reserved unit, or (Firestore backed off) the per-instance count allows it
         });
         if (exhausted) {
@@ -428,15 +384,15 @@ export function createFirestoreRateLimiter(options: FirestoreRateLimiterOptions)
           stats.admitted++;
           return ALLOWED;
         }
-        const waiting = pending;
-        const reservations = Promise.all(waiting.map((i) => reserve(counters[i] as Counter, states[i] as CounterState)));
-        const outcomes = await (deadline ? deadline.race(reservations) : reservations);
-        const contended = waiting.filter((_, j) => outcomes[j] === 'contended').map((i) => counters[i] as Counter);
+        const reservation = reserve(counters, states);
+        const { outcome, keys } = await (deadline ? deadline.race(reservation) : reservation);
+        const contended = outcome === 'contended' ? pending.filter((c) => keys.has(c.key)) : [];
         if (contended.length > 0) {
           stats.refused++;
           return refusal(contended, now(), 1);
         }
-        // Units granted (possibly taken meanwhile by other admissions), limit reached, or Firestore backed off: decide again.
+        // Units granted (possibly taken meanwhile by other admissions), limit reached, Firestore backed off,
+        // or a reservation for other counters of this principal: decide again.
       }
     },
 
@@ -464,17 +420,4 @@ export function createFirestoreRateLimiter(options: FirestoreRateLimiterOptions)
       await Promise.allSettled([...background]);
     },
   };
-}
-
-function isConflict(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && CONFLICT_CODES.has((err as { code?: unknown }).code as number);
-}
-
-/** A stored count that is not a non-negative integer (hand-edited?) counts as exhausted: never admit on a count we cannot read. */
-function storedCount(value: unknown, limit: number): number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : limit;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

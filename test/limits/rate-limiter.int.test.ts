@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { Firestore } from '@google-cloud/firestore';
 import { FirestoreClients, firestoreOutage } from '../helpers/firestore';
 import {
+  chunkCap,
   chunkSize,
   counterDocumentId,
   createFirestoreRateLimiter,
@@ -16,7 +17,7 @@ import {
   type FirestoreRateLimiterOptions,
   type LimiterEvent,
 } from '../../shared/limits/rate-limiter';
-import { admitMany, allowed } from '../helpers/limits';
+import { admitMany, allowed, countFirestoreCalls } from '../helpers/limits';
 
 const COLLECTION = 'token-broker-limits';
 /** 13:07:10 UTC: 50 s left in the minute, 10 h 52 min 50 s left in the day. */
@@ -51,24 +52,6 @@ function instance(overrides: Partial<FirestoreRateLimiterOptions> = {}, client =
 }
 
 
-
-/**
- * Counts the RPCs every Firestore client in this process sends (commits, batch reads, ...),
- * below the SDK's public API, so nothing the limiter does can escape it.
- */
-function countFirestoreCalls(): { readonly count: number; readonly methods: string[] } {
-  type Rpc = (methodName: string, ...rest: unknown[]) => unknown;
-  const proto = Firestore.prototype as unknown as { request: Rpc; requestStream: Rpc };
-  const methods: string[] = [];
-  for (const name of ['request', 'requestStream'] as const) {
-    const original = proto[name];
-    jest.spyOn(proto, name).mockImplementation(function (this: unknown, methodName: string, ...rest: unknown[]) {
-      methods.push(methodName);
-      return original.call(this, methodName, ...rest);
-    });
-  }
-  return { get count() { return methods.length; }, methods };
-}
 
 describe('Firestore limiter', () => {
   it.each([25, 1, 7])('admits exactly %i of 100 concurrent requests split between two instances', async (limit) => {
@@ -105,7 +88,7 @@ describe('Firestore limiter', () => {
     const a = instance();
     const results = await Promise.all(Array.from({ length: 50 }, () => a.limiter.admit('rule', 'alice', { requestsPerMinute: 1000 })));
     expect(allowed(results)).toBe(50);
-    expect(a.limiter.stats()).toMatchObject({ reservations: 3, roundTrips: 3, conflicts: 0 }); // 20 + 20 + 20 units
+    expect(a.limiter.stats()).toMatchObject({ reservations: 2, roundTrips: 2, conflicts: 0 }); // 20, then 40 units: the first chunk was used up
     const id = counterDocumentId('rule', 'alice', 'requests_per_minute', BASE - 10_000);
     expect((await firestore().collection(COLLECTION).doc(id).get()).data()?.count).toBe(60);
   });
@@ -188,18 +171,74 @@ describe('Firestore limiter', () => {
     expect((await a.limiter.admit('rule', 'refund', limits)).allowed).toBe(false);
   });
 
-  it('costs at most one round trip per chunk', async () => {
+  it('costs one round trip per reservation, both limits of a request in the same commit', async () => {
     const calls = countFirestoreCalls();
     const a = instance();
     const rpm = await admitMany(a.limiter, 100, 'rule', 'alice', { requestsPerMinute: 1000 });
     expect(allowed(rpm)).toBe(100);
-    expect(calls.count).toBeLessThanOrEqual(Math.ceil(100 / chunkSize(1000)) + 2);
-    expect(calls.count).toBe(a.limiter.stats().roundTrips);
+    expect(calls.methods).toEqual(['commit', 'commit', 'commit']); // chunks of 20, 40 and 80
+    expect(a.limiter.stats()).toMatchObject({ reservations: 3, roundTrips: 3, unitsReserved: 140 });
 
-    const before = calls.count;
     const both = await admitMany(a.limiter, 100, 'rule', 'bob', { requestsPerMinute: 1000, tokensPerDay: 1000 });
     expect(allowed(both)).toBe(100);
-    expect(calls.count - before).toBeLessThanOrEqual(2 * Math.ceil(100 / chunkSize(1000)) + 2);
+    expect(calls.methods).toEqual(Array(6).fill('commit')); // the day's chunks ride in the minute's commits
+    expect(calls.count).toBe(a.limiter.stats().roundTrips);
+    for (const [kind, windowStart] of [['requests_per_minute', BASE - 10_000], ['tokens_per_day', BASE + UNTIL_MIDNIGHT * 1000 - 86_400_000]] as const) {
+      expect((await firestore().collection(COLLECTION).doc(counterDocumentId('rule', 'bob', kind, windowStart)).get()).data()?.count).toBe(140);
+    }
+  });
+
+  it('tops up a counter riding along once it holds less than half its chunk, and writes it only then', async () => {
+    const calls = countFirestoreCalls();
+    const a = instance();
+    const limits = { requestsPerMinute: 30, tokensPerDay: 1000 }; // chunks of 3 a minute (its cap), 20 a day
+    const day = counterDocumentId('rule', 'carol', 'tokens_per_day', BASE + UNTIL_MIDNIGHT * 1000 - 86_400_000);
+    const minute = counterDocumentId('rule', 'carol', 'requests_per_minute', BASE - 10_000);
+    const count = async (id: string) => (await firestore().collection(COLLECTION).doc(id).get()).data()?.count as number;
+    expect(allowed(await admitMany(a.limiter, 12, 'rule', 'carol', limits))).toBe(12);
+    // Commits at the 1st, 4th, 7th and 10th admission; the day's 20 units, 11 of them left, were never written again.
+    expect(calls.methods).toEqual(Array(4).fill('commit'));
+    expect([await count(minute), await count(day)]).toEqual([12, 20]);
+    expect(await a.limiter.admit('rule', 'carol', limits)).toEqual({ allowed: true });
+    // The 13th: 8 day units left, less than half of 20: brought back up to 20 in the minute's commit.
+    expect(calls.methods.filter((m) => m === 'commit')).toHaveLength(5); // the test's own reads are not commits
+    expect([await count(minute), await count(day)]).toEqual([15, 32]);
+  });
+
+  it('does not grow the chunk after a reservation that lost a compare-and-set', async () => {
+    const [a, b] = [instance(), instance()];
+    const limits = { requestsPerMinute: 1000 };
+    const id = counterDocumentId('rule', 'dave', 'requests_per_minute', BASE - 10_000);
+    const count = async () => (await firestore().collection(COLLECTION).doc(id).get()).data()?.count as number;
+    expect(await a.limiter.admit('rule', 'dave', limits)).toEqual({ allowed: true }); // creates the document: 20
+    expect(allowed(await admitMany(b.limiter, 20, 'rule', 'dave', limits))).toBe(20); // its create loses, re-reads, takes 20
+    expect(b.limiter.stats()).toMatchObject({ conflicts: 1, roundTrips: 3 });
+    expect(await count()).toBe(40);
+    expect(await b.limiter.admit('rule', 'dave', limits)).toEqual({ allowed: true }); // its next chunk stays at 20
+    expect(await count()).toBe(60);
+    expect(allowed(await admitMany(b.limiter, 20, 'rule', 'dave', limits))).toBe(20); // uncontended: it doubles again
+    expect(await count()).toBe(100);
+    expect(b.limiter.stats()).toMatchObject({ conflicts: 1, roundTrips: 5, unitsReserved: 80 });
+  });
+
+  it('opens the next window with the chunk it reached, bounded by what it used; after a quiet window or a gap with chunkSize', async () => {
+    const a = instance();
+    const limits = { requestsPerMinute: 1000 };
+    const count = async (minute: number) =>
+      (await firestore().collection(COLLECTION).doc(counterDocumentId('rule', 'erin', 'requests_per_minute', BASE - 10_000 + minute * 60_000)).get()).data()?.count;
+    expect(allowed(await admitMany(a.limiter, 300, 'rule', 'erin', limits))).toBe(300); // 20 + 40 + 80 + 100 + 100
+    expect(await count(0)).toBe(340);
+    offset += 60_000;
+    expect(await a.limiter.admit('rule', 'erin', limits)).toEqual({ allowed: true });
+    expect(await count(1)).toBe(chunkCap(1000)); // busy before: 100 at once
+    expect(allowed(await admitMany(a.limiter, 4, 'rule', 'erin', limits))).toBe(4);
+    offset += 60_000;
+    expect(await a.limiter.admit('rule', 'erin', limits)).toEqual({ allowed: true });
+    expect(await count(2)).toBe(chunkSize(1000)); // 5 used in the minute before: back to 20
+    expect(allowed(await admitMany(a.limiter, 99, 'rule', 'erin', limits))).toBe(99); // 20 + 40 + 80
+    offset += 120_000; // a minute without a request
+    expect(await a.limiter.admit('rule', 'erin', limits)).toEqual({ allowed: true });
+    expect(await count(4)).toBe(chunkSize(1000));
   });
 
   it('keeps admitting from a per-instance count when Firestore stops, never beyond the limit', async () => {

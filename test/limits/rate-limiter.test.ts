@@ -1,14 +1,15 @@
 /**
  * Rate limits and daily budgets without Firestore: the memory limiter's exact arithmetic on
- * a frozen clock, the Firestore limiter's chunk sizes and counter ids, and how it behaves
- * when every Firestore call fails (a stand-in client: conflicts refuse, anything else fails
- * open to a per-instance count). The limiter against the real emulator is in
- * rate-limiter.int.test.ts.
+ * a frozen clock, the Firestore limiter's chunk policy (opening, growth, caps, the next window,
+ * conflicts) and counter ids, and how it behaves when every Firestore call fails (a stand-in
+ * client: conflicts refuse, anything else fails open to a per-instance count). The limiter
+ * against the real emulator is in rate-limiter.int.test.ts and round-trips.int.test.ts.
  */
 import { randomUUID } from 'node:crypto';
 import { Timestamp, type Firestore } from '@google-cloud/firestore';
 import { ConfigurationError } from '../../shared/errors';
 import {
+  chunkCap,
   chunkSize,
   counterDocumentId,
   createFirestoreRateLimiter,
@@ -17,6 +18,10 @@ import {
   type FirestoreRateLimiterOptions,
   type LimiterEvent,
   type LimitSpec,
+  grownChunk,
+  openingChunk,
+  unitsToAsk,
+  wantsTopUp,
 } from '../../shared/limits/rate-limiter';
 import { admitMany, allowed } from '../helpers/limits';
 
@@ -191,8 +196,102 @@ describe('memory limiter: window edges and hostile limits', () => {
   });
 });
 
+/**
+ * The cost model of one instance admitting `n` requests in a window, sequentially, under the
+ * chunk policy alone: round trips (one per reservation) and the chunk it ends with.
+ */
+function simulateWindow(limit: number, n: number, opening: number): { roundTrips: number; chunk: number; reserved: number } {
+  let chunk = opening;
+  let held = 0;
+  let reserved = 0;
+  let roundTrips = 0;
+  for (let i = 0; i < n; i++) {
+    if (held === 0) {
+      if (roundTrips > 0) chunk = grownChunk(chunk, limit, false);
+      const granted = unitsToAsk(chunk, held, limit - reserved);
+      if (granted === 0) break;
+      roundTrips++;
+      reserved += granted;
+      held += granted;
+    }
+    held--;
+  }
+  return { roundTrips, chunk, reserved };
+}
+
+describe('chunk policy', () => {
+  it('never lets a chunk exceed a tenth of the limit (at least 1 unit)', () => {
+    expect([0, 1, 7, 10, 25, 99, 200, 1000, 1_000_000].map(chunkCap)).toEqual([1, 1, 1, 1, 2, 9, 20, 100, 100_000]);
+    for (const limit of [0, 1, 9, 10, 11, 30, 199, 200, 201, 1000, 59_999, 60_000, 1_000_000, 10_000_000]) {
+      for (const windowSeconds of [60, 86_400]) {
+        expect(chunkSize(limit, windowSeconds)).toBeLessThanOrEqual(chunkCap(limit));
+        expect(chunkSize(limit, windowSeconds)).toBeGreaterThanOrEqual(1);
+        let chunk = chunkSize(limit, windowSeconds);
+        for (let i = 0; i < 40; i++) {
+          chunk = grownChunk(chunk, limit, i % 3 === 0);
+          expect(chunk).toBeLessThanOrEqual(chunkCap(limit));
+        }
+        expect(chunk).toBe(chunkCap(limit)); // growth reaches the cap, and stays there
+      }
+    }
+  });
+
+  it('doubles a chunk the instance used up, up to the cap: 20, 40, 80, then 100 at 1 000 a minute', () => {
+    const sizes = [chunkSize(1000)];
+    for (let i = 0; i < 5; i++) sizes.push(grownChunk(sizes[sizes.length - 1] as number, 1000, false));
+    expect(sizes).toEqual([20, 40, 80, 100, 100, 100]);
+    // A hot limit opens with about one write a second at its full rate, and grows from there.
+    expect([chunkSize(60_000), grownChunk(1000, 60_000, false), grownChunk(4000, 60_000, false)]).toEqual([1000, 2000, 6000]);
+    // A limit lowered within the window lowers the cap at once.
+    expect(grownChunk(100, 200, false)).toBe(20);
+  });
+
+  it('does not grow a chunk taken through a lost compare-and-set, nor shrink it', () => {
+    expect(grownChunk(40, 1000, true)).toBe(40);
+    expect(grownChunk(1, 1000, true)).toBe(1);
+    expect(grownChunk(100, 200, true)).toBe(20); // but the cap still applies
+  });
+
+  it('asks for enough to bring the holding up to the chunk, never more than remains, never less than 0', () => {
+    expect(unitsToAsk(100, 0, 1000)).toBe(100);
+    expect(unitsToAsk(100, 30, 1000)).toBe(70); // a top-up: the holding never exceeds one chunk
+    expect(unitsToAsk(100, 0, 37)).toBe(37);
+    expect(unitsToAsk(100, 0, 0)).toBe(0);
+    expect(unitsToAsk(20, 25, 1000)).toBe(0); // refunded units above the chunk
+    expect(unitsToAsk(20, 0, -5)).toBe(0);
+  });
+
+  it('tops up a counter riding along only once it holds less than half its chunk', () => {
+    expect([0, 9, 10, 11, 20].map((held) => wantsTopUp(20, held))).toEqual([true, true, false, false, false]);
+    expect(wantsTopUp(1, 0)).toBe(true);
+    expect(wantsTopUp(1, 1)).toBe(false);
+  });
+
+  it('opens a window with chunkSize, or with the size reached in the window before but no more than was used there', () => {
+    expect(openingChunk(1000, 60)).toBe(20);
+    expect(openingChunk(1000, 60, { used: 1000, chunk: 100 })).toBe(100); // steadily busy: at the cap at once
+    expect(openingChunk(1000, 60, { used: 60, chunk: 40 })).toBe(40);
+    expect(openingChunk(1000, 60, { used: 30, chunk: 100 })).toBe(30); // went quiet: what it used
+    expect(openingChunk(1000, 60, { used: 1, chunk: 100 })).toBe(20); // never below the opening chunk
+    expect(openingChunk(1000, 60, { used: 0, chunk: 20 })).toBe(20);
+    expect(openingChunk(200, 60, { used: 1000, chunk: 100 })).toBe(20); // a lowered limit: its own cap
+    expect(openingChunk(60_000, 60, { used: 10, chunk: 6000 })).toBe(1000); // a hot limit keeps its one write a second
+  });
+
+  it('costs a busy key 12 round trips in its first window of 1 000 at 1 000 a minute and 10 in the next (50 before)', () => {
+    const first = simulateWindow(1000, 1000, openingChunk(1000, 60));
+    expect(first).toEqual({ roundTrips: 12, chunk: 100, reserved: 1000 });
+    const next = simulateWindow(1000, 1000, openingChunk(1000, 60, { used: 1000, chunk: first.chunk }));
+    expect(next).toEqual({ roundTrips: 10, chunk: 100, reserved: 1000 });
+    // A quiet key keeps small chunks: 5 admissions in a window reserve 20 units, with one round trip.
+    expect(simulateWindow(1000, 5, openingChunk(1000, 60, { used: 5, chunk: 20 }))).toEqual({ roundTrips: 1, chunk: 20, reserved: 20 });
+    // 100 admissions a minute: 20 + 40 + 80 reserved, 40 stranded (at most a tenth of the limit).
+    expect(simulateWindow(1000, 100, openingChunk(1000, 60))).toEqual({ roundTrips: 3, chunk: 80, reserved: 140 });
+  });
+});
+
 describe('Firestore limiter without Firestore', () => {
-  it('takes chunks of a tenth of the limit, between 1 and 20', () => {
+  it('opens with chunks of a tenth of the limit, between 1 and 20', () => {
     expect([1, 7, 10, 25, 99, 200, 1000, 1_000_000].map((limit) => chunkSize(limit))).toEqual([1, 1, 1, 2, 9, 20, 20, 16_667]);
     // Hot limits: about one reservation a second at the full rate; daily windows likewise.
     expect(chunkSize(100_000)).toBe(1667);
@@ -218,11 +317,20 @@ describe('Firestore limiter without Firestore', () => {
     expect(new Set([id, ...others]).size).toBe(others.length + 1);
   });
 
-  /** A stand-in Firestore whose writes always fail with `code` (a read sees an empty counter). */
+  /** A stand-in Firestore whose commits always fail with `code` (a read sees an empty counter). */
   function failingFirestore(code: number): Firestore {
     const fail = async () => { throw Object.assign(new Error(`gRPC ${code}`), { code }); };
-    const ref = { create: fail, update: fail, get: async () => ({ exists: true, updateTime: Timestamp.now(), data: () => ({ count: 0 }) }) };
-    return { collection: () => ({ doc: () => ref }), terminate: async () => {} } as unknown as Firestore;
+    const snapshot = { exists: true, updateTime: Timestamp.now(), data: () => ({ count: 0 }) };
+    const batch = () => {
+      const writes = { create: () => writes, update: () => writes, commit: fail };
+      return writes;
+    };
+    return {
+      collection: () => ({ doc: () => ({}) }),
+      batch,
+      getAll: async (...refs: unknown[]) => refs.map(() => snapshot),
+      terminate: async () => {},
+    } as unknown as Firestore;
   }
 
   it('refuses with Retry-After 1, and does not fail open, when every compare-and-set loses', async () => {
