@@ -747,9 +747,15 @@ async function scaleInstances(host: IssuerHost, google: GoogleEmulator & { mints
         google.faults.setLatency(100, 'generateAccessToken');
         const burstTokens = tokensFor(`inst-burst-${count}`);
         let [m0, c0] = [google.mints(), proxy.calls()];
+        const cacheBefore = await Promise.all(servers.map((s) => s.stats()));
         const burst = await Promise.all(Array.from({ length: 200 }, (_, i) => post(i, burstTokens)));
         const burstMints = google.mints() - m0;
         const burstCalls = proxy.calls() - c0;
+        // How each instance got the token: minted (miss), from another's mint through the lease
+        // (waited), from the shared store (hit-shared), or by minting past an unavailable store (degraded).
+        const cacheAfter = await Promise.all(servers.map((s) => s.stats()));
+        const outcomes = cacheAfter.map((after, k) => diff(after.cache, cacheBefore[k]!.cache));
+        const burstOutcomes = outcomes.reduce<Record<string, number>>((sum, o) => { for (const [key, n] of Object.entries(o)) sum[key] = (sum[key] ?? 0) + n; return sum; }, {});
         google.faults.setLatency(0, 'generateAccessToken');
         // Steady: 2,000 requests for one known key, 20 in flight.
         const steadyTokens = tokensFor(`inst-steady-${count}`);
@@ -763,7 +769,7 @@ async function scaleInstances(host: IssuerHost, google: GoogleEmulator & { mints
         const steadyMints = google.mints() - m0;
         const steadyCalls = proxy.calls() - c0;
         const count2 = (list: number[]) => Object.entries(list.reduce<Record<number, number>>((m, s) => ((m[s] = (m[s] ?? 0) + 1), m), {})).map(([s, n]) => `${n}×${s}`).join(', ');
-        const line = `  ${count} instance${count > 1 ? 's' : ' '}: burst of 200 for a new key → ${burstMints} upstream mint(s), ${burstCalls} Firestore calls (${count2(burst)}); ` +
+        const line = `  ${count} instance${count > 1 ? 's' : ' '}: burst of 200 for a new key → ${burstMints} upstream mint(s), ${burstCalls} Firestore calls (${count2(burst)}; cache outcomes ${JSON.stringify(burstOutcomes)}); ` +
           `2,000 requests for a known key → ${steadyMints} mints, ${steadyCalls} Firestore calls = ${(steadyCalls / 2).toFixed(0)} per 1,000 requests (${count2(statuses)})`;
         out(line);
         results.push(line);
