@@ -39,10 +39,10 @@ export function frameKey(frame: ProfileNode['callFrame'], root: string): string 
   return `${frame.functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
 }
 
-/** Whether a frame is the project's own code (shared/, functions/, dev/, not node_modules). */
+/** Whether a frame is the project's own code (shared/, functions/, dev/, or the bundle in dist/; not node_modules). */
 export function isProjectFrame(frame: ProfileNode['callFrame'], root: string): boolean {
   if (!frame.url || frame.url.includes('/node_modules/')) return false;
-  return /^(shared|functions|dev)\//.test(shortUrl(frame.url, root));
+  return /^(shared|functions|dev|dist)\//.test(shortUrl(frame.url, root));
 }
 
 /**

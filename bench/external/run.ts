@@ -437,6 +437,8 @@ async function startShipped(options: { nodeArgs?: string[]; env?: Record<string,
   const served = await startServer('shipped', {
     nodeArgs: options.nodeArgs,
     env: {
+      // GOOGLE_CLOUD_PROJECT as the deployment sets it: audit lines carry their logName as written.
+      GOOGLE_CLOUD_PROJECT: 'token-broker-bench',
       BROKER_MODE: 'development', BROKER_POLICY_FILE: file, BROKER_CACHE: 'memory', BROKER_ISSUER_URL: SHIPPED_ISSUER_URL,
       BROKER_IAM_ENDPOINT: google.url, BROKER_DEV_SOURCE_TOKEN: DEV_SOURCE_TOKEN, ...options.env,
     },
@@ -925,7 +927,7 @@ async function suiteProfile(): Promise<void> {
     top(summary.self, 12).forEach(([key, us], i) => out(`  ${String(i + 1).padStart(2)}. ${fmtUs(usPerRequest(us, requests))} µs ${((us / summary.busyUs) * 100).toFixed(1).padStart(5)}%  ${key}`));
     if (name === 'broker') {
       const own = projectKeys(found.profile, ROOT);
-      out('  top 15 frames of the project\'s own code (shared/, functions/, dev/) by inclusive time (µs per request, % of profiled CPU):');
+      out('  top 15 frames of the project\'s own code (shared/, functions/, dev/; the bundle dist/functions/index.js, by function name) by inclusive time (µs per request, % of profiled CPU):');
       top(summary.inclusive, 15, (key) => own.has(key)).forEach(([key, us], i) => out(`  ${String(i + 1).padStart(2)}. ${fmtUs(usPerRequest(us, requests))} µs ${((us / summary.busyUs) * 100).toFixed(1).padStart(5)}%  ${key}`));
       out('  inclusive time by package or directory (a sample counts once for every group on its stack, so these overlap):');
       top(summary.groups, 25).forEach(([group, us]) => out(`      ${fmtUs(usPerRequest(us, requests))} µs ${((us / summary.busyUs) * 100).toFixed(1).padStart(5)}%  ${group}`));
