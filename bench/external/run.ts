@@ -738,11 +738,12 @@ async function scaleInstances(host: IssuerHost, google: GoogleEmulator & { mints
       const project = `bench-inst${count}-${randomUUID().slice(0, 8)}`;
       const servers: Served[] = [];
       for (let k = 0; k < count; k++) {
-        servers.push(await startServer('broker', { policyFile: policy, env: { BROKER_IAM_ENDPOINT: google.url, BROKER_CACHE: 'firestore', BROKER_FIRESTORE_PROJECT: project }, processEnv: { FIRESTORE_EMULATOR_HOST: proxy.host } }));
+        // One deployment: every instance has the same issuer URL, hence the same policy (and
+        // policy version, part of the cache key) and accepts the same tokens.
+        servers.push(await startServer('broker', { policyFile: policy, env: { BROKER_IAM_ENDPOINT: google.url, BROKER_CACHE: 'firestore', BROKER_FIRESTORE_PROJECT: project, BROKER_ISSUER_URL: SHIPPED_ISSUER_URL }, processEnv: { FIRESTORE_EMULATOR_HOST: proxy.host } }));
       }
       try {
-        // Each instance's issuer URL (its audience) differs: one token per instance for the same subject.
-        const tokensFor = (sub: string) => servers.map((s) => issuer.sign({ sub, aud: s.url }));
+        const tokensFor = (sub: string) => servers.map(() => issuer.sign({ sub, aud: SHIPPED_ISSUER_URL }));
         for (const [k, s] of servers.entries()) await checkOne(s, formOf(tokensFor(`inst-warm-${k}`)[k]!), 'instances warm-up');
         const post = (k: number, tokens: string[]) => fetch(servers[k % count]!.tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: formOf(tokens[k % count]!) }).then(async (r) => (await r.arrayBuffer(), r.status));
         // Burst: 200 concurrent requests for one new key, upstream +100 ms.
