@@ -24,7 +24,7 @@ import { authenticateClient, carriesClientCredentials, type ClientAuthContext, t
 import type { LimitSpec, RateLimiter } from './limits/rate-limiter';
 import type { TokenParams } from './token-params';
 import type { Minter } from './mint/minter';
-import { cacheKey, principalHash } from './cache/cache-key';
+import { createCacheKeyMemo, principalHash } from './cache/cache-key';
 import type { TokenCache } from './cache/token-cache';
 import type { CachedToken } from './cache/token-timing';
 import type { Principal } from './identity/principal';
@@ -112,6 +112,7 @@ export function createBroker(deps: BrokerDependencies): Broker {
   const now = deps.now ?? Date.now;
 
   const upstreams: Upstreams = { minter: deps.minter, gemini: deps.gemini };
+  const rememberedCacheKey = createCacheKeyMemo();
 
   const clientAuth: ClientAuthContext | undefined = deps.clientAuth && {
     ...deps.clientAuth,
@@ -181,7 +182,7 @@ export function createBroker(deps: BrokerDependencies): Broker {
   }
 
   function grantCacheKey(principal: Principal, grant: Grant): string {
-    return cacheKey({
+    return rememberedCacheKey(principal, {
       issuer: principal.issuer,
       subject: principal.subject,
       ruleId: grant.ruleId,

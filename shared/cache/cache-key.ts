@@ -51,3 +51,26 @@ export function cacheKey(parts: CacheKeyParts): string {
 export function principalHash(issuer: string, subject: string): string {
   return createHash('sha256').update(canonicalJson({ v: KEY_VERSION, issuer, subject })).digest('hex');
 }
+
+/**
+ * `cacheKey`, remembered per principal object: a subject token remembered as verified yields the
+ * same principal object on every request, and a cache hit would otherwise build the canonical
+ * JSON and hash it again each time. The remembered value is looked up by every other part of the
+ * key, written out with separators no part can contain (NUL; scopes and delegates never hold
+ * spaces); keys with an access boundary (an object) are not remembered. At most
+ * `maxPerPrincipal` keys are kept per principal; the map goes with the principal object.
+ */
+export function createCacheKeyMemo(maxPerPrincipal = 16) {
+  const byPrincipal = new WeakMap<object, Map<string, string>>();
+  return (principal: object, parts: CacheKeyParts): string => {
+    if (parts.accessBoundary !== undefined) return cacheKey(parts);
+    const rest = [parts.ruleId, parts.policyVersion, parts.serviceAccount, parts.scopes.join(' '), parts.delegates.join(' '), String(parts.lifetimeSeconds), parts.idTokenAudience ?? '', parts.issuer, parts.subject].join('\u0000');
+    let keys = byPrincipal.get(principal);
+    const known = keys?.get(rest);
+    if (known !== undefined) return known;
+    const key = cacheKey(parts);
+    if (!keys || keys.size >= maxPerPrincipal) byPrincipal.set(principal, (keys = new Map()));
+    keys.set(rest, key);
+    return key;
+  };
+}
