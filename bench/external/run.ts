@@ -582,19 +582,10 @@ async function suiteScale(firestoreHost: string | undefined): Promise<void> {
       rules.push(rules.splice(rules.findIndex((r) => r.issuer === target.issuer && r.condition.includes('scale-caller')), 1)[0]!);
       // the matching rule is last, and the 9 other rules of its issuer come before it
       const large = policyFile('rules-1000', [target, ...others], rules);
-      const [one, thousand] = [await startServer('broker', { policyFile: small, env: { ...iam, BROKER_CACHE: 'memory' } }), await startServer('broker', { policyFile: large, env: { ...iam, BROKER_CACHE: 'memory' } })];
-      try {
-        const bOne = bodiesFile('rules-1', [target.sign({ sub: 'scale-caller', aud: one.url })]);
-        const bThousand = bodiesFile('rules-1000', [target.sign({ sub: 'scale-caller', aud: thousand.url })]);
-        await checkOne(one, readFileSync(bOne, 'utf8').trim(), 'rules-1');
-        await checkOne(thousand, readFileSync(bThousand, 'utf8').trim(), 'rules-1000');
-        const summary = await abRounds('(a) policy size: 1,000 rules over 100 issuers, the matching rule last (A) vs 1 rule (B); cache hit',
-          { name: '1,000 rules, 100 issuers', url: thousand.tokenUrl, bodies: bThousand, served: thousand },
-          { name: '1 rule, 1 issuer', url: one.tokenUrl, bodies: bOne, served: one }, { mustBeClean: ['a', 'b'] });
-        recordAb(summary, { throughput: 'rules_1000_vs_1', p99: 'rules_1000_p99_vs_1', cpu: 'rules_1000_cpu_per_request_vs_1' });
-      } finally {
-        await Promise.all([one.stop(), thousand.stop()]);
-      }
+      await comparePolicies('(a) policy size: 1,000 rules over 100 issuers, the matching rule last (A) vs 1 rule (B); cache hit', iam,
+        { name: '1,000 rules, 100 issuers', label: 'rules-1000', policy: large, issuer: target },
+        { name: '1 rule, 1 issuer', label: 'rules-1', policy: small, issuer: target },
+        { throughput: 'rules_1000_vs_1', p99: 'rules_1000_p99_vs_1', cpu: 'rules_1000_cpu_per_request_vs_1' });
     }
     // (b) JWKS size
     if (parts.includes('b')) {
@@ -602,19 +593,10 @@ async function suiteScale(firestoreHost: string | undefined): Promise<void> {
       const k100 = host.add('jwks100', 100);
       const p1 = policyFile('jwks-1', [k1], [{ issuer: k1.issuer, condition: "claims.sub == 'scale-caller'" }]);
       const p100 = policyFile('jwks-100', [k100], [{ issuer: k100.issuer, condition: "claims.sub == 'scale-caller'" }]);
-      const [s1, s100] = [await startServer('broker', { policyFile: p1, env: { ...iam, BROKER_CACHE: 'memory' } }), await startServer('broker', { policyFile: p100, env: { ...iam, BROKER_CACHE: 'memory' } })];
-      try {
-        const b1 = bodiesFile('jwks-1', [k1.sign({ sub: 'scale-caller', aud: s1.url })]);
-        const b100 = bodiesFile('jwks-100', [k100.sign({ sub: 'scale-caller', aud: s100.url })]);
-        await checkOne(s1, readFileSync(b1, 'utf8').trim(), 'jwks-1');
-        await checkOne(s100, readFileSync(b100, 'utf8').trim(), 'jwks-100');
-        const summary = await abRounds('(b) JWKS size: 100 keys, the matching kid last (A) vs 1 key (B); cache hit',
-          { name: 'issuer JWKS with 100 RSA keys', url: s100.tokenUrl, bodies: b100, served: s100 },
-          { name: 'issuer JWKS with 1 RSA key', url: s1.tokenUrl, bodies: b1, served: s1 }, { mustBeClean: ['a', 'b'] });
-        recordAb(summary, { throughput: 'jwks_100_vs_1', p99: 'jwks_100_p99_vs_1', cpu: 'jwks_100_cpu_per_request_vs_1' });
-      } finally {
-        await Promise.all([s1.stop(), s100.stop()]);
-      }
+      await comparePolicies('(b) JWKS size: 100 keys, the matching kid last (A) vs 1 key (B); cache hit', iam,
+        { name: 'issuer JWKS with 100 RSA keys', label: 'jwks-100', policy: p100, issuer: k100 },
+        { name: 'issuer JWKS with 1 RSA key', label: 'jwks-1', policy: p1, issuer: k1 },
+        { throughput: 'jwks_100_vs_1', p99: 'jwks_100_p99_vs_1', cpu: 'jwks_100_cpu_per_request_vs_1' });
     }
     // (c) distinct callers
     if (!parts.includes('c')) { /* not asked for */ } else if (firestoreHost) await scaleCallers(host, google, firestoreHost);
@@ -625,6 +607,31 @@ async function suiteScale(firestoreHost: string | undefined): Promise<void> {
   } finally {
     host.close();
     await google.close();
+  }
+}
+
+/**
+ * One scale curve: two brokers (memory cache), each with its policy, under the same cache-hit
+ * load of one token for `scale-caller` signed by its issuer; A against B in alternating rounds.
+ */
+async function comparePolicies(
+  title: string, iam: Record<string, string>,
+  a: { name: string; label: string; policy: string; issuer: BenchIssuer },
+  b: { name: string; label: string; policy: string; issuer: BenchIssuer },
+  names: { throughput: FigureName; p99: FigureName; cpu: FigureName },
+): Promise<void> {
+  const [servedA, servedB] = [await startServer('broker', { policyFile: a.policy, env: { ...iam, BROKER_CACHE: 'memory' } }), await startServer('broker', { policyFile: b.policy, env: { ...iam, BROKER_CACHE: 'memory' } })];
+  try {
+    const bodiesA = bodiesFile(a.label, [a.issuer.sign({ sub: 'scale-caller', aud: servedA.url })]);
+    const bodiesB = bodiesFile(b.label, [b.issuer.sign({ sub: 'scale-caller', aud: servedB.url })]);
+    await checkOne(servedA, readFileSync(bodiesA, 'utf8').trim(), a.label);
+    await checkOne(servedB, readFileSync(bodiesB, 'utf8').trim(), b.label);
+    const summary = await abRounds(title,
+      { name: a.name, url: servedA.tokenUrl, bodies: bodiesA, served: servedA },
+      { name: b.name, url: servedB.tokenUrl, bodies: bodiesB, served: servedB }, { mustBeClean: ['a', 'b'] });
+    recordAb(summary, names);
+  } finally {
+    await Promise.all([servedA.stop(), servedB.stop()]);
   }
 }
 
