@@ -147,7 +147,8 @@ export function createBroker(deps: BrokerDependencies): Broker {
     }, request.idTokenAudience, request.geminiEphemeral);
     record.grant = grant;
     checkDenyList(principal, grant, record);
-    const admitted = limitChecks(selection.rule, principal, client).length === 0 ? [] : await enforceLimits(selection.rule, principal, client, deadline);
+    const checks = limitChecks(selection.rule, principal, client);
+    const admitted = checks.length === 0 ? [] : await enforceLimits(checks, deadline);
 
     const started = now();
     let token: CachedToken;
@@ -304,10 +305,10 @@ export function createBroker(deps: BrokerDependencies): Broker {
    * another). Returns the admitted checks, so a request that then issues no token can give its
    * `tokens_per_day` units back: the budget counts tokens answered, minted or cached alike.
    */
-  async function enforceLimits(rule: { id: string; limits?: LimitSpec }, principal: Principal, client: Principal | undefined, deadline: Deadline): Promise<LimitCheck[]> {
+  async function enforceLimits(checks: readonly LimitCheck[], deadline: Deadline): Promise<LimitCheck[]> {
     if (!deps.limiter) return [];
     const admitted: LimitCheck[] = [];
-    for (const check of limitChecks(rule, principal, client)) {
+    for (const check of checks) {
       const [scope, subject, limits] = check;
       const admission = await deps.limiter.admit(scope, subject, limits, deadline);
       if (!admission.allowed) {
